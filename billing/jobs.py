@@ -1,0 +1,67 @@
+"""Background job primitives: provider-scoped tasks and the beat fan-out.
+
+A provider task runs in the schema of the provider that queued it. One queued
+from the public schema (no provider) fails closed instead of touching data that
+belongs to nobody, or worse, to whichever schema the worker last used.
+"""
+
+import logging
+
+from celery import shared_task
+from django.db import connection
+from django_tenants.utils import get_public_schema_name, tenant_context
+from tenant_schemas_celery.task import TenantTask
+
+logger = logging.getLogger(__name__)
+
+TASK_WITHOUT_PROVIDER = (
+    "task {name} was queued without a provider: queue it inside the provider's schema "
+    "(tenant_context / schema_context), never from the public schema"
+)
+
+
+class MissingProviderError(RuntimeError):
+    """A provider-scoped task ran in the public schema."""
+
+
+class ProviderTask(TenantTask):
+    abstract = True
+
+    def __call__(self, *args, **kwargs):
+        # tenant-schemas-celery has already switched the connection (task_prerun);
+        # public here means the task was queued with no provider.
+        if connection.schema_name == get_public_schema_name():
+            raise MissingProviderError(TASK_WITHOUT_PROVIDER.format(name=self.name))
+        return super().__call__(*args, **kwargs)
+
+
+def provider_task(*args, **options):
+    """Declare a task that always runs inside one provider's schema."""
+    options.setdefault("base", ProviderTask)
+    return shared_task(*args, **options)
+
+
+@shared_task(name="billing.jobs.fan_out")
+def fan_out(task_name: str, *args) -> int:
+    """Queue `task_name` once in every provider's schema (beat's periodic work)."""
+    from celery import current_app
+
+    from tenancy.selectors import provider_list_active
+
+    queued = 0
+    for provider in provider_list_active():
+        with tenant_context(provider):
+            current_app.send_task(task_name, args=args)
+        queued += 1
+    logger.info("fan_out %s to %d providers", task_name, queued)
+    return queued
+
+
+@provider_task(name="billing.jobs.provider_ping")
+def provider_ping() -> dict:
+    """Answer from inside the provider's schema: proves a worker serves this provider.
+
+    `manage.py worker_ping --provider <slug>` queues it and prints the answer.
+    """
+    tenant = connection.tenant
+    return {"schema": connection.schema_name, "provider": tenant.slug}

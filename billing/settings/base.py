@@ -1,0 +1,102 @@
+"""Settings every environment shares: Django core, apps, middleware, templates."""
+
+from pathlib import Path
+
+from billing.env import env_bool, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+# Everything Tally writes at run time (embedded databases, invoice PDFs, collected
+# static files, the local mailbox) lives under one ignored folder.
+DATA_DIR = Path(env_str("TALLY_DATA_DIR", str(BASE_DIR / ".tally")))
+
+SECRET_KEY = env_str("SECRET_KEY", "django-insecure-local-only-tally-development-key-change-me")
+DEBUG = env_bool("DEBUG", False)
+
+TALLY_BASE_DOMAIN = env_str("TALLY_BASE_DOMAIN", "localhost")
+# Hosts that serve the public schema (platform admin); every other host must be a
+# provider's domain, or it answers 404.
+TALLY_PUBLIC_HOSTS = env_list(
+    "TALLY_PUBLIC_HOSTS", [TALLY_BASE_DOMAIN, "localhost", "127.0.0.1"]
+)
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", [TALLY_BASE_DOMAIN, f".{TALLY_BASE_DOMAIN}", "127.0.0.1"]
+)
+
+ROOT_URLCONF = "billing.urls"
+PUBLIC_SCHEMA_URLCONF = "billing.urls_public"
+WSGI_APPLICATION = "billing.wsgi.application"
+
+MIDDLEWARE = [
+    # Picks the provider's schema from the host name; must run before anything
+    # that reads the database.
+    "tenancy.middleware.ProviderMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+# Instants are stored and computed in UTC; a provider's billing time zone is used
+# only to find where its calendar months begin and end.
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(DATA_DIR / "static")))
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media")))
+MEDIA_URL = "media/"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+from billing.settings.api import *  # noqa: E402,F401,F403
+from billing.settings.celery import *  # noqa: E402,F401,F403
+from billing.settings.database import *  # noqa: E402,F401,F403
+from billing.settings.email import *  # noqa: E402,F401,F403
+from billing.settings.payments import *  # noqa: E402,F401,F403
+from billing.settings.tenancy import *  # noqa: E402,F401,F403
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"

@@ -1,0 +1,16 @@
+"""The test suite: real PostgreSQL and Redis, fast password hashing."""
+
+import os
+
+from billing.env import env_str
+from billing.settings.base import *  # noqa: F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# A queue of the test run's own, so a dev stack's worker on the same Redis never
+# takes the tests' tasks (the test worker is started with the same name).
+CELERY_TASK_DEFAULT_QUEUE = env_str("TALLY_CELERY_QUEUE", f"tally-test-{os.getpid()}")

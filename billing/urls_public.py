@@ -1,0 +1,11 @@
+"""URLs on the platform's own host (public schema)."""
+
+from django.urls import path
+
+from billing.views import health
+from tenancy.admin import platform_admin_site
+
+urlpatterns = [
+    path("admin/", platform_admin_site.urls),
+    path("healthz", health, name="health"),
+]

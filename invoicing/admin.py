@@ -1,0 +1,13 @@
+from django.contrib import admin
+
+from invoicing.models import BillingCycle
+
+
+@admin.register(BillingCycle)
+class BillingCycleAdmin(admin.ModelAdmin):
+    list_display = ("label", "start", "end", "status", "closed_at")
+    list_filter = ("status",)
+    readonly_fields = ("label", "start", "end", "status", "closed_at")
+
+    def has_add_permission(self, request):
+        return False

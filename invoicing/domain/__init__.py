@@ -1,0 +1,1 @@
+"""Pure invoicing rules: duration rating and SLA credits. No ORM, settings or clock."""

@@ -1,0 +1,65 @@
+"""Create a service provider: its schema, its host name and its first admin user."""
+
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from tenancy.models import BillingMode
+from tenancy.services import provider_create
+
+
+class Command(BaseCommand):
+    help = "Create a provider with its schema, domain <slug>.<base domain> and first admin."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="short name, becomes the host <slug>.<base domain>")
+        parser.add_argument("--name", required=True, help="display name, printed on invoices")
+        parser.add_argument("--admin", required=True, help="username of the first admin")
+        parser.add_argument("--admin-email", default="")
+        parser.add_argument(
+            "--admin-password", default=None, help="omit to generate one (printed once)"
+        )
+        parser.add_argument("--currency", default="USD", help="ISO 4217 code (default USD)")
+        parser.add_argument("--timezone", default="UTC", help="billing time zone (IANA name)")
+        parser.add_argument(
+            "--grace-hours", type=int, default=0, help="hours after cycle end before finalizing"
+        )
+        parser.add_argument(
+            "--mode", choices=[c.value for c in BillingMode], default=BillingMode.CHARGEBACK
+        )
+        parser.add_argument("--base-domain", default=None)
+
+    def handle(self, *args, **options):
+        if options["grace_hours"] < 0:
+            raise CommandError("--grace-hours cannot be negative")
+        try:
+            created = provider_create(
+                name=options["name"],
+                slug=options["slug"],
+                admin_username=options["admin"],
+                admin_email=options["admin_email"],
+                admin_password=options["admin_password"],
+                currency=options["currency"],
+                billing_timezone=options["timezone"],
+                grace_period=timedelta(hours=options["grace_hours"]),
+                billing_mode=options["mode"],
+                base_domain=options["base_domain"],
+            )
+        except ValidationError as exc:
+            raise CommandError(_describe(exc)) from exc
+        p = created.provider
+        self.stdout.write(self.style.SUCCESS(f"Created provider {p.name!r}"))
+        self.stdout.write(f"  slug:      {p.slug} (schema {p.schema_name})")
+        self.stdout.write(f"  currency:  {p.currency}, billing time zone {p.billing_timezone}")
+        self.stdout.write(f"  url:       http://{created.domain}:8000/admin/")
+        self.stdout.write(f"  admin:     {created.admin_username}")
+        if not options["admin_password"]:
+            self.stdout.write(f"  password:  {created.admin_password}  (shown once)")
+
+
+def _describe(exc: ValidationError) -> str:
+    if hasattr(exc, "error_dict"):
+        lines = [f"{field}: {msg}" for field, msgs in exc.message_dict.items() for msg in msgs]
+        return "cannot create provider:\n  " + "\n  ".join(lines)
+    return "cannot create provider: " + "; ".join(exc.messages)

@@ -1,0 +1,40 @@
+"""Load the demo provider: idempotent, so every `dev.py up` can run it."""
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django_tenants.utils import tenant_context
+
+from tenancy.selectors import provider_get_by_slug
+from tenancy.services import provider_create
+
+DEMO_SLUG = "demo"
+DEMO_OPERATOR = ("operator", "operator-demo")
+DEMO_CONSUMER = ("consumer", "consumer-demo")
+
+
+class Command(BaseCommand):
+    help = "Create the demo provider with an operator and a consumer login (safe to repeat)."
+
+    def handle(self, *args, **options):
+        provider = provider_get_by_slug(slug=DEMO_SLUG)
+        if provider is None:
+            created = provider_create(
+                name="Demo Cloud",
+                slug=DEMO_SLUG,
+                admin_username=DEMO_OPERATOR[0],
+                admin_email="operator@demo.localhost",
+                admin_password=DEMO_OPERATOR[1],
+            )
+            provider = created.provider
+            self.stdout.write(f"created provider {provider.slug} on {created.domain}")
+        else:
+            self.stdout.write(f"provider {provider.slug} already exists")
+        with tenant_context(provider):
+            users = get_user_model().objects
+            if not users.filter(username=DEMO_CONSUMER[0]).exists():
+                users.create_user(
+                    username=DEMO_CONSUMER[0],
+                    email="consumer@demo.localhost",
+                    password=DEMO_CONSUMER[1],
+                )
+                self.stdout.write(f"created consumer login {DEMO_CONSUMER[0]}")

@@ -1,0 +1,58 @@
+"""The provider registry, in the public schema: who the tenants are and their hosts."""
+
+from datetime import timedelta
+
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+from tenancy.validators import validate_currency, validate_slug, validate_timezone
+
+
+class BillingMode(models.TextChoices):
+    # All usage priced by the provider's list prices (the private-cloud seed).
+    CHARGEBACK = "chargeback", "Charge back internal teams"
+    # Usage priced by the entitlements of each project's billing account.
+    OFFERS = "offers", "Sell offers to consumers"
+
+
+class Provider(TenantMixin):
+    """A service provider: one tenant, one PostgreSQL schema."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=40, unique=True, validators=[validate_slug])
+    currency = models.CharField(max_length=3, default="USD", validators=[validate_currency])
+    billing_timezone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_timezone]
+    )
+    grace_period = models.DurationField(
+        default=timedelta(0), help_text="How long after a cycle ends its invoices are finalized."
+    )
+    billing_mode = models.CharField(
+        max_length=20, choices=BillingMode.choices, default=BillingMode.CHARGEBACK
+    )
+    address = models.TextField(blank=True, help_text="Printed on invoices.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Creating a provider clones the migrated template schema (TENANT_BASE_SCHEMA).
+    auto_create_schema = True
+    # Deleting a registry row must never silently destroy a provider's billing history.
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(grace_period__gte=timedelta(0)),
+                name="provider_grace_period_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+class Domain(DomainMixin):
+    """A host name that routes to one provider's schema."""
+
+    def __str__(self) -> str:
+        return self.domain

@@ -1,0 +1,124 @@
+"""Writes to the provider registry: creating providers and keeping the template schema."""
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import connection, transaction
+from django_tenants.utils import schema_context, schema_exists
+
+from tenancy.models import BillingMode, Domain, Provider
+
+logger = logging.getLogger(__name__)
+
+SLUG_TAKEN = "a provider with slug {slug!r} already exists"
+TEMPLATE_MISSING = (
+    "the template schema {schema!r} does not exist yet: run `python manage.py tally_migrate` "
+    "first (it migrates every schema and builds the template new providers are cloned from)"
+)
+ADMIN_USERNAME_INVALID = "admin username must be 1-150 letters, digits or @.+-_"
+
+
+@dataclass(frozen=True)
+class ProviderCreated:
+    provider: Provider
+    domain: str
+    admin_username: str
+    admin_password: str
+
+
+def template_schema_ensure(*, verbosity: int = 0) -> bool:
+    """Create (if missing) and migrate the schema new providers are cloned from.
+
+    Returns True when the schema had to be created. Migrating it costs what a
+    provider's migration costs (dj-stripe alone is about 70 s on a new schema),
+    once per installation; every later provider is a one-second clone.
+    """
+    template = settings.TENANT_BASE_SCHEMA
+    created = False
+    if not schema_exists(template):
+        with connection.cursor() as cursor:
+            cursor.execute(f'CREATE SCHEMA "{template}"')
+        created = True
+    try:
+        call_command(
+            "migrate_schemas", tenant=True, schema_name=template, interactive=False,
+            verbosity=verbosity,
+        )
+    finally:
+        # migrate_schemas leaves the connection in the schema it migrated last.
+        connection.set_schema_to_public()
+    return created
+
+
+def _schema_name_for(slug: str) -> str:
+    # Hyphens are legal in slugs and host names but awkward in SQL identifiers.
+    return slug.replace("-", "_")
+
+
+def provider_create(
+    *,
+    name: str,
+    slug: str,
+    admin_username: str,
+    admin_email: str = "",
+    admin_password: str | None = None,
+    currency: str = "USD",
+    billing_timezone: str = "UTC",
+    grace_period: timedelta = timedelta(0),
+    billing_mode: str = BillingMode.CHARGEBACK,
+    base_domain: str | None = None,
+) -> ProviderCreated:
+    """Register a provider, clone its schema, route its host and create its first admin.
+
+    All or nothing: a failure at any step leaves no registry row, no schema and
+    no domain behind (PostgreSQL DDL is transactional).
+    """
+    from django.contrib.auth import get_user_model
+
+    base_domain = base_domain or settings.TALLY_BASE_DOMAIN
+    provider = Provider(
+        name=name.strip(),
+        slug=slug,
+        schema_name=_schema_name_for(slug),
+        currency=currency.upper(),
+        billing_timezone=billing_timezone,
+        grace_period=grace_period,
+        billing_mode=billing_mode,
+    )
+    errors: dict[str, list[str]] = {}
+    try:
+        provider.full_clean(exclude=["schema_name"], validate_unique=False)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if "slug" not in errors and Provider.objects.filter(slug=slug).exists():
+        errors["slug"] = [SLUG_TAKEN.format(slug=slug)]
+    user_model = get_user_model()
+    try:
+        user_model._meta.get_field("username").run_validators(admin_username)
+        if not admin_username:
+            raise ValidationError(ADMIN_USERNAME_INVALID)
+    except ValidationError:
+        errors["admin_username"] = [ADMIN_USERNAME_INVALID]
+    if errors:
+        raise ValidationError(errors)
+    if not schema_exists(settings.TENANT_BASE_SCHEMA):
+        raise ValidationError(TEMPLATE_MISSING.format(schema=settings.TENANT_BASE_SCHEMA))
+
+    password = admin_password or secrets.token_urlsafe(12)
+    host = f"{slug}.{base_domain}"
+    with transaction.atomic():
+        provider.save(verbosity=0)
+        Domain.objects.create(domain=host, tenant=provider, is_primary=True)
+        with schema_context(provider.schema_name):
+            user_model.objects.create_superuser(
+                username=admin_username, email=admin_email, password=password
+            )
+    logger.info("created provider %s on %s", slug, host)
+    return ProviderCreated(
+        provider=provider, domain=host, admin_username=admin_username, admin_password=password
+    )

@@ -1,0 +1,108 @@
+"""Shared fixtures: two providers in a real PostgreSQL, and a real Celery worker.
+
+The test database is built once per run: the public schema, the template schema
+(dj-stripe's migrations make this the slow part, about a minute), then two
+providers cloned from it. Tests run inside a transaction that is rolled back;
+the providers themselves are committed for the whole session.
+"""
+
+import decimal
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from tenancy.models import Provider
+from tenancy.selectors import provider_get_by_slug
+from tenancy.services import provider_create, template_schema_ensure
+
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def _trap_floats():
+    """A float that sneaks into money arithmetic raises instead of rounding silently."""
+    context = decimal.getcontext()
+    previous = context.traps[decimal.FloatOperation]
+    context.traps[decimal.FloatOperation] = True
+    yield
+    context.traps[decimal.FloatOperation] = previous
+
+
+def _ensure_provider(slug: str, **fields) -> Provider:
+    provider = provider_get_by_slug(slug=slug)
+    if provider is None:
+        provider = provider_create(slug=slug, admin_password=PASSWORD, **fields).provider
+    return provider
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(
+    request, django_test_environment, django_db_blocker, django_db_keepdb, django_db_createdb,
+    django_db_modify_db_settings,
+):
+    """pytest-django's database setup, made unconditional: worker tests use committed
+    data and no `db` fixture, yet still need the test database and its providers."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    keepdb = django_db_keepdb and not django_db_createdb
+    with django_db_blocker.unblock():
+        db_cfg = setup_databases(
+            verbosity=request.config.option.verbose, interactive=False,
+            aliases={"default"}, keepdb=keepdb,
+        )
+        template_schema_ensure()
+        _ensure_provider(
+            "alpha", name="Alpha Cloud", admin_username="alice", currency="EUR",
+            billing_timezone="Pacific/Auckland",
+        )
+        _ensure_provider("beta", name="Beta Cloud", admin_username="bob")
+        connection.set_schema_to_public()
+    yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(db_cfg, verbosity=request.config.option.verbose)
+
+
+@pytest.fixture(autouse=True)
+def _back_to_public():
+    yield
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def alpha(db) -> Provider:
+    return Provider.objects.get(slug="alpha")
+
+
+@pytest.fixture
+def beta(db) -> Provider:
+    return Provider.objects.get(slug="beta")
+
+
+@contextmanager
+def inside(provider: Provider) -> Iterator[Provider]:
+    """Run ORM calls in a provider's schema, as a request on its host would."""
+    with tenant_context(provider):
+        yield provider
+
+
+def host_client(provider: Provider | None) -> Client:
+    """An HTTP client whose requests arrive on the provider's host (or the public one)."""
+    host = f"{provider.slug}.localhost" if provider else "localhost"
+    return Client(HTTP_HOST=host)
+
+
+@pytest.fixture
+def alpha_committed(django_db_blocker) -> Provider:
+    with django_db_blocker.unblock():
+        return Provider.objects.get(slug="alpha")
+
+
+@pytest.fixture
+def beta_committed(django_db_blocker) -> Provider:
+    with django_db_blocker.unblock():
+        return Provider.objects.get(slug="beta")
