@@ -106,3 +106,10 @@ def alpha_committed(django_db_blocker) -> Provider:
 def beta_committed(django_db_blocker) -> Provider:
     with django_db_blocker.unblock():
         return Provider.objects.get(slug="beta")
+
+
+def sign_in(client: Client, username: str, password: str = PASSWORD) -> bool:
+    """Sign in through the login form, on the client's host, as a person would."""
+    response = client.post("/admin/login/", {"username": username, "password": password,
+                                              "next": "/admin/"})
+    return response.status_code == 302 and response["Location"] == "/admin/"
