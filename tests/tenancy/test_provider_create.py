@@ -99,3 +99,19 @@ def test_negative_grace_is_refused(db):
     with pytest.raises(CommandError, match="cannot be negative"):
         call_command("create_provider", "eta", "--name", "Eta", "--admin", "x",
                      "--grace-hours", "-1")
+
+
+def test_a_cloned_schema_keeps_the_templates_constraint_names(alpha):
+    """Later migrations alter constraints by name: the clone must match the template."""
+    sql = """
+        SELECT c.conrelid::regclass::text, c.conname FROM pg_constraint c
+        JOIN pg_namespace n ON n.oid = c.connamespace
+        WHERE n.nspname = %s AND c.contype IN ('u', 'c', 'x')
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, ["tally_template"])
+        template = {(t.split(".")[-1], name) for t, name in cursor.fetchall()}
+        cursor.execute(sql, ["alpha"])
+        clone = {(t.split(".")[-1], name) for t, name in cursor.fetchall()}
+    assert ("accounts_billingaccount", "billing_account_name_unique_per_org") in clone
+    assert clone == template

@@ -1,0 +1,93 @@
+"""The usage store: resources and their lifecycle events (append-only).
+
+Knows the catalog's metrics and the accounts' projects, nothing of invoices.
+"""
+
+from django.db import models
+
+from accounts.models import Project
+from catalog.models import Metric, ServiceClass
+
+
+class LifecycleKind(models.TextChoices):
+    CREATED = "created", "Created"
+    STARTED = "started", "Started"
+    STOPPED = "stopped", "Stopped"
+    RESIZED = "resized", "Resized"
+    DELETED = "deleted", "Deleted"
+
+
+class Resource(models.Model):
+    """Something that runs and is billed by time: an instance, a disk, an IP.
+
+    Its running intervals derive from its lifecycle events. `variant` is the
+    latest one; each event carries the variant in force from its instant.
+    """
+
+    resource_id = models.CharField(max_length=200, unique=True)
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="resources")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="resources")
+    variant = models.CharField(max_length=100)
+    region = models.CharField(max_length=100)
+    service_class = models.CharField(
+        max_length=20, choices=ServiceClass.choices, default=ServiceClass.STANDARD
+    )
+    # The resource this one depends on (a disk or NIC attached to an instance):
+    # SLA credits on the parent cover its dependents too.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="dependents"
+    )
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["resource_id"]
+        indexes = [models.Index(fields=["project", "metric"])]
+
+    def __str__(self) -> str:
+        return self.resource_id
+
+
+class LifecycleEvent(models.Model):
+    """One change of a resource's state. Unique by the sender's event id."""
+
+    event_id = models.CharField(max_length=200, unique=True)
+    resource = models.ForeignKey(Resource, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=10, choices=LifecycleKind.choices)
+    occurred_at = models.DateTimeField()
+    variant = models.CharField(max_length=100)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["resource_id", "occurred_at", "id"]
+        indexes = [models.Index(fields=["resource", "occurred_at"]),
+                   models.Index(fields=["occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.resource_id} {self.kind} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class IngestionOutcome(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    DUPLICATE = "duplicate", "Duplicate"
+    REFUSED = "refused", "Refused"
+
+
+class IngestionDay(models.Model):
+    """Counts of what ingestion accepted, found duplicate and refused, per day and
+    stream: ingestion health for operators, without scanning the usage store."""
+
+    day = models.DateField()
+    stream = models.CharField(max_length=20)  # "lifecycle" or "usage"
+    accepted = models.BigIntegerField(default=0)
+    duplicate = models.BigIntegerField(default=0)
+    refused = models.BigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day", "stream"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "stream"], name="ingestion_day_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.stream}"
