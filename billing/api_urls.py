@@ -1,0 +1,10 @@
+"""Everything under /api/v1/: each app contributes its own routes."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("accounts.urls")),
+    path("", include("catalog.urls")),
+    path("", include("metering.urls")),
+    path("", include("invoicing.urls")),
+]

@@ -1,0 +1,3 @@
+"""API routes of catalog, under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""API routes of invoicing, under /api/v1/."""
+
+urlpatterns: list = []

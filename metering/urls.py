@@ -1,0 +1,3 @@
+"""API routes of metering, under /api/v1/."""
+
+urlpatterns: list = []
