@@ -1,9 +1,169 @@
 """Reads for accounts."""
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import datetime
 
-from accounts.models import ApiKey
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import Http404
+
+from accounts.access import Access, visible_organizations, visible_projects
+from accounts.models import (
+    ApiKey,
+    BillingAccount,
+    Organization,
+    Project,
+    ProjectAccountAssignment,
+    Role,
+    RoleGrant,
+)
+from billing.periods import Period
 
 
 def api_key_list_for_user(*, user) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
+
+
+def _with_default_account(queryset: QuerySet[Organization]) -> QuerySet[Organization]:
+    # `default_accounts`: a list of zero or one account, fetched for all rows in one query.
+    return queryset.prefetch_related(
+        Prefetch(
+            "billing_accounts",
+            queryset=BillingAccount.objects.filter(is_default=True),
+            to_attr="default_accounts",
+        )
+    )
+
+
+def organization_list(*, access: Access) -> QuerySet[Organization]:
+    """Organizations the caller may see, each with `default_accounts` prefetched."""
+    return _with_default_account(visible_organizations(access).order_by("name"))
+
+
+def organization_get(*, access: Access, name: str) -> Organization:
+    """One visible organization by name; Http404 outside the caller's scope."""
+    organization = organization_list(access=access).filter(name=name).first()
+    if organization is None:
+        raise Http404(f"no organization {name!r}")
+    return organization
+
+
+def _in_force_at(at: datetime) -> Q:
+    return Q(valid_from__lte=at) & (Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+
+
+def _with_accounts(queryset: QuerySet[Project], *, at: datetime | None,
+                   history: bool) -> QuerySet[Project]:
+    queryset = queryset.select_related("organization", "created_by")
+    if at is not None:
+        # `current_assignments`: the row in force at `at` (zero or one).
+        queryset = queryset.prefetch_related(Prefetch(
+            "assignments",
+            queryset=ProjectAccountAssignment.objects.filter(_in_force_at(at))
+            .select_related("billing_account"),
+            to_attr="current_assignments",
+        ))
+    if history:
+        queryset = queryset.prefetch_related(Prefetch(
+            "assignments",
+            queryset=ProjectAccountAssignment.objects.select_related("billing_account")
+            .order_by("valid_from"),
+            to_attr="assignment_history",
+        ))
+    return queryset
+
+
+def project_list(*, access: Access, organization: Organization | None = None,
+                 at: datetime | None = None) -> QuerySet[Project]:
+    """Projects the caller may see, optionally of one organization. With `at`, each
+    carries `current_assignments` (the account it bills to at `at`) prefetched."""
+    queryset = visible_projects(access)
+    if organization is not None:
+        queryset = queryset.filter(organization=organization)
+    return _with_accounts(queryset.order_by("name"), at=at, history=False)
+
+
+def project_get(*, access: Access, name: str, at: datetime | None = None) -> Project:
+    """One visible project by name, with `assignment_history` (and `current_assignments`
+    with `at`); Http404 outside the caller's scope."""
+    queryset = _with_accounts(visible_projects(access).filter(name=name), at=at, history=True)
+    project = queryset.first()
+    if project is None:
+        raise Http404(f"no project {name!r}")
+    return project
+
+
+def billing_account_list(*, access: Access, organization: Organization
+                         ) -> QuerySet[BillingAccount]:
+    """The organization's billing accounts with their contacts; Http404 unless the
+    caller may see the organization's billing (fleet roles, its org roles)."""
+    if not access.can_view_org(organization.pk):
+        raise Http404(f"no organization {organization.name!r}")
+    return (
+        BillingAccount.objects.filter(organization=organization)
+        .select_related("organization").prefetch_related("contacts").order_by("name")
+    )
+
+
+def billing_account_get(*, access: Access, organization: Organization,
+                        billing_account_id: int) -> BillingAccount:
+    account = billing_account_list(access=access, organization=organization).filter(
+        pk=billing_account_id
+    ).first()
+    if account is None:
+        raise Http404(f"no billing account {billing_account_id}")
+    return account
+
+
+def project_viewer_grants(*, project: Project) -> QuerySet[RoleGrant]:
+    return RoleGrant.objects.filter(
+        project=project, role=Role.PROJECT_BILLING_VIEWER
+    ).select_related("user", "granted_by").order_by("user__username")
+
+
+def organization_grants(*, organization: Organization) -> QuerySet[RoleGrant]:
+    return RoleGrant.objects.filter(organization=organization).select_related(
+        "user", "granted_by"
+    ).order_by("user__username", "role")
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentSpan:
+    """A project billed to an account over `[valid_from, valid_to)` (None = open)."""
+
+    project_id: int
+    billing_account_id: int
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+def assignments_for_period(*, period: Period) -> list[AssignmentSpan]:
+    """Every assignment overlapping `period`, unclipped, ordered by project then start:
+    one query, for the rating run to split usage between accounts."""
+    rows = (
+        ProjectAccountAssignment.objects
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=period.start),
+                valid_from__lt=period.end)
+        .order_by("project_id", "valid_from")
+        .values_list("project_id", "billing_account_id", "valid_from", "valid_to")
+    )
+    return [AssignmentSpan(*row) for row in rows]
+
+
+def project_billing_account_at(*, project: Project, t: datetime) -> BillingAccount | None:
+    """The account the project bills to at instant `t`, or None before its first assignment."""
+    assignment = (
+        ProjectAccountAssignment.objects.filter(_in_force_at(t), project=project)
+        .select_related("billing_account").first()
+    )
+    return assignment.billing_account if assignment else None
+
+
+def project_labels() -> dict[int, tuple[str, str]]:
+    """Every project's id -> (project name, organization name), in one query: what an
+    invoice line prints."""
+    return {
+        pk: (name, organization_name)
+        for pk, name, organization_name in Project.objects.values_list(
+            "pk", "name", "organization__name"
+        )
+    }

@@ -1,7 +1,49 @@
+"""API routes of accounts, under /api/v1/.
+
+Exact paths only: `organizations/<org>/billing` and `projects/<project>/billing`
+belong to invoicing and must not be shadowed here.
+"""
+
 from django.urls import path
 
+from accounts import apis
 from accounts.apis import WhoAmIApi
+
+
+def _route(*operations):
+    """One view for operations sharing a path (GET and POST on a collection)."""
+    if len(operations) == 1:
+        return operations[0].as_view()
+    combined = type("".join(op.__name__ for op in operations), operations, {})
+    return combined.as_view()
+
+
+ORG = "organizations/<slug:org_name>"
+ACCOUNT = f"{ORG}/billing-accounts/<int:billing_account_id>"
+PROJECT = "projects/<slug:project_name>"
 
 urlpatterns = [
     path("whoami", WhoAmIApi.as_view(), name="whoami"),
+    path("organizations", _route(apis.OrganizationListApi, apis.OrganizationCreateApi),
+         name="organizations"),
+    path(ORG, _route(apis.OrganizationDetailApi), name="organization"),
+    path(f"{ORG}/billing-accounts",
+         _route(apis.BillingAccountListApi, apis.BillingAccountCreateApi),
+         name="billing-accounts"),
+    path(f"{ACCOUNT}/default", _route(apis.BillingAccountSetDefaultApi),
+         name="billing-account-default"),
+    path(f"{ACCOUNT}/contacts",
+         _route(apis.BillingContactAddApi, apis.BillingContactRemoveApi),
+         name="billing-account-contacts"),
+    path(f"{ORG}/grants",
+         _route(apis.OrganizationGrantListApi, apis.OrganizationGrantCreateApi,
+                apis.OrganizationGrantRevokeApi),
+         name="organization-grants"),
+    path("projects", _route(apis.ProjectListApi, apis.ProjectCreateApi), name="projects"),
+    path(PROJECT, _route(apis.ProjectDetailApi), name="project"),
+    path(f"{PROJECT}/move", _route(apis.ProjectMoveApi), name="project-move"),
+    path(f"{PROJECT}/viewers",
+         _route(apis.ProjectViewerListApi, apis.ProjectViewerGrantApi,
+                apis.ProjectViewerRevokeApi),
+         name="project-viewers"),
 ]

@@ -1,6 +1,9 @@
 """Shared API pieces: the caller's access, pagination, and role permissions."""
 
-from rest_framework import permissions
+from decimal import Decimal
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import permissions, serializers
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
 from accounts.access import Access, access_for
@@ -45,3 +48,31 @@ class StreamPagination(CursorPagination):
     page_size_query_param = "page_size"
     max_page_size = 5000
     ordering = "id"
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "66960.00"})
+class MoneyField(serializers.Field):
+    """An amount as a string with the provider's currency minor unit ("66960.00")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str:
+        from billing.money import money_quantum
+        from tenancy.selectors import provider_current
+
+        return str(Decimal(value).quantize(money_quantum(provider_current().currency)))
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "0.1"})
+class PlainDecimalField(serializers.Field):
+    """A rate or quantity as a plain string without trailing zeros ("0.1", "669600")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value) -> str:
+        text = format(Decimal(value).normalize(), "f")
+        return text

@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from billing.errors import Conflict
+
 
 def _flatten(detail) -> list[str]:
     if isinstance(detail, list):
@@ -31,15 +33,22 @@ def error_response(*, status_code: int, code: str, message: str, fields=None) ->
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, Conflict):
+        fields = exc.message_dict if hasattr(exc, "error_dict") else {
+            "non_field_errors": exc.messages}
+        return error_response(
+            status_code=status.HTTP_409_CONFLICT, code="conflict",
+            message=next(iter(fields.values()))[0], fields=fields,
+        )
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             exc = exceptions.ValidationError(exc.message_dict)
         else:
             exc = exceptions.ValidationError({"non_field_errors": exc.messages})
     elif isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(str(exc) or None)
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -9,3 +9,6 @@ urlpatterns = [
     path("admin/", platform_admin_site.urls),
     path("healthz", health, name="health"),
 ]
+
+handler404 = "billing.views.not_found"
+handler500 = "billing.views.server_error"

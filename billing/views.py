@@ -11,3 +11,25 @@ def health(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok", "schema": connection.schema_name})
+
+
+def _api_error(status: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse({"error": {"status": status, "code": code, "message": message}},
+                        status=status)
+
+
+def not_found(request, exception=None):
+    """404 for URLs no route matches: the API's envelope under /api/, a page elsewhere."""
+    if request.path.startswith("/api/"):
+        return _api_error(404, "not_found", f"No API endpoint at {request.path}.")
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    if request.path.startswith("/api/"):
+        return _api_error(500, "server_error", "Something went wrong on our side; it is logged.")
+    from django.views.defaults import server_error as default_server_error
+
+    return default_server_error(request)

@@ -1,3 +1,23 @@
 """API routes of catalog, under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from catalog.apis import (
+    ResourceTypeBillingApi,
+    ResourceTypeBillingHistoryApi,
+    SystemBillingApi,
+)
+
+urlpatterns = [
+    path("system/billing", SystemBillingApi.as_view(), name="system-billing"),
+    path(
+        "system/billing/<str:resource_type>",
+        ResourceTypeBillingApi.as_view(),
+        name="system-billing-resource-type",
+    ),
+    path(
+        "system/billing/<str:resource_type>/history",
+        ResourceTypeBillingHistoryApi.as_view(),
+        name="system-billing-resource-type-history",
+    ),
+]

@@ -1,6 +1,14 @@
-from django.contrib import admin
+"""Operator admin for invoicing: cycles, invoices (read-only once issued), rating runs."""
 
-from invoicing.models import BillingCycle
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+
+from invoicing.closing import invoice_void
+from invoicing.models import BillingCycle, Invoice, InvoiceLine, InvoiceStatus, RatingRun
 
 
 @admin.register(BillingCycle)
@@ -10,4 +18,88 @@ class BillingCycleAdmin(admin.ModelAdmin):
     readonly_fields = ("label", "start", "end", "status", "closed_at")
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class InvoiceLineInline(admin.TabularInline):
+    model = InvoiceLine
+    fields = ("period_start", "period_end", "region", "description", "resource_label",
+              "project_name", "resource_count", "quantity", "unit", "rate", "amount")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class VoidForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
+                             help_text="Kept on the invoice and shown wherever it is listed.")
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "cycle", "billing_account", "status", "total", "currency",
+                    "issued_at")
+    list_filter = ("status", "cycle")
+    search_fields = ("number", "billing_account__name", "billing_account__organization__name")
+    list_select_related = ("cycle", "billing_account__organization")
+    inlines = [InvoiceLineInline]
+    readonly_fields = [f.name for f in Invoice._meta.fields]
+    change_form_template = "admin/invoicing/invoice/change_form.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        return [
+            path("<int:invoice_id>/void/", self.admin_site.admin_view(self.void_view),
+                 name="invoicing_invoice_void"),
+            *super().get_urls(),
+        ]
+
+    def void_view(self, request, invoice_id: int):
+        invoice = self.get_object(request, str(invoice_id))
+        if invoice is None or not request.user.is_superuser:
+            return redirect(reverse("admin:invoicing_invoice_changelist"))
+        form = VoidForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                invoice_void(invoice=invoice, reason=form.cleaned_data["reason"],
+                             now=timezone.now())
+            except ValidationError as exc:
+                form.add_error(None, exc.messages[0] if exc.messages else str(exc))
+            else:
+                self.message_user(request, f"Invoice {invoice.number} is void.", messages.SUCCESS)
+                return redirect(reverse("admin:invoicing_invoice_change", args=[invoice.pk]))
+        context = {**self.admin_site.each_context(request), "invoice": invoice, "form": form,
+                   "opts": self.model._meta, "title": f"Void invoice {invoice}"}
+        return render(request, "admin/invoicing/invoice/void.html", context)
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        obj = kwargs.get("obj")
+        context["can_void"] = bool(obj and obj.status == InvoiceStatus.FINALIZED
+                                   and request.user.is_superuser)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+@admin.register(RatingRun)
+class RatingRunAdmin(admin.ModelAdmin):
+    list_display = ("cycle", "started_at", "rated_until", "resources", "lines", "invoices",
+                    "unbilled_count")
+    list_filter = ("cycle",)
+    readonly_fields = [f.name for f in RatingRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -9,6 +9,10 @@ from billing.fields import money_field, quantity_field, rate_field
 
 class CycleStatus(models.TextChoices):
     OPEN = "open", "Open"
+    # Past its end plus grace: no more usage or price changes are accepted for it,
+    # its invoices are being finalized.
+    CLOSING = "closing", "Closing"
+    # Every invoice of the cycle is finalized.
     CLOSED = "closed", "Closed"
 
 
@@ -171,12 +175,13 @@ class RatingRun(models.Model):
     cycle = models.ForeignKey(BillingCycle, on_delete=models.CASCADE, related_name="rating_runs")
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
-    # A digest of everything that rating reads (events, prices, assignments,
-    # credits); a run whose inputs are unchanged since the last one does nothing.
-    inputs_digest = models.CharField(max_length=64, blank=True)
+    rated_until = models.DateTimeField()
     resources = models.PositiveIntegerField(default=0)
     lines = models.PositiveIntegerField(default=0)
-    skipped = models.BooleanField(default=False)
+    invoices = models.PositiveIntegerField(default=0)
+    # Running time no line holds (no price, no billing account), for operators.
+    unbilled_count = models.PositiveIntegerField(default=0)
+    unbilled_sample = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

@@ -1,13 +1,18 @@
-"""Reads of invoicing that other apps rely on: where the billing calendar stands."""
+"""Reads of invoicing: where the billing calendar stands, spend, invoices and lines."""
 
+from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
-from django.db.models import Max
+from django.db.models import Max, QuerySet
 
-from billing.periods import Period, month_containing
-from invoicing.models import BillingCycle, CycleStatus
+from billing.money import round_money
+from billing.periods import Period, month_containing, parse_month
+from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceLine, InvoiceStatus
 from tenancy.selectors import provider_current
 
+FROZEN = (CycleStatus.CLOSING, CycleStatus.CLOSED)
 FINALIZED_CYCLE = (
     "{when} falls in the billing cycle {label}, which is finalized: its invoices never change"
 )
@@ -19,15 +24,107 @@ def billing_period_containing(t: datetime) -> Period:
 
 
 def finalized_until() -> datetime | None:
-    """The end of the provider's last finalized cycle: nothing before it may change."""
-    return BillingCycle.objects.filter(status=CycleStatus.CLOSED).aggregate(end=Max("end"))["end"]
+    """The end of the provider's last closing or finalized cycle: nothing before it may
+    change (a closing cycle is being finalized and takes no more usage or prices)."""
+    return BillingCycle.objects.filter(status__in=FROZEN).aggregate(end=Max("end"))["end"]
 
 
 def finalized_cycle_label_at(t: datetime) -> str | None:
     """The label of the finalized cycle containing `t`, if there is one."""
     cycle = (
-        BillingCycle.objects.filter(status=CycleStatus.CLOSED, start__lte=t, end__gt=t)
+        BillingCycle.objects.filter(status__in=FROZEN, start__lte=t, end__gt=t)
         .only("label")
         .first()
     )
     return cycle.label if cycle else None
+
+
+# --- spend, invoices and itemized lines ------------------------------------
+
+SECONDS_PER_DAY = Decimal(86400)
+NO_SUCH_PERIOD = "no billing cycle {label}: periods look like 2026-11"
+
+
+def cycle_for_label(label: str | None, *, now: datetime) -> BillingCycle | None:
+    """The cycle named `YYYY-MM`, or the one containing `now` when no label is given."""
+    if label:
+        parse_month(label)  # ValueError with a clear message for a malformed label
+        return BillingCycle.objects.filter(label=label).first()
+    return BillingCycle.objects.filter(start__lte=now, end__gt=now).first()
+
+
+def billed_lines(*, cycle: BillingCycle) -> QuerySet[InvoiceLine]:
+    """Lines that count as spend in `cycle`: drafts while open, issued ones after
+    (void invoices no longer count)."""
+    return InvoiceLine.objects.filter(invoice__cycle=cycle).exclude(
+        invoice__status=InvoiceStatus.VOID
+    )
+
+
+@dataclass(frozen=True)
+class SpendSummary:
+    period_label: str
+    period_start: datetime
+    period_end: datetime
+    currency: str
+    status: str
+    rated_until: datetime | None
+    total: Decimal
+    by_resource_type: list[dict]
+    daily_rate: Decimal
+    forecast: Decimal
+
+
+def spend_summary(*, cycle: BillingCycle, lines: QuerySet[InvoiceLine]) -> SpendSummary:
+    """Total, split by resource type, current daily rate and month-end forecast.
+
+    The daily rate is what the resources running at the last rating cost per
+    day; the forecast adds that rate over the rest of the cycle to the spend so
+    far. Both are rounded once, like a line.
+    """
+    currency = provider_current().currency
+    rows = lines.values_list("metric_key", "amount", "details", "invoice__rated_at")
+    total = Decimal(0)
+    daily = Decimal(0)
+    by_type: dict[str, Decimal] = defaultdict(Decimal)
+    rated_until = None
+    for metric_key, amount, details, rated_at in rows:
+        total += amount
+        by_type[metric_key or "other"] += amount
+        daily += Decimal(details.get("daily_rate", "0")) if details else Decimal(0)
+        if rated_at and (rated_until is None or rated_at > rated_until):
+            rated_until = rated_at
+    remaining_days = Decimal(0)
+    if cycle.status == CycleStatus.OPEN and rated_until is not None and rated_until < cycle.end:
+        remaining = cycle.end - rated_until
+        remaining_days = Decimal(remaining.days) + Decimal(remaining.seconds) / SECONDS_PER_DAY
+    return SpendSummary(
+        period_label=cycle.label,
+        period_start=cycle.start,
+        period_end=cycle.end,
+        currency=currency,
+        status=cycle.status,
+        rated_until=rated_until,
+        total=total,
+        by_resource_type=[
+            {"resource_type": key, "amount": value} for key, value in sorted(by_type.items())
+        ],
+        daily_rate=round_money(daily, currency),
+        forecast=round_money(total + daily * remaining_days, currency),
+    )
+
+
+def invoice_list(*, organization_ids=None, billing_account_id=None, project_id=None,
+                 period: str | None = None, status: str | None = None) -> QuerySet[Invoice]:
+    invoices = Invoice.objects.select_related("cycle", "billing_account__organization")
+    if organization_ids is not None:
+        invoices = invoices.filter(billing_account__organization_id__in=organization_ids)
+    if billing_account_id is not None:
+        invoices = invoices.filter(billing_account_id=billing_account_id)
+    if project_id is not None:
+        invoices = invoices.filter(lines__project_id=project_id).distinct()
+    if period:
+        invoices = invoices.filter(cycle__label=period)
+    if status:
+        invoices = invoices.filter(status=status)
+    return invoices.order_by("-cycle__start", "billing_account_id")

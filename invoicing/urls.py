@@ -1,3 +1,17 @@
 """API routes of invoicing, under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from invoicing import apis
+
+urlpatterns = [
+    path("organizations/<slug:org_name>/billing", apis.OrganizationBillingApi.as_view(),
+         name="organization-billing"),
+    path("projects/<slug:project_name>/billing", apis.ProjectBillingApi.as_view(),
+         name="project-billing"),
+    path("billing/items", apis.BillingItemsApi.as_view(), name="billing-items"),
+    path("billing/items.csv", apis.BillingItemsCsvApi.as_view(), name="billing-items-csv"),
+    path("invoices", apis.InvoiceListApi.as_view(), name="invoice-list"),
+    path("invoices/<int:invoice_id>", apis.InvoiceDetailApi.as_view(), name="invoice-detail"),
+    path("invoices/<int:invoice_id>/void", apis.InvoiceVoidApi.as_view(), name="invoice-void"),
+]

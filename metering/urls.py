@@ -1,3 +1,11 @@
 """API routes of metering, under /api/v1/."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from metering.apis import LifecycleEventsIngestApi, ResourceDetailApi
+
+urlpatterns = [
+    # Before the detail route: "events" is this route's, not a resource id.
+    path("resources/events", LifecycleEventsIngestApi.as_view(), name="resource-events-ingest"),
+    path("resources/<str:resource_id>", ResourceDetailApi.as_view(), name="resource-detail"),
+]

@@ -25,4 +25,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("TALLY_CYCLES_EVERY_SECONDS", 300)),
         "args": ("invoicing.tasks.cycles_ensure",),
     },
+    "rating-run": {
+        "task": "billing.jobs.fan_out",
+        "schedule": float(env_int("TALLY_RATING_EVERY_SECONDS", 300)),
+        "args": ("invoicing.tasks.rate_open_cycles",),
+    },
+    "cycles-close": {
+        "task": "billing.jobs.fan_out",
+        "schedule": float(env_int("TALLY_CLOSING_EVERY_SECONDS", 600)),
+        "args": ("invoicing.tasks.close_due_cycles",),
+    },
 }

@@ -20,3 +20,6 @@ CACHES = {
         "KEY_FUNCTION": "django_tenants.cache.make_key",
     }
 }
+
+# Set the search_path only when the schema changes, not before every query.
+TENANT_LIMIT_SET_CALLS = True

@@ -2,8 +2,10 @@
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from billing.demo import demo_chargeback_load
 from tenancy.selectors import provider_get_by_slug
 from tenancy.services import provider_create
 
@@ -38,3 +40,12 @@ class Command(BaseCommand):
                     password=DEMO_CONSUMER[1],
                 )
                 self.stdout.write(f"created consumer login {DEMO_CONSUMER[0]}")
+            loaded = demo_chargeback_load(now=timezone.now())
+        if loaded is None:
+            self.stdout.write("demo data already loaded")
+        else:
+            self.stdout.write(
+                f"loaded demo data: {loaded.organizations} organizations, {loaded.projects} "
+                f"projects, {loaded.events} lifecycle events, {loaded.invoices_finalized} "
+                "finalized invoices for last month"
+            )

@@ -1,0 +1,165 @@
+"""Demo data for the demo provider: a private cloud charging back its teams.
+
+Loaded through the same services the API uses (prices, organizations, projects,
+lifecycle ingestion, rating, closing), so the demo shows the real paths: last
+month's invoices are finalized and numbered, this month's drafts are current.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from metering.services import lifecycle_events_ingest
+
+from accounts.access import access_for
+from accounts.models import Organization, PaymentKind, Role
+from accounts.services import (
+    billing_account_create,
+    organization_create,
+    project_create,
+    role_grant,
+)
+from billing.periods import month_containing
+from catalog.models import PriceChangeSource
+from catalog.services import price_set, region_create, resource_type_create
+from invoicing.jobs import close_due_cycles, rate_open_cycles
+from invoicing.services import cycles_ensure
+from tenancy.selectors import provider_current
+
+RESOURCE_TYPES = [
+    ("instance", "Instance", "instance",
+     [("2cpu-8gb", "2 CPU, 8 GB Memory"), ("4cpu-16gb", "4 CPU, 16 GB Memory"),
+      ("8cpu-32gb", "8 CPU, 32 GB Memory")]),
+    ("disk", "Disk", "disk", [("100gb", "100GB Virtual Disk"), ("500gb", "500GB Virtual Disk")]),
+    ("ip", "IP address", "address", [("public-v4", "Public IPv4")]),
+    ("vpc", "VPC", "network", [("default", "Virtual private cloud")]),
+]
+# (type, variant, region, class, rate, unit)
+PRICES = [
+    ("instance", "2cpu-8gb", "", "", "0.05", "minute"),
+    ("instance", "4cpu-16gb", "", "", "0.10", "minute"),
+    ("instance", "8cpu-32gb", "", "", "0.20", "minute"),
+    ("instance", "4cpu-16gb", "venus", "", "0.12", "minute"),
+    ("instance", "2cpu-8gb", "", "spot", "0.015", "minute"),
+    ("disk", "100gb", "", "", "0.01", "minute"),
+    ("disk", "500gb", "", "", "0.05", "minute"),
+    ("ip", "", "", "", "0.005", "hour"),
+    ("vpc", "", "", "", "0", "day"),
+]
+
+
+@dataclass(frozen=True)
+class DemoLoaded:
+    organizations: int
+    projects: int
+    events: int
+    invoices_finalized: int
+
+
+class _Events:
+    """Builds lifecycle event items the way another system would send them."""
+
+    def __init__(self) -> None:
+        self.items: list[dict] = []
+
+    def resource(self, rid, rtype, variant, project, region, *, at, service_class="standard",
+                 parent=None, later=()):
+        def item(kind, when, variant_now):
+            self.items.append({
+                "event_id": f"demo-{rid}-{len(self.items)}", "resource_id": rid, "kind": kind,
+                "resource_type": rtype, "variant": variant_now, "project": project,
+                "region": region, "service_class": service_class,
+                "parent_resource_id": parent, "occurred_at": when.isoformat(),
+            })
+
+        item("created", at, variant)
+        for kind, when, *rest in later:
+            item(kind, when, rest[0] if rest else variant)
+
+
+def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
+    """Load the demo once; returns None when it is already there."""
+    if Organization.objects.filter(name="mars-corp").exists():
+        return None
+    provider = provider_current()
+    this_month = month_containing(now, provider.billing_timezone)
+    last_month_start = month_containing(this_month.start - timedelta(seconds=1),
+                                        provider.billing_timezone).start
+    history = last_month_start  # everything below happened from here on
+    users = get_user_model().objects
+    operator = users.filter(is_superuser=True).order_by("pk").first()
+
+    for key, name, unit, variants in RESOURCE_TYPES:
+        resource_type_create(key=key, name=name, unit=unit, variants=variants)
+    region_create(key="mars", name="Mars")
+    region_create(key="venus", name="Venus")
+    for rtype, variant, region, service_class, rate, unit in PRICES:
+        price_set(metric_key=rtype, variant=variant, region=region, service_class=service_class,
+                  rate=Decimal(rate), time_unit=unit, effective_from=history, now=history,
+                  actor=operator, source=PriceChangeSource.DEMO)
+
+    mars = organization_create(name="mars-corp", display_name="Mars Corp", actor=operator,
+                               now=history)
+    research = billing_account_create(organization=mars, name="Research",
+                                      payment_kind=PaymentKind.CHARGEBACK,
+                                      contacts=["research-finance@mars.example"],
+                                      actor=operator, now=history)
+    venus = organization_create(name="venus-labs", display_name="Venus Labs", actor=operator,
+                                now=history)
+    projects = {
+        "adventure": project_create(name="adventure", organization=mars, actor=operator,
+                                    now=history),
+        "telescope": project_create(name="telescope", organization=mars, actor=operator,
+                                    now=history, billing_account=research),
+        "discovery": project_create(name="discovery", organization=mars, actor=operator,
+                                    now=history),
+        "greenhouse": project_create(name="greenhouse", organization=venus, actor=operator,
+                                     now=history),
+    }
+    consumer = users.filter(username="consumer").first()
+    if consumer is not None:
+        role_grant(user=consumer, role=Role.ORG_ADMIN, organization=mars, granted_by=operator,
+                   access=access_for(operator))
+
+    events = _Events()
+    start = history + timedelta(hours=1)
+    day = timedelta(days=1)
+    # The seed's sample: 15 instances with their 500 GB disks in region mars.
+    for i in range(15):
+        events.resource(f"adv-vm-{i:02d}", "instance", "4cpu-16gb", "adventure", "mars", at=start)
+        events.resource(f"adv-disk-{i:02d}", "disk", "500gb", "adventure", "mars", at=start,
+                        parent=f"adv-vm-{i:02d}")
+    events.resource("adv-ip-1", "ip", "public-v4", "adventure", "mars", at=start)
+    events.resource("adv-vpc", "vpc", "default", "adventure", "mars", at=start)
+    # Telescope: big machines in venus, stopped at night for a week, one resized.
+    for i in range(4):
+        later = [("stopped", start + 5 * day), ("started", start + 12 * day)]
+        if i == 0:
+            later.append(("resized", start + 20 * day, "4cpu-16gb"))
+        events.resource(f"tel-vm-{i}", "instance", "8cpu-32gb", "telescope", "venus",
+                        at=start + day, later=later)
+        events.resource(f"tel-disk-{i}", "disk", "100gb", "telescope", "venus",
+                        at=start + day, parent=f"tel-vm-{i}")
+    # Discovery: spot batch jobs that come and go.
+    for i in range(6):
+        begin = start + (3 + i * 4) * day
+        events.resource(f"dis-spot-{i}", "instance", "2cpu-8gb", "discovery", "mars",
+                        at=begin, service_class="spot",
+                        later=[("deleted", min(begin + 9 * day, now - timedelta(hours=1)))])
+    # Greenhouse (Venus Labs): a small steady service.
+    for i in range(3):
+        events.resource(f"gh-vm-{i}", "instance", "4cpu-16gb", "greenhouse", "venus",
+                        at=start + 2 * day)
+    events.resource("gh-ip", "ip", "public-v4", "greenhouse", "venus", at=start + 2 * day)
+
+    past = [e for e in events.items if e["occurred_at"] < now.isoformat()]
+    lifecycle_events_ingest(items=past, now=now)
+    cycles_ensure(now=history)
+    cycles_ensure(now=now)
+    closed = close_due_cycles(now=now)
+    rate_open_cycles(now=now)
+    return DemoLoaded(
+        organizations=2, projects=len(projects), events=len(past),
+        invoices_finalized=sum(result.finalized for result in closed),
+    )

@@ -1,0 +1,432 @@
+"""The fleet price list in the admin.
+
+Prices are history: a Price row is never edited in place. "Add price" (and the
+"Set a new price" action and links) collects the key, the rate, the unit of time
+and an optional effective instant, and calls `catalog.services.price_set`,
+which closes or supersedes what it replaces and writes the audit row. Only fleet
+billing admins (superusers included) may set prices or edit the catalog; fleet
+viewers may look.
+"""
+
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+
+from billing.api import request_access
+from catalog.models import (
+    Aggregation,
+    Metric,
+    Price,
+    PriceChange,
+    PriceChangeSource,
+    Region,
+    ResourceType,
+    ServiceClass,
+    TimeUnit,
+    Variant,
+)
+from catalog.services import key_errors, price_set
+
+PRICE_SET = "The price of {key} is now {rate} {unit} from {when}."
+PRICE_UNCHANGED = "{key} already costs {rate} {unit} from {when}: nothing changed."
+CHOOSE_ONE_PRICE = "Choose exactly one price to set a new price for its key."
+TIME_ZONE_NOTE = "Times are in UTC."
+
+
+def _fleet_admin(request) -> bool:
+    return request_access(request).fleet_admin
+
+
+def _sees_fleet(request) -> bool:
+    return request_access(request).sees_fleet
+
+
+class FleetAdminOnly:
+    """Fleet admins edit; fleet viewers look; nobody deletes catalog history."""
+
+    def has_module_permission(self, request):
+        return _sees_fleet(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _sees_fleet(request)
+
+    def has_add_permission(self, request, obj=None):
+        return _fleet_admin(request)
+
+    def has_change_permission(self, request, obj=None):
+        return _fleet_admin(request)
+
+    def has_delete_permission(self, request, obj=None):
+        # Prices and usage refer to metrics, variants and regions by key.
+        return False
+
+
+# --- resource types, variants, regions -----------------------------------------------
+
+
+class KeyedForm(forms.ModelForm):
+    """Checks `key` the way the services do (the admin writes these rows directly)."""
+
+    def clean_key(self):
+        key = (self.cleaned_data.get("key") or "").strip()
+        errors = key_errors(key)
+        if errors:
+            raise ValidationError(errors)
+        return key
+
+
+class VariantForm(KeyedForm):
+    class Meta:
+        model = Variant
+        fields = ("key", "description")
+
+
+class VariantInline(FleetAdminOnly, admin.TabularInline):
+    model = Variant
+    form = VariantForm
+    fk_name = "metric"
+    extra = 1
+    can_delete = False
+
+
+class ResourceTypeForm(KeyedForm):
+    class Meta:
+        model = ResourceType
+        fields = ("key", "name", "unit", "description")
+
+
+@admin.register(ResourceType)
+class ResourceTypeAdmin(FleetAdminOnly, admin.ModelAdmin):
+    form = ResourceTypeForm
+    inlines = [VariantInline]
+    list_display = ("key", "name", "unit", "variant_count", "prices_link")
+    search_fields = ("key", "name", "description")
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(variant_total=Count("variants"))
+
+    def get_readonly_fields(self, request, obj=None):
+        # Usage events and prices name the type by its key: it never changes.
+        return ("key",) if obj is not None else ()
+
+    @admin.display(description="variants", ordering="variant_total")
+    def variant_count(self, obj):
+        return obj.variant_total
+
+    @admin.display(description="prices")
+    def prices_link(self, obj):
+        url = reverse("admin:catalog_price_changelist") + "?" + urlencode(
+            {"metric__id__exact": obj.pk, "status": "live"}
+        )
+        return format_html('<a href="{}">prices</a>', url)
+
+    def save_model(self, request, obj, form, change):
+        obj.aggregation = Aggregation.DURATION
+        super().save_model(request, obj, form, change)
+
+
+class RegionForm(KeyedForm):
+    class Meta:
+        model = Region
+        fields = ("key", "name")
+
+
+@admin.register(Region)
+class RegionAdmin(FleetAdminOnly, admin.ModelAdmin):
+    form = RegionForm
+    list_display = ("key", "name")
+    search_fields = ("key", "name")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("key",) if obj is not None else ()
+
+
+# --- prices --------------------------------------------------------------------------
+
+
+class PriceSetForm(forms.Form):
+    """What setting a price needs; validation of the rules is the service's."""
+
+    metric = forms.ModelChoiceField(
+        queryset=Metric.objects.filter(aggregation=Aggregation.DURATION).order_by("key"),
+        to_field_name="key",
+        label="Resource type",
+    )
+    variant = forms.ChoiceField(required=False, help_text="Empty: any variant.")
+    region = forms.ChoiceField(required=False, help_text="Empty: any region.")
+    service_class = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any class")] + list(ServiceClass.choices),
+        label="Service class",
+    )
+    rate = forms.DecimalField(
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 20}),
+        help_text="Money per unit of time, up to 10 decimal places. 0 is allowed.",
+    )
+    time_unit = forms.ChoiceField(
+        choices=[("", "---------")] + list(TimeUnit.choices), required=False,
+        label="Unit of time",
+    )
+    effective_from = forms.SplitDateTimeField(
+        required=False,
+        widget=AdminSplitDateTime,
+        label="Effective from",
+        help_text=(
+            f"{TIME_ZONE_NOTE} Empty: from the start of the current billing cycle, so the "
+            "whole open cycle is billed at the new price. Must not fall in a finalized cycle."
+        ),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        by_metric: dict[str, list[tuple[str, str]]] = {}
+        for metric_name, key, description in Variant.objects.filter(
+            metric__aggregation=Aggregation.DURATION
+        ).values_list("metric__name", "key", "description"):
+            by_metric.setdefault(metric_name, []).append((key, f"{key}: {description}"))
+        self.fields["variant"].choices = [("", "Any variant")] + sorted(by_metric.items())
+        self.fields["region"].choices = [("", "Any region")] + [
+            (key, f"{name} ({key})") for key, name in Region.objects.values_list("key", "name")
+        ]
+
+
+class PriceStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("live", "Current and scheduled"),
+            ("current", "Current"),
+            ("scheduled", "Scheduled"),
+            ("closed", "Closed"),
+            ("superseded", "Superseded"),
+        ]
+
+    def queryset(self, request, queryset):
+        from django.db.models import Q
+
+        now = timezone.now()
+        live = queryset.filter(superseded_at__isnull=True)
+        not_ended = Q(valid_to__isnull=True) | Q(valid_to__gt=now)
+        match self.value():
+            case "live":
+                return live.filter(not_ended)
+            case "current":
+                return live.filter(not_ended, valid_from__lte=now)
+            case "scheduled":
+                return live.filter(valid_from__gt=now)
+            case "closed":
+                return live.filter(valid_to__lte=now)
+            case "superseded":
+                return queryset.filter(superseded_at__isnull=False)
+        return queryset
+
+
+def price_key_text(price: Price) -> str:
+    """"instance 4cpu-16gb / mars / any class" style label of a price's key."""
+    variant = price.variant or "any variant"
+    region = price.region or "any region"
+    service_class = price.service_class or "any class"
+    return f"{price.metric.key} {variant} / {region} / {service_class}"
+
+
+def price_status(price: Price, now) -> str:
+    if price.superseded_at is not None:
+        return "superseded"
+    if price.valid_to is not None and price.valid_to <= now:
+        return "closed"
+    if price.valid_from > now:
+        return "scheduled"
+    return "current"
+
+
+@admin.register(Price)
+class PriceAdmin(FleetAdminOnly, admin.ModelAdmin):
+    list_display = (
+        "resource_type", "variant_shown", "region_shown", "class_shown", "rate",
+        "time_unit", "valid_from", "valid_to", "status", "set_new_price",
+    )
+    list_filter = (PriceStatusFilter, "metric", "region", "service_class", "time_unit")
+    search_fields = ("metric__key", "metric__name", "variant", "region")
+    list_select_related = ("metric",)
+    ordering = ("metric__key", "variant", "region", "service_class", "-valid_from")
+    date_hierarchy = "valid_from"
+    actions = ["set_new_price_action"]
+    readonly_fields = (
+        "price_list", "metric", "variant", "region", "service_class", "rate", "time_unit",
+        "valid_from", "valid_to", "superseded_at", "created_by", "created_at", "status",
+        "set_new_price",
+    )
+    fields = readonly_fields
+
+    def has_change_permission(self, request, obj=None):
+        # A price row is history: it is never edited in place.
+        return False
+
+    @admin.display(description="resource type", ordering="metric__key")
+    def resource_type(self, obj):
+        return obj.metric.key
+
+    @admin.display(description="variant", ordering="variant")
+    def variant_shown(self, obj):
+        return obj.variant or "any"
+
+    @admin.display(description="region", ordering="region")
+    def region_shown(self, obj):
+        return obj.region or "any"
+
+    @admin.display(description="class", ordering="service_class")
+    def class_shown(self, obj):
+        return obj.service_class or "any"
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return price_status(obj, timezone.now())
+
+    @admin.display(description="")
+    def set_new_price(self, obj):
+        return format_html('<a href="{}">set a new price</a>', self._set_url(obj))
+
+    def _set_url(self, obj) -> str:
+        query = {
+            "metric": obj.metric.key, "variant": obj.variant, "region": obj.region,
+            "service_class": obj.service_class, "time_unit": obj.time_unit,
+        }
+        return reverse("admin:catalog_price_add") + "?" + urlencode(query)
+
+    @admin.action(description="Set a new price for the selected key", permissions=["add"])
+    def set_new_price_action(self, request, queryset):
+        prices = list(queryset.select_related("metric")[:2])
+        if len(prices) != 1:
+            self.message_user(request, CHOOSE_ONE_PRICE, messages.WARNING)
+            return None
+        return HttpResponseRedirect(self._set_url(prices[0]))
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """Setting a price: a form whose only write is `price_set`."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = PriceSetForm(request.POST)
+            if form.is_valid():
+                response = self._set_price(request, form)
+                if response is not None:
+                    return response
+        else:
+            initial = {
+                name: request.GET[name]
+                for name in ("metric", "variant", "region", "service_class", "time_unit")
+                if name in request.GET
+            }
+            form = PriceSetForm(initial=initial)
+
+        fieldsets = [
+            (None, {"fields": ["metric", "variant", "region", "service_class"]}),
+            ("Price", {"fields": ["rate", "time_unit", "effective_from"]}),
+        ]
+        admin_form = helpers.AdminForm(form, fieldsets, {}, model_admin=self)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Set a price",
+            "subtitle": None,
+            "adminform": admin_form,
+            "object_id": None,
+            "original": None,
+            "is_popup": False,
+            "to_field": None,
+            "media": self.media + admin_form.media,
+            "inline_admin_formsets": [],
+            "errors": helpers.AdminErrorList(form, []),
+            "preserved_filters": self.get_preserved_filters(request),
+            **(extra_context or {}),
+        }
+        return self.render_change_form(request, context, add=True, form_url=form_url)
+
+    def _set_price(self, request, form):
+        data = form.cleaned_data
+        metric = data["metric"]
+        now = timezone.now()
+        try:
+            price = price_set(
+                metric_key=metric.key,
+                variant=data["variant"],
+                region=data["region"],
+                service_class=data["service_class"],
+                rate=data["rate"],
+                time_unit=data["time_unit"],
+                effective_from=data["effective_from"],
+                now=now,
+                actor=request.user,
+                source=PriceChangeSource.ADMIN,
+            )
+        except ValidationError as invalid:
+            for field, reasons in invalid.message_dict.items():
+                form.add_error(field if field in form.fields else None, reasons)
+            return None
+        # A repeated change returns the row in force and writes no audit row.
+        changed = PriceChange.objects.filter(price=price, changed_at=now).exists()
+        price.refresh_from_db()
+        template = PRICE_SET if changed else PRICE_UNCHANGED
+        self.message_user(
+            request,
+            template.format(
+                key=price_key_text(price), rate=format(price.rate.normalize(), "f"),
+                unit=price.get_time_unit_display(),
+                when=price.valid_from.strftime("%Y-%m-%d %H:%M UTC"),
+            ),
+            messages.SUCCESS if changed else messages.INFO,
+        )
+        if "_addanother" in request.POST:
+            return HttpResponseRedirect(request.path)
+        if "_continue" in request.POST:
+            return HttpResponseRedirect(reverse("admin:catalog_price_change", args=[price.pk]))
+        return HttpResponseRedirect(reverse("admin:catalog_price_changelist"))
+
+
+@admin.register(PriceChange)
+class PriceChangeAdmin(FleetAdminOnly, admin.ModelAdmin):
+    """The audit trail: read-only."""
+
+    list_display = (
+        "changed_at", "resource_type", "key", "previous_rate", "new_rate", "unit",
+        "effective_from", "changed_by", "source",
+    )
+    list_filter = ("source", "price__metric")
+    search_fields = ("price__metric__key", "price__variant", "price__region",
+                     "changed_by__username")
+    list_select_related = ("price__metric", "changed_by")
+    date_hierarchy = "changed_at"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="resource type", ordering="price__metric__key")
+    def resource_type(self, obj):
+        return obj.price.metric.key
+
+    @admin.display(description="variant / region / class")
+    def key(self, obj):
+        price = obj.price
+        return " / ".join(d or "any" for d in (price.variant, price.region, price.service_class))
+
+    @admin.display(description="new rate")
+    def new_rate(self, obj):
+        return obj.price.rate
+
+    @admin.display(description="unit")
+    def unit(self, obj):
+        return obj.price.get_time_unit_display()

@@ -1,0 +1,143 @@
+"""Reads of the catalog: list prices in force, their history, and what rating needs.
+
+"Live" rows are those not superseded (a scheduled price replaced before it took
+effect is kept for history only). Periods are half-open: a row is in force at
+`t` when `valid_from <= t < valid_to` (no `valid_to`: open-ended).
+"""
+
+from datetime import datetime
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from billing.periods import Period
+from catalog.models import Aggregation, Metric, Price, PriceChange, Region, Variant
+from invoicing.domain.rating import DurationPrice
+
+LIST_PRICE_LIST_KEY = "list"
+
+
+def _list_prices() -> QuerySet[Price]:
+    return Price.objects.filter(
+        price_list__key=LIST_PRICE_LIST_KEY, superseded_at__isnull=True
+    )
+
+
+def _with_descriptions(prices: QuerySet[Price]) -> QuerySet[Price]:
+    """Join the metric and annotate `variant_description` (one query, no N+1)."""
+    description = Variant.objects.filter(
+        metric_id=OuterRef("metric_id"), key=OuterRef("variant")
+    ).values("description")[:1]
+    return prices.select_related("metric").annotate(variant_description=Subquery(description))
+
+
+_ORDER = ("metric__key", "variant", "region", "service_class", "valid_from", "id")
+
+
+def metric_get(*, key: str) -> Metric | None:
+    return Metric.objects.filter(key=key).first()
+
+
+def prices_current(*, now: datetime, metric_key: str | None = None) -> QuerySet[Price]:
+    """List prices in force at `now`, ordered by key, with metric and variant description."""
+    prices = _list_prices().filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now),
+                                   valid_from__lte=now)
+    if metric_key is not None:
+        prices = prices.filter(metric__key=metric_key)
+    return _with_descriptions(prices).order_by(*_ORDER)
+
+
+def prices_current_and_scheduled(
+    *, now: datetime, metric_key: str | None = None
+) -> QuerySet[Price]:
+    """List prices in force at `now` and those scheduled to take effect later.
+
+    A row is scheduled when `valid_from > now`; compare in the caller
+    (`price.valid_from > now`) to flag it.
+    """
+    prices = _list_prices().filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+    if metric_key is not None:
+        prices = prices.filter(metric__key=metric_key)
+    return _with_descriptions(prices).order_by(*_ORDER)
+
+
+def price_history(*, metric_key: str) -> QuerySet[PriceChange]:
+    """Every change of the metric's list prices, newest first, with who made it."""
+    return (
+        PriceChange.objects.filter(
+            price__metric__key=metric_key, price__price_list__key=LIST_PRICE_LIST_KEY
+        )
+        .select_related("price", "price__metric", "changed_by")
+        .order_by("-changed_at", "-id")
+    )
+
+
+def price_get(*, price_id: int) -> Price | None:
+    """One price with its metric and variant description."""
+    return _with_descriptions(Price.objects.filter(pk=price_id)).first()
+
+
+def price_change_latest(*, price: Price) -> PriceChange | None:
+    """The audit row that created `price`, if any."""
+    return (
+        PriceChange.objects.filter(price=price)
+        .select_related("price", "price__metric", "changed_by")
+        .order_by("-changed_at", "-id")
+        .first()
+    )
+
+
+def prices_for_rating(*, period: Period) -> list[DurationPrice]:
+    """Every live list price of a resource type that overlaps `period`, in one query.
+
+    Empty dimensions ("any") become None, as `catalog.domain.matching` expects;
+    `price_id` is the row's id as a string. Ordered by key and `valid_from`.
+    """
+    rows = (
+        _list_prices()
+        .filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gt=period.start),
+            valid_from__lt=period.end,
+            metric__aggregation=Aggregation.DURATION,
+        )
+        .exclude(time_unit="")
+        .order_by(*_ORDER)
+        .values_list(
+            "id", "metric__key", "variant", "region", "service_class",
+            "valid_from", "valid_to", "rate", "time_unit",
+        )
+    )
+    return [
+        DurationPrice(
+            price_id=str(pk),
+            metric=metric,
+            variant=variant or None,
+            region=region or None,
+            service_class=service_class or None,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            rate=rate,
+            unit=time_unit,
+        )
+        for pk, metric, variant, region, service_class, valid_from, valid_to, rate, time_unit
+        in rows
+    ]
+
+
+def variant_descriptions() -> dict[tuple[str, str], str]:
+    """{(metric key, variant key): description}, as invoices print them."""
+    return {
+        (metric_key, key): description
+        for metric_key, key, description in Variant.objects.values_list(
+            "metric__key", "key", "description"
+        )
+    }
+
+
+def metric_names() -> dict[str, str]:
+    """{metric key: name}."""
+    return dict(Metric.objects.values_list("key", "name"))
+
+
+def region_names() -> dict[str, str]:
+    """{region key: name}."""
+    return dict(Region.objects.values_list("key", "name"))

@@ -1,0 +1,236 @@
+"""From resources, prices and project assignments to the lines of draft invoices.
+
+Pure: plain values in, plain values out. The rating run (invoicing/rating_run.py)
+loads the inputs, calls `build_duration_lines`, and writes what it returns.
+
+How a line forms:
+1. Each resource's running intervals come from its lifecycle events, up to
+   `until` (the cycle end, or "now" for a cycle still open).
+2. Each interval is split where the project's billing account changes (a
+   project moved mid-cycle bills each side to its own account) and rated with
+   `rate_resource`: clipped to the cycle, split where the price in force
+   changes, `ceil(duration / unit)` units per piece.
+3. Rated quantities group into one line per billing account, project, resource
+   type, variant, region, service class and price (so per rate and unit); the
+   line counts its resources and sums their units. Its amount is rounded once,
+   by the caller, at the line.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from billing.periods import Period, subtract_periods
+from catalog.domain.pricing import TimeUnit
+from invoicing.domain.rating import (
+    DurationPrice,
+    LifecycleEvent,
+    LifecycleKind,
+    RatedResource,
+    RunningInterval,
+    rate_resource,
+    running_intervals,
+)
+
+SECONDS_PER_DAY = Decimal(86400)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceTimeline:
+    """A resource and all its lifecycle events before the end of the rated window."""
+
+    pk: int
+    resource_id: str
+    metric_key: str
+    project_id: int
+    region: str
+    service_class: str
+    events: tuple[LifecycleEvent, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountWindow:
+    """A project billed to `billing_account_id` over `[valid_from, valid_to)`."""
+
+    project_id: int
+    billing_account_id: int
+    valid_from: datetime
+    valid_to: datetime | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineKey:
+    billing_account_id: int
+    project_id: int
+    metric_key: str
+    variant: str
+    region: str
+    service_class: str
+    price_id: str
+    rate: Decimal
+    unit: TimeUnit
+
+
+@dataclass(slots=True, kw_only=True)
+class DraftLine:
+    """One line of a draft invoice, before names and rounding."""
+
+    key: LineKey
+    quantity: Decimal = Decimal(0)
+    resource_pks: set[int] = field(default_factory=set)
+    running_pks: set[int] = field(default_factory=set)
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @property
+    def amount(self) -> Decimal:
+        """quantity x rate, unrounded: the caller rounds once, at the line."""
+        return self.quantity * self.key.rate
+
+    @property
+    def daily_rate(self) -> Decimal:
+        """What the line's resources running at the end of the window cost per day."""
+        per_day = SECONDS_PER_DAY / self.key.unit.seconds
+        return len(self.running_pks) * per_day * self.key.rate
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unbilled:
+    """Running time that no line holds, and why (reported, never dropped silently)."""
+
+    resource_id: str
+    period: Period
+    reason: str
+
+
+UNPRICED = "no price in force for this resource type, variant, region and class"
+NO_ACCOUNT = "the project bills to no billing account at that time"
+BAD_TIMELINE = "the resource's lifecycle events contradict each other"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DurationRating:
+    lines: tuple[DraftLine, ...]
+    unbilled: tuple[Unbilled, ...]
+
+
+def _from_first_created(events: Sequence[LifecycleEvent]) -> list[LifecycleEvent]:
+    """Events from the resource's `created` on. Events that arrived before their
+    `created` (out of order) wait for it: without it the start is unknown."""
+    for index, event in enumerate(events):
+        if event.kind == LifecycleKind.CREATED:
+            return list(events[index:])
+    return []
+
+
+def _windows_by_project(
+    assignments: Iterable[AccountWindow], cycle: Period
+) -> dict[int, list[tuple[int, Period]]]:
+    windows: dict[int, list[tuple[int, Period]]] = defaultdict(list)
+    for a in assignments:
+        end = a.valid_to if a.valid_to is not None else cycle.end
+        if end <= a.valid_from:
+            continue
+        clipped = Period(start=a.valid_from, end=end).overlap(cycle)
+        if clipped is not None:
+            windows[a.project_id].append((a.billing_account_id, clipped))
+    for project_windows in windows.values():
+        project_windows.sort(key=lambda item: item[1].start)
+    return windows
+
+
+def build_duration_lines(
+    *,
+    resources: Iterable[ResourceTimeline],
+    prices: Sequence[DurationPrice],
+    assignments: Iterable[AccountWindow],
+    cycle: Period,
+    until: datetime,
+) -> DurationRating:
+    """Rate every resource's running time in `cycle` up to `until` into draft lines."""
+    until = min(until, cycle.end)
+    lines: dict[LineKey, DraftLine] = {}
+    unbilled: list[Unbilled] = []
+    if until <= cycle.start:
+        return DurationRating(lines=(), unbilled=())
+    window = Period(start=cycle.start, end=until)
+    windows = _windows_by_project(assignments, window)
+    prices_by_metric: dict[str, list[DurationPrice]] = defaultdict(list)
+    for price in prices:
+        prices_by_metric[price.metric].append(price)
+
+    for resource in resources:
+        try:
+            intervals = running_intervals(_from_first_created(resource.events), until=until)
+        except ValueError:
+            unbilled.append(Unbilled(resource_id=resource.resource_id, period=window,
+                                     reason=BAD_TIMELINE))
+            continue
+        intervals = [i for i in intervals if i.period.overlap(window) is not None]
+        if not intervals:
+            continue
+        rated_resource = RatedResource(
+            resource_id=resource.resource_id,
+            metric=resource.metric_key,
+            region=resource.region,
+            service_class=resource.service_class,
+        )
+        covered: list[Period] = []
+        for account_id, account_window in windows.get(resource.project_id, []):
+            rating = rate_resource(
+                resource=rated_resource,
+                intervals=intervals,
+                cycle=account_window,
+                prices=prices_by_metric.get(resource.metric_key, []),
+            )
+            for period in rating.unpriced:
+                unbilled.append(Unbilled(resource_id=resource.resource_id, period=period,
+                                         reason=UNPRICED))
+            for segment in rating.segments:
+                covered.append(segment.period)
+                key = LineKey(
+                    billing_account_id=account_id,
+                    project_id=resource.project_id,
+                    metric_key=resource.metric_key,
+                    variant=segment.variant,
+                    region=resource.region,
+                    service_class=resource.service_class,
+                    price_id=segment.price_id,
+                    rate=segment.rate,
+                    unit=segment.unit,
+                )
+                line = lines.get(key)
+                if line is None:
+                    line = lines[key] = DraftLine(key=key)
+                line.quantity += segment.quantity
+                line.resource_pks.add(resource.pk)
+                line.start = min(line.start or segment.period.start, segment.period.start)
+                line.end = max(line.end or segment.period.end, segment.period.end)
+                if segment.period.end == until and _still_running(intervals, until):
+                    line.running_pks.add(resource.pk)
+        _report_unassigned(resource, intervals, windows.get(resource.project_id, []), window,
+                           unbilled)
+    ordered = sorted(lines.values(), key=_line_order)
+    return DurationRating(lines=tuple(ordered), unbilled=tuple(unbilled))
+
+
+def _still_running(intervals: Sequence[RunningInterval], until: datetime) -> bool:
+    return bool(intervals) and intervals[-1].period.end == until
+
+
+def _report_unassigned(resource, intervals, project_windows, window, unbilled) -> None:
+    for interval in intervals:
+        clipped = interval.period.overlap(window)
+        if clipped is None:
+            continue
+        for gap in subtract_periods(clipped, [w for _, w in project_windows]):
+            unbilled.append(Unbilled(resource_id=resource.resource_id, period=gap,
+                                     reason=NO_ACCOUNT))
+
+
+def _line_order(line: DraftLine) -> tuple:
+    k = line.key
+    return (k.billing_account_id, k.project_id, k.metric_key, k.variant, k.region,
+            k.service_class, line.start, k.price_id)

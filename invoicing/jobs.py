@@ -1,0 +1,27 @@
+"""Periodic invoicing work for the current provider, shared by beat tasks and commands."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from invoicing.closing import CloseResult, cycle_close, cycles_due_for_closing
+from invoicing.models import BillingCycle, CycleStatus
+from invoicing.rating_run import RatingRunResult, rating_run
+from invoicing.services import cycles_ensure
+
+
+@dataclass(frozen=True)
+class RateAllResult:
+    runs: list[RatingRunResult]
+
+
+def rate_open_cycles(*, now: datetime) -> list[RatingRunResult]:
+    """Rate every open cycle that has started: the current one, and the previous one
+    while it waits for its grace period to end."""
+    cycles_ensure(now=now)
+    cycles = BillingCycle.objects.filter(status=CycleStatus.OPEN, start__lte=now).order_by("start")
+    return [rating_run(cycle=cycle, now=now) for cycle in cycles]
+
+
+def close_due_cycles(*, now: datetime) -> list[CloseResult]:
+    """Close every cycle past its end plus grace, oldest first."""
+    return [cycle_close(cycle=cycle, now=now) for cycle in cycles_due_for_closing(now=now)]

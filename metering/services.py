@@ -1,0 +1,799 @@
+"""Writes of metering: ingesting resource lifecycle events.
+
+`lifecycle_events_ingest` takes a batch of events from another system and
+stores every event it can: each item gets its own outcome (accepted, duplicate
+or refused, with the reason), in input order. A batch is never all-or-nothing,
+and an item is never stored in part.
+
+How a batch flows, and why (the hot path: later target 25,000 events/s):
+1. Parse and validate every item in Python against the catalog (resource types,
+   variants, regions) and the projects it names, loaded once per batch.
+2. Report event ids already stored (or repeated in the batch) as duplicates;
+   refuse events inside a finalized billing cycle.
+3. In one transaction: lock the touched resources (`SELECT ... FOR UPDATE`,
+   ordered by resource_id so concurrent batches cannot deadlock on them),
+   load all their events in one query, and check each resource's new events,
+   in timeline order, against its stored ones (`metering.domain.lifecycle`).
+4. Insert new resources (`ON CONFLICT (resource_id) DO NOTHING`: a resource
+   created meanwhile by a concurrent batch is re-read, locked and re-checked)
+   and the accepted events (`ON CONFLICT (event_id) DO NOTHING`: an id stored
+   meanwhile by a concurrent batch is reported as a duplicate, not an error),
+   and count the outcomes in `IngestionDay`.
+
+The number of queries per batch is bounded (about fifteen) whatever its size.
+
+Every event describes its resource in full: type, project, region, service
+class (default standard) and parent (default none). A resource never changes
+those; its variant changes only through `resized` events. `attributes` are
+merged into the resource's attributes (later events in timeline order win).
+"""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from accounts.models import Project
+from billing.locks import usage_lock_shared
+from catalog.models import Aggregation, Metric, Region, ServiceClass, Variant
+from invoicing.selectors import FINALIZED_CYCLE, billing_period_containing, finalized_until
+from metering.domain.lifecycle import Timeline, TimelineEvent, iso, timeline_key
+from metering.models import IngestionDay, IngestionOutcome, LifecycleEvent, LifecycleKind, Resource
+from tenancy.selectors import provider_current
+
+MAX_BATCH = 5000
+STREAM_LIFECYCLE = "lifecycle"
+ID_MAX = 200
+KEY_MAX = 100
+
+# The batch as a whole (a 400 at the API).
+ERR_NOT_A_LIST = "events must be a JSON array of event objects"
+ERR_TOO_MANY = "at most {max} events per batch, got {count}: split the batch"
+
+# One item's fields.
+ERR_NOT_OBJECT = "each event must be a JSON object"
+ERR_REQUIRED = "is required"
+ERR_TEXT = "must be a non-empty string of at most {max} characters"
+ERR_KIND = "must be one of: created, started, stopped, resized, deleted"
+ERR_UNKNOWN_TYPE = "unknown resource type {key!r}"
+ERR_NOT_A_RESOURCE_TYPE = (
+    "{key!r} is a metric aggregated by {aggregation}, not a resource type (running time)"
+)
+ERR_UNKNOWN_VARIANT = "unknown variant {variant!r} of resource type {type!r}"
+ERR_UNKNOWN_PROJECT = "unknown project {name!r}"
+ERR_UNKNOWN_REGION = "unknown region {key!r}"
+ERR_SERVICE_CLASS = "must be one of: standard, spot"
+ERR_TIMESTAMP = "must be an ISO-8601 timestamp with a UTC offset, e.g. 2020-10-01T00:00:00Z"
+ERR_NAIVE = "has no UTC offset (add Z or +hh:mm): a time without one is ambiguous"
+ERR_ATTRIBUTES = "must be a JSON object"
+ERR_PARENT_SELF = "a resource cannot depend on itself"
+ERR_PARENT_UNKNOWN = (
+    "unknown parent resource {parent!r}: it must exist or be created in the same batch"
+)
+ERR_PARENT_CYCLE = "resources {resources} depend on each other in a cycle"
+
+# One item against what is stored.
+DUPLICATE = "event {event_id!r} was already received"
+DUPLICATE_DIFFERENT = (
+    "event {event_id!r} was already received with a different body ({differences}): "
+    "the event first received is kept"
+)
+DUPLICATE_IN_BATCH = "event {event_id!r} repeats item {index} of this batch"
+DUPLICATE_IN_BATCH_REFUSED = (
+    "event {event_id!r} repeats item {index} of this batch, which was refused"
+)
+RESOURCE_DISAGREES = (
+    "resource {resource!r} has {field} {stored!r}, not {given!r}: "
+    "a resource never changes its {field}"
+)
+RESOURCE_DISAGREES_IN_BATCH = (
+    "resource {resource!r} is given {field} {first!r} by item {index} and {given!r} here: "
+    "a resource never changes its {field}"
+)
+
+_KINDS = frozenset(LifecycleKind.values)
+_CLASSES = frozenset(ServiceClass.values)
+# What an event says about its resource: (label in reasons, attribute of _Item).
+_SPEC_FIELDS = (
+    ("type", "metric_key"),
+    ("project", "project"),
+    ("region", "region"),
+    ("service class", "service_class"),
+    ("parent", "parent_resource_id"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestionResult:
+    """Per-item outcomes in input order, and their counts.
+
+    Each item: {"index", "event_id", "status": accepted|duplicate|refused,
+    "reason" (duplicate and refused), "fields" (refused for bad fields:
+    {field: [reasons]})}.
+    """
+
+    items: list[dict[str, Any]]
+    accepted: int
+    duplicate: int
+    refused: int
+
+
+@dataclass(slots=True)
+class _Item:
+    """A well-formed event of the batch."""
+
+    index: int
+    event_id: str
+    resource_id: str
+    kind: str
+    metric_id: int
+    metric_key: str
+    variant: str
+    project_id: int
+    project: str
+    region: str
+    service_class: str
+    parent_resource_id: str | None
+    at: datetime
+    attributes: dict
+
+
+@dataclass(slots=True)
+class _Stored:
+    """A stored resource, as far as validation needs it."""
+
+    pk: int
+    resource_id: str
+    metric_key: str
+    project: str
+    region: str
+    service_class: str
+    parent_resource_id: str | None
+    variant: str
+    attributes: dict
+    events: list[TimelineEvent] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Decision:
+    """What one resource's items of this batch come to."""
+
+    accepted: list[_Item]
+    refused: dict[int, str]
+    duplicates: dict[int, str]  # stored by a concurrent batch since the duplicate check
+    variant: str | None  # variant after all its events, None if no event accepted
+    attributes: dict
+
+
+class _Outcomes:
+    def __init__(self, size: int) -> None:
+        self.rows: list[dict[str, Any] | None] = [None] * size
+
+    def set(self, index: int, event_id, status: str, reason: str | None = None,
+            fields: dict[str, list[str]] | None = None) -> None:
+        row: dict[str, Any] = {"index": index, "event_id": event_id, "status": str(status)}
+        if reason is not None:
+            row["reason"] = reason
+        if fields:
+            row["fields"] = fields
+        self.rows[index] = row
+
+
+def lifecycle_events_ingest(*, items: list[dict], now: datetime) -> IngestionResult:
+    """Store a batch of lifecycle events; see the module docstring for the rules.
+
+    Raises ValidationError only for the batch as a whole (not a list, more than
+    MAX_BATCH items); every problem with one item is that item's outcome.
+    """
+    if not isinstance(items, list):
+        raise ValidationError({"events": [ERR_NOT_A_LIST]})
+    if len(items) > MAX_BATCH:
+        raise ValidationError({"events": [ERR_TOO_MANY.format(max=MAX_BATCH, count=len(items))]})
+    outcomes = _Outcomes(len(items))
+    parsed = _parse_all(items, outcomes)
+    first_of, repeats = _split_repeats(parsed)
+    # Duplicates before the finalized check: re-sending an old batch after its
+    # cycle closed is still a no-op, reported as duplicate.
+    fresh = _mark_stored_duplicates(first_of, outcomes)
+
+    with transaction.atomic():
+        # Held until commit: closing a cycle waits for this batch, and this batch
+        # sees a cycle that turned closing before it started (billing/locks.py).
+        usage_lock_shared()
+        fresh = _refuse_finalized(fresh, outcomes)
+        if fresh:
+            _store(fresh, outcomes, now)
+        _resolve_repeats(repeats, outcomes)
+        counts = {status: 0 for status in IngestionOutcome.values}
+        for row in outcomes.rows:
+            counts[row["status"]] += 1
+        if items:
+            _count_day(now, counts)
+    return IngestionResult(
+        items=outcomes.rows,
+        accepted=counts[IngestionOutcome.ACCEPTED],
+        duplicate=counts[IngestionOutcome.DUPLICATE],
+        refused=counts[IngestionOutcome.REFUSED],
+    )
+
+
+# --- 1. parsing -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Catalog:
+    metrics: dict[str, tuple[int, str]]  # key -> (id, aggregation)
+    variants: set[tuple[int, str]]
+    regions: set[str]
+    projects: dict[str, int]
+
+
+def _strings(items: list, name: str) -> set[str]:
+    return {
+        item[name] for item in items
+        if isinstance(item, dict) and isinstance(item.get(name), str)
+    }
+
+
+def _load_catalog(items: list) -> _Catalog:
+    """What the batch names, in at most four queries (none for names it never uses)."""
+    type_keys = _strings(items, "resource_type")
+    metrics = {
+        key: (pk, aggregation)
+        for pk, key, aggregation in Metric.objects.filter(key__in=type_keys).values_list(
+            "id", "key", "aggregation"
+        )
+    } if type_keys else {}
+    duration_ids = [pk for pk, aggregation in metrics.values()
+                    if aggregation == Aggregation.DURATION]
+    variants = set(
+        Variant.objects.filter(metric_id__in=duration_ids).values_list("metric_id", "key")
+    ) if duration_ids else set()
+    region_keys = _strings(items, "region")
+    regions = set(
+        Region.objects.filter(key__in=region_keys).values_list("key", flat=True)
+    ) if region_keys else set()
+    names = _strings(items, "project")
+    projects = dict(
+        Project.objects.filter(name__in=names).values_list("name", "id")
+    ) if names else {}
+    return _Catalog(metrics=metrics, variants=variants, regions=regions, projects=projects)
+
+
+def _text(raw: dict, name: str, errors: dict, *, required: bool = True,
+          max_length: int = KEY_MAX) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        if required:
+            errors[name] = [ERR_REQUIRED]
+        return None
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        errors[name] = [ERR_TEXT.format(max=max_length)]
+        return None
+    return value
+
+
+def _timestamp(raw: dict, errors: dict) -> datetime | None:
+    value = raw.get("occurred_at")
+    if value is None:
+        errors["occurred_at"] = [ERR_REQUIRED]
+        return None
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        errors["occurred_at"] = [ERR_TIMESTAMP]
+        return None
+    if at.tzinfo is None or at.utcoffset() is None:
+        errors["occurred_at"] = [ERR_NAIVE]
+        return None
+    return at.astimezone(UTC)
+
+
+def _parse_all(items: list, outcomes: _Outcomes) -> list[_Item]:
+    catalog = _load_catalog(items)
+    parsed: list[_Item] = []
+    for index, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            outcomes.set(index, None, IngestionOutcome.REFUSED, ERR_NOT_OBJECT)
+            continue
+        errors: dict[str, list[str]] = {}
+        event_id = _text(raw, "event_id", errors, max_length=ID_MAX)
+        item = _parse_one(index, event_id, raw, catalog, errors)
+        if errors:
+            reason = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
+            shown_id = raw.get("event_id") if isinstance(raw.get("event_id"), str) else None
+            outcomes.set(index, shown_id, IngestionOutcome.REFUSED, reason, errors)
+        else:
+            parsed.append(item)
+    return parsed
+
+
+def _parse_one(index: int, event_id, raw: dict, catalog: _Catalog, errors: dict):
+    resource_id = _text(raw, "resource_id", errors, max_length=ID_MAX)
+    kind = raw.get("kind")
+    if kind is None:
+        errors["kind"] = [ERR_REQUIRED]
+    elif kind not in _KINDS:
+        errors["kind"] = [ERR_KIND]
+
+    metric_id = None
+    type_key = _text(raw, "resource_type", errors)
+    if type_key is not None:
+        metric = catalog.metrics.get(type_key)
+        if metric is None:
+            errors["resource_type"] = [ERR_UNKNOWN_TYPE.format(key=type_key)]
+        elif metric[1] != Aggregation.DURATION:
+            errors["resource_type"] = [
+                ERR_NOT_A_RESOURCE_TYPE.format(key=type_key, aggregation=metric[1])
+            ]
+        else:
+            metric_id = metric[0]
+
+    variant = _text(raw, "variant", errors)
+    if variant is not None and metric_id is not None and (metric_id, variant) not in (
+        catalog.variants
+    ):
+        errors["variant"] = [ERR_UNKNOWN_VARIANT.format(variant=variant, type=type_key)]
+
+    project = _text(raw, "project", errors)
+    project_id = catalog.projects.get(project) if project is not None else None
+    if project is not None and project_id is None:
+        errors["project"] = [ERR_UNKNOWN_PROJECT.format(name=project)]
+
+    region = _text(raw, "region", errors)
+    if region is not None and region not in catalog.regions:
+        errors["region"] = [ERR_UNKNOWN_REGION.format(key=region)]
+
+    service_class = raw.get("service_class")
+    if service_class is None:
+        service_class = ServiceClass.STANDARD
+    elif service_class not in _CLASSES:
+        errors["service_class"] = [ERR_SERVICE_CLASS]
+
+    parent = _text(raw, "parent_resource_id", errors, required=False, max_length=ID_MAX)
+    if parent is not None and parent == resource_id:
+        errors["parent_resource_id"] = [ERR_PARENT_SELF]
+
+    at = _timestamp(raw, errors)
+
+    attributes = raw.get("attributes")
+    if attributes is None:
+        attributes = {}
+    elif not isinstance(attributes, dict):
+        errors["attributes"] = [ERR_ATTRIBUTES]
+
+    if errors:
+        return None
+    return _Item(
+        index=index, event_id=event_id, resource_id=resource_id, kind=kind,
+        metric_id=metric_id, metric_key=type_key, variant=variant, project_id=project_id,
+        project=project, region=region, service_class=str(service_class),
+        parent_resource_id=parent, at=at, attributes=attributes,
+    )
+
+
+# --- 2. finalized cycles and duplicates -----------------------------------------------------
+
+
+def _refuse_finalized(parsed: list[_Item], outcomes: _Outcomes) -> list[_Item]:
+    if not parsed:
+        return parsed
+    boundary = finalized_until()
+    if boundary is None:
+        return parsed
+    zone = ZoneInfo(provider_current().billing_timezone)
+    kept = []
+    for item in parsed:
+        if item.at < boundary:
+            # Everything before the boundary is finalized; the cycle is the billing
+            # month containing the instant (computed, not queried: one query per batch).
+            label = billing_period_containing(item.at).start.astimezone(zone).strftime("%Y-%m")
+            outcomes.set(item.index, item.event_id, IngestionOutcome.REFUSED,
+                         FINALIZED_CYCLE.format(when=iso(item.at), label=label))
+        else:
+            kept.append(item)
+    return kept
+
+
+def _split_repeats(parsed: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, _Item]]]:
+    """First occurrence of each event id, and the later items repeating one."""
+    first: dict[str, _Item] = {}
+    repeats = []
+    for item in parsed:
+        if item.event_id in first:
+            repeats.append((item, first[item.event_id]))
+        else:
+            first[item.event_id] = item
+    return list(first.values()), repeats
+
+
+def _differences(item: _Item, resource_id: str, kind: str, at: datetime, variant: str) -> str:
+    diffs = []
+    if item.resource_id != resource_id:
+        diffs.append(f"resource_id {resource_id!r}, not {item.resource_id!r}")
+    if item.kind != kind:
+        diffs.append(f"kind {kind!r}, not {item.kind!r}")
+    if item.at != at:
+        diffs.append(f"occurred_at {iso(at)}, not {iso(item.at)}")
+    if item.variant != variant:
+        diffs.append(f"variant {variant!r}, not {item.variant!r}")
+    return ", ".join(diffs)
+
+
+def _duplicate_reason(item: _Item, resource_id, kind, at, variant) -> str:
+    differences = _differences(item, resource_id, kind, at, variant)
+    if differences:
+        return DUPLICATE_DIFFERENT.format(event_id=item.event_id, differences=differences)
+    return DUPLICATE.format(event_id=item.event_id)
+
+
+def _mark_stored_duplicates(items: list[_Item], outcomes: _Outcomes) -> list[_Item]:
+    if not items:
+        return items
+    stored = {
+        row[0]: row[1:]
+        for row in LifecycleEvent.objects.filter(
+            event_id__in=[item.event_id for item in items]
+        ).values_list("event_id", "resource__resource_id", "kind", "occurred_at", "variant")
+    }
+    fresh = []
+    for item in items:
+        found = stored.get(item.event_id)
+        if found is None:
+            fresh.append(item)
+        else:
+            outcomes.set(item.index, item.event_id, IngestionOutcome.DUPLICATE,
+                         _duplicate_reason(item, *found))
+    return fresh
+
+
+def _resolve_repeats(repeats: list[tuple[_Item, _Item]], outcomes: _Outcomes) -> None:
+    for item, first in repeats:
+        first_status = outcomes.rows[first.index]["status"]
+        if first_status == IngestionOutcome.REFUSED:
+            outcomes.set(item.index, item.event_id, IngestionOutcome.REFUSED,
+                         DUPLICATE_IN_BATCH_REFUSED.format(event_id=item.event_id,
+                                                           index=first.index))
+            continue
+        reason = DUPLICATE_IN_BATCH.format(event_id=item.event_id, index=first.index)
+        differences = _differences(item, first.resource_id, first.kind, first.at, first.variant)
+        if differences:
+            reason = f"{reason}, with a different body ({differences})"
+        outcomes.set(item.index, item.event_id, IngestionOutcome.DUPLICATE, reason)
+
+
+# --- 3. validation against stored timelines and storage -------------------------------------
+
+
+def _timeline_event(item: _Item) -> TimelineEvent:
+    return TimelineEvent(kind=item.kind, at=item.at, variant=item.variant,
+                         event_id=item.event_id)
+
+
+def _lock_and_load(resource_ids: list[str]) -> dict[str, _Stored]:
+    """Lock the stored resources among `resource_ids` (in resource_id order) and
+    load their events: two queries."""
+    if not resource_ids:
+        return {}
+    rows = (
+        Resource.objects.select_for_update(of=("self",))
+        .filter(resource_id__in=resource_ids)
+        .order_by("resource_id")
+        .values_list("id", "resource_id", "metric__key", "project__name", "region",
+                     "service_class", "parent__resource_id", "variant", "attributes")
+    )
+    stored = {row[1]: _Stored(*row) for row in rows}
+    if stored:
+        by_pk = {resource.pk: resource for resource in stored.values()}
+        events = LifecycleEvent.objects.filter(resource_id__in=list(by_pk)).values_list(
+            "resource_id", "event_id", "kind", "occurred_at", "variant"
+        )
+        for resource_pk, event_id, kind, at, variant in events:
+            by_pk[resource_pk].events.append(
+                TimelineEvent(kind=kind, at=at, variant=variant, event_id=event_id)
+            )
+    return stored
+
+
+def _decide(resource_id: str, items: list[_Item], stored: _Stored | None) -> _Decision:
+    """Check one resource's items (input order) against its stored state and timeline."""
+    refused: dict[int, str] = {}
+    duplicates: dict[int, str] = {}
+    if stored is not None:
+        reference = {label: getattr(stored, name) for label, name in _SPEC_FIELDS}
+        # Ids stored by a concurrent batch after our duplicate check, now visible
+        # under the lock: duplicates, not contradictions.
+        known = {e.event_id: e for e in stored.events}
+        fresh = []
+        for item in items:
+            found = known.get(item.event_id)
+            if found is None:
+                fresh.append(item)
+            else:
+                duplicates[item.index] = _duplicate_reason(
+                    item, resource_id, str(found.kind), found.at, found.variant
+                )
+        items = fresh
+    else:
+        reference = {label: getattr(items[0], name) for label, name in _SPEC_FIELDS}
+    candidates = []
+    for item in items:
+        for label, name in _SPEC_FIELDS:
+            given = getattr(item, name)
+            if given != reference[label]:
+                if stored is not None:
+                    reason = RESOURCE_DISAGREES.format(
+                        resource=resource_id, field=label, stored=reference[label], given=given
+                    )
+                else:
+                    reason = RESOURCE_DISAGREES_IN_BATCH.format(
+                        resource=resource_id, field=label, first=reference[label],
+                        index=items[0].index, given=given,
+                    )
+                refused[item.index] = reason
+                break
+        else:
+            candidates.append(item)
+
+    timeline = Timeline(resource_id, stored.events if stored is not None else ())
+    accepted = []
+    attributes: dict = {}
+    # Timeline order, so the batch's own events check against each other as they
+    # will stand once stored.
+    candidates.sort(key=timeline_key)
+    reasons = timeline.add_all([_timeline_event(item) for item in candidates])
+    for item, reason in zip(candidates, reasons, strict=True):
+        if reason is None:
+            accepted.append(item)
+            attributes.update(item.attributes)
+        else:
+            refused[item.index] = reason
+    variant = timeline.events[-1].variant if accepted else None
+    return _Decision(accepted=accepted, refused=refused, duplicates=duplicates,
+                     variant=variant, attributes=attributes)
+
+
+def _creatable(decisions: dict[str, _Decision], stored: dict[str, _Stored],
+               parent_pks: dict[str, int]) -> dict[str, str | None]:
+    """For each new resource with accepted events: None if it can be created, else
+    why not (its parent is unknown or part of a cycle). Follows parents in the batch."""
+    new = {rid: d for rid, d in decisions.items() if rid not in stored and d.accepted}
+    verdicts: dict[str, str | None] = {}
+
+    def parent_of(rid: str) -> str | None:
+        return new[rid].accepted[0].parent_resource_id
+
+    # Iterative (a batch may hold a chain of thousands): walk up each resource's
+    # chain of new parents until one is decided, stored, unknown or seen twice.
+    for start in sorted(new):
+        path: list[str] = []
+        on_path: set[str] = set()
+        rid = start
+        while rid not in verdicts:
+            if rid in on_path:
+                members = path[path.index(rid):]
+                reason = ERR_PARENT_CYCLE.format(resources=", ".join(sorted(members)))
+                for member in members:
+                    verdicts[member] = reason
+                del path[path.index(rid):]
+                break
+            parent = parent_of(rid)
+            if parent is None or parent in stored or parent in parent_pks:
+                verdicts[rid] = None
+                break
+            if parent not in new:
+                verdicts[rid] = ERR_PARENT_UNKNOWN.format(parent=parent)
+                break
+            path.append(rid)
+            on_path.add(rid)
+            rid = parent
+        for child in reversed(path):
+            parent = parent_of(child)
+            verdicts[child] = (
+                None if verdicts[parent] is None else ERR_PARENT_UNKNOWN.format(parent=parent)
+            )
+    return verdicts
+
+
+def _store(items: list[_Item], outcomes: _Outcomes, now: datetime) -> None:
+    by_resource: dict[str, list[_Item]] = defaultdict(list)
+    for item in items:
+        by_resource[item.resource_id].append(item)
+
+    stored = _lock_and_load(sorted(by_resource))
+    decisions = {rid: _decide(rid, group, stored.get(rid)) for rid, group in by_resource.items()}
+
+    # Parents that are stored but not touched by this batch: their pks, unlocked
+    # (a resource is never deleted from the store, so the row stays).
+    wanted = {
+        d.accepted[0].parent_resource_id for d in decisions.values() if d.accepted
+    } - set(stored) - set(by_resource) - {None}
+    parent_pks = dict(
+        Resource.objects.filter(resource_id__in=wanted).values_list("resource_id", "id")
+    ) if wanted else {}
+
+    verdicts = _creatable(decisions, stored, parent_pks)
+    for rid, reason in verdicts.items():
+        if reason is not None:
+            decision = decisions[rid]
+            for item in decision.accepted:
+                decision.refused[item.index] = reason
+            decision.accepted, decision.variant = [], None
+
+    to_create = sorted(rid for rid, reason in verdicts.items() if reason is None)
+    created = _insert_resources([decisions[rid] for rid in to_create], now)
+    raced = [rid for rid in to_create if rid not in created]
+    if raced:
+        # Created by a concurrent batch since we looked: now stored, so lock it,
+        # load its events and check again as a stored resource.
+        again = _lock_and_load(raced)
+        stored.update(again)
+        for rid in raced:
+            decisions[rid] = _decide(rid, by_resource[rid], again[rid])
+
+    pks = {rid: s.pk for rid, s in stored.items()} | created | parent_pks
+    _link_parents(
+        [(created[rid], decisions[rid].accepted[0].parent_resource_id) for rid in created
+         if decisions[rid].accepted[0].parent_resource_id is not None],
+        pks,
+    )
+    _update_stored(
+        [(s, decisions[rid]) for rid, s in stored.items() if rid in decisions]
+    )
+    inserted = _insert_events(
+        [(item, pks[item.resource_id]) for d in decisions.values() for item in d.accepted],
+        now,
+    )
+    # A resource created here whose every event turned out stored meanwhile (by a
+    # concurrent batch, under another resource): no event, so no resource either.
+    orphans = [
+        pk for rid, pk in created.items()
+        if not any(item.event_id in inserted for item in decisions[rid].accepted)
+    ]
+    if orphans:
+        Resource.objects.filter(pk__in=orphans, dependents__isnull=True).delete()
+    event_ids = {item.index: item.event_id for item in items}
+    for decision in decisions.values():
+        for index, reason in decision.refused.items():
+            outcomes.set(index, event_ids[index], IngestionOutcome.REFUSED, reason)
+        for index, reason in decision.duplicates.items():
+            outcomes.set(index, event_ids[index], IngestionOutcome.DUPLICATE, reason)
+        for item in decision.accepted:
+            if item.event_id in inserted:
+                outcomes.set(item.index, item.event_id, IngestionOutcome.ACCEPTED)
+            else:
+                outcomes.set(item.index, item.event_id, IngestionOutcome.DUPLICATE,
+                             DUPLICATE.format(event_id=item.event_id))
+
+
+def _insert_resources(decisions: list[_Decision], now: datetime) -> dict[str, int]:
+    """Insert new resources (parents linked afterwards); their pks by resource_id.
+    Those a concurrent batch created first are left out of the answer."""
+    if not decisions:
+        return {}
+    firsts = [d.accepted[0] for d in decisions]
+    table = Resource._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                (resource_id, metric_id, project_id, variant, region, service_class,
+                 attributes, created_at)
+            SELECT v.resource_id, v.metric_id, v.project_id, v.variant, v.region,
+                   v.service_class, v.attributes::jsonb, %s
+            FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
+                        %s::text[], %s::text[])
+                AS v(resource_id, metric_id, project_id, variant, region, service_class,
+                     attributes)
+            ORDER BY v.resource_id
+            ON CONFLICT (resource_id) DO NOTHING
+            RETURNING resource_id, id
+            """,
+            [
+                now,
+                [f.resource_id for f in firsts],
+                [f.metric_id for f in firsts],
+                [f.project_id for f in firsts],
+                [d.variant for d in decisions],
+                [f.region for f in firsts],
+                [f.service_class for f in firsts],
+                [json.dumps(d.attributes) for d in decisions],
+            ],
+        )
+        return dict(cursor.fetchall())
+
+
+def _link_parents(links: list[tuple[int, str]], pks: dict[str, int]) -> None:
+    """Set the parent of resources just created (their parents may be new too)."""
+    if not links:
+        return
+    table = Resource._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS r SET parent_id = v.parent_id
+            FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, parent_id)
+            WHERE r.id = v.id
+            """,
+            [[pk for pk, _ in links], [pks[parent] for _, parent in links]],
+        )
+
+
+def _update_stored(pairs: list[tuple[_Stored, _Decision]]) -> None:
+    """Keep a stored resource's latest variant and merged attributes current."""
+    changes = [
+        (s.pk, d.variant, json.dumps(d.attributes))
+        for s, d in pairs
+        if d.accepted and (d.variant != s.variant or d.attributes)
+    ]
+    if not changes:
+        return
+    table = Resource._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS r
+            SET variant = v.variant, attributes = r.attributes || v.attributes::jsonb
+            FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(id, variant, attributes)
+            WHERE r.id = v.id
+            """,
+            [[c[0] for c in changes], [c[1] for c in changes], [c[2] for c in changes]],
+        )
+
+
+def _insert_events(rows: list[tuple[_Item, int]], now: datetime) -> set[str]:
+    """Insert accepted events; the ids actually inserted (not stored meanwhile)."""
+    if not rows:
+        return set()
+    table = LifecycleEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (event_id, resource_id, kind, occurred_at, variant, received_at)
+            SELECT v.event_id, v.resource_id, v.kind, v.occurred_at, v.variant, %s
+            FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::timestamptz[], %s::text[])
+                AS v(event_id, resource_id, kind, occurred_at, variant)
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+            """,
+            [
+                now,
+                [item.event_id for item, _ in rows],
+                [pk for _, pk in rows],
+                [item.kind for item, _ in rows],
+                [item.at for item, _ in rows],
+                [item.variant for item, _ in rows],
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _count_day(now: datetime, counts: dict[str, int]) -> None:
+    """Add the batch's outcomes to today's (UTC) counters: one atomic upsert.
+
+    Concurrent batches serialize on this row until they commit, so it is the last
+    write of the transaction: the lock is held only for the commit itself."""
+    table = IngestionDay._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (day, stream, accepted, duplicate, refused)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT (day, stream) DO UPDATE SET
+                accepted = {table}.accepted + EXCLUDED.accepted,
+                duplicate = {table}.duplicate + EXCLUDED.duplicate,
+                refused = {table}.refused + EXCLUDED.refused
+            """,
+            [
+                now.astimezone(UTC).date(), STREAM_LIFECYCLE,
+                counts[IngestionOutcome.ACCEPTED], counts[IngestionOutcome.DUPLICATE],
+                counts[IngestionOutcome.REFUSED],
+            ],
+        )
