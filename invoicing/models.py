@@ -2,6 +2,7 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 
 from billing.fields import money_field, quantity_field, rate_field
@@ -188,3 +189,67 @@ class RatingRun(models.Model):
 
     def __str__(self) -> str:
         return f"rating {self.cycle} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+
+class CreditScope(models.TextChoices):
+    ORGANIZATION = "organization", "Organization"
+    PROJECT = "project", "Project"
+    RESOURCE = "resource", "One resource"
+
+
+class Credit(models.Model):
+    """An SLA credit: the charge for the time covered resources ran in `[window_start,
+    window_end)` comes back as negative invoice lines carrying its name and description.
+
+    It covers the resources in scope (optionally narrowed to a region and a resource
+    type) and every resource that depends on them, transitively.
+    """
+
+    name = models.CharField(max_length=200)
+    description = models.TextField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    scope = models.CharField(max_length=20, choices=CreditScope.choices)
+    organization = models.ForeignKey(
+        "accounts.Organization", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="credits",
+    )
+    project = models.ForeignKey(
+        "accounts.Project", null=True, blank=True, on_delete=models.PROTECT, related_name="credits"
+    )
+    resource = models.ForeignKey(
+        "metering.Resource", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="credits",
+    )
+    region = models.CharField(max_length=100, blank=True, help_text="Empty: every region.")
+    metric_key = models.CharField(
+        max_length=100, blank=True, help_text="Resource type; empty: every type."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["window_start", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(window_start__lt=models.F("window_end")),
+                name="credit_window_start_before_end",
+            ),
+            models.CheckConstraint(
+                name="credit_scope_has_its_target",
+                condition=(
+                    models.Q(scope=CreditScope.ORGANIZATION, organization__isnull=False,
+                             project__isnull=True, resource__isnull=True)
+                    | models.Q(scope=CreditScope.PROJECT, organization__isnull=True,
+                               project__isnull=False, resource__isnull=True)
+                    | models.Q(scope=CreditScope.RESOURCE, organization__isnull=True,
+                               project__isnull=True, resource__isnull=False)
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} [{self.window_start:%Y-%m-%d %H:%M}, {self.window_end:%Y-%m-%d %H:%M})"
