@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from metering.services import lifecycle_events_ingest
 
 from accounts.access import access_for
 from accounts.models import Organization, PaymentKind, Role
@@ -25,6 +24,7 @@ from catalog.models import PriceChangeSource
 from catalog.services import price_set, region_create, resource_type_create
 from invoicing.jobs import close_due_cycles, rate_open_cycles
 from invoicing.services import cycles_ensure
+from metering.services import lifecycle_events_ingest
 from tenancy.selectors import provider_current
 
 RESOURCE_TYPES = [

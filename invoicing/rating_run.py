@@ -14,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from metering.selectors import lifecycle_for_period
 
 from accounts.selectors import assignments_for_period, project_labels
 from billing.money import round_money
@@ -30,6 +29,7 @@ from invoicing.models import (
     LineKind,
     RatingRun,
 )
+from metering.selectors import lifecycle_for_period
 from tenancy.selectors import provider_current
 
 logger = logging.getLogger(__name__)
