@@ -167,3 +167,8 @@ def project_labels() -> dict[int, tuple[str, str]]:
             "pk", "name", "organization__name"
         )
     }
+
+
+def project_organization_ids() -> dict[int, int]:
+    """Every project's id -> its organization's id, in one query (credit scoping)."""
+    return dict(Project.objects.values_list("pk", "organization_id"))

@@ -103,3 +103,5 @@ class RatingRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+from invoicing import credit_admin  # noqa: E402,F401  (registers the credit admin)

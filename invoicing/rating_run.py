@@ -11,14 +11,16 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 
-from accounts.selectors import assignments_for_period, project_labels
+from accounts.selectors import assignments_for_period, project_labels, project_organization_ids
+from billing.fields import QUANTITY_PLACES
 from billing.money import round_money
 from billing.periods import Period
 from catalog.selectors import metric_names, prices_for_rating, variant_descriptions
+from invoicing.domain.credit_lines import CoveredResource, CreditLine, build_credit_lines
 from invoicing.domain.lines import DraftLine, build_duration_lines
 from invoicing.models import (
     BillingCycle,
@@ -29,12 +31,14 @@ from invoicing.models import (
     LineKind,
     RatingRun,
 )
+from invoicing.selectors import credits_for_period
 from metering.selectors import lifecycle_for_period
 from tenancy.selectors import provider_current
 
 logger = logging.getLogger(__name__)
 
 UNBILLED_SAMPLE = 50
+QUANTITY_QUANTUM = Decimal(1).scaleb(-QUANTITY_PLACES)
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
             cycle=period,
             until=until,
         )
+        credit_lines = _credit_lines(period, resources, rating)
         frozen_accounts = set(
             Invoice.objects.filter(cycle=cycle)
             .exclude(status=InvoiceStatus.DRAFT)
@@ -75,7 +80,12 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
         for line in rating.lines:
             if line.key.billing_account_id not in frozen_accounts:
                 lines_by_account[line.key.billing_account_id].append(line)
-        invoices = _write_drafts(cycle, lines_by_account, provider.currency, until)
+        credits_by_account: dict[int, list[CreditLine]] = defaultdict(list)
+        for credit_line in credit_lines:
+            if credit_line.key.billing_account_id not in frozen_accounts:
+                credits_by_account[credit_line.key.billing_account_id].append(credit_line)
+        invoices = _write_drafts(cycle, lines_by_account, provider.currency, until,
+                                 credits_by_account)
         unbilled = [
             {"resource_id": u.resource_id, "start": u.period.start.isoformat(),
              "end": u.period.end.isoformat(), "reason": u.reason}
@@ -95,7 +105,23 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
     return result
 
 
-def _write_drafts(cycle, lines_by_account, currency, until) -> int:
+def _credit_lines(period: Period, resources, rating) -> list[CreditLine]:
+    credits = credits_for_period(period=period)
+    if not credits:
+        return []
+    organization_of = project_organization_ids()
+    covered = [
+        CoveredResource(
+            pk=r.pk, resource_id=r.resource_id, project_id=r.project_id,
+            organization_id=organization_of.get(r.project_id, 0), metric_key=r.metric_key,
+            region=r.region, parent_pk=r.parent_pk,
+        )
+        for r in resources
+    ]
+    return build_credit_lines(credits=credits, resources=covered, segments=rating.segments)
+
+
+def _write_drafts(cycle, lines_by_account, currency, until, credits_by_account) -> int:
     names = _Names.load()
     drafts = {
         invoice.billing_account_id: invoice
@@ -103,7 +129,7 @@ def _write_drafts(cycle, lines_by_account, currency, until) -> int:
             cycle=cycle, status=InvoiceStatus.DRAFT
         )
     }
-    for account_id in lines_by_account:
+    for account_id in {*lines_by_account, *credits_by_account}:
         if account_id not in drafts:
             drafts[account_id] = Invoice.objects.create(
                 billing_account_id=account_id, cycle=cycle, currency=currency
@@ -116,7 +142,12 @@ def _write_drafts(cycle, lines_by_account, currency, until) -> int:
             row = names.line(invoice, line, currency, position)
             subtotal += row.amount
             rows.append(row)
-        invoice.subtotal = invoice.total = subtotal
+        total = subtotal
+        for credit_line in credits_by_account.get(account_id, []):
+            row = names.credit_line(invoice, credit_line, currency)
+            total += row.amount
+            rows.append(row)
+        invoice.subtotal, invoice.total = subtotal, total
         invoice.currency = currency
         invoice.rated_at = until
     InvoiceLine.objects.bulk_create(rows, batch_size=2000)
@@ -173,4 +204,41 @@ class _Names:
             },
             sort_key=f"{project_name}|{key.metric_key}|{key.variant}|{key.region}|"
             f"{key.service_class}|{line.start.isoformat()}|{position:06d}",
+        )
+
+    def credit_line(self, invoice, line: CreditLine, currency: str) -> InvoiceLine:
+        """A negative line: the credit's name and description, the time it gave back."""
+        key = line.key
+        project_name, organization_name = self.projects.get(key.project_id, ("", ""))
+        metric_name = self.metrics.get(key.metric_key, key.metric_key)
+        variant_text = self.variants.get((key.metric_key, key.variant), key.variant)
+        return InvoiceLine(
+            invoice=invoice,
+            kind=LineKind.CREDIT,
+            period_start=line.start,
+            period_end=line.end,
+            project_id=key.project_id,
+            project_name=project_name,
+            organization_name=organization_name,
+            metric_key=key.metric_key,
+            variant=key.variant,
+            region=key.region,
+            service_class=key.service_class,
+            description=f"{line.name}: {line.description}"[:300],
+            resource_label=f"{metric_name}: {variant_text}",
+            resource_count=len(line.resource_ids),
+            quantity=line.quantity.quantize(QUANTITY_QUANTUM, rounding=ROUND_HALF_UP),
+            unit=key.unit.value,
+            rate=key.rate,
+            amount=round_money(line.amount, currency),
+            price_id=int(key.price_id),
+            details={
+                "credit_id": key.credit_id,
+                "credit_name": line.name,
+                "credit_description": line.description,
+                "window_start": line.window.start.isoformat(),
+                "window_end": line.window.end.isoformat(),
+            },
+            sort_key=f"~credit|{line.window.start.isoformat()}|{key.credit_id:09d}|"
+            f"{project_name}|{key.metric_key}|{key.variant}",
         )

@@ -128,3 +128,20 @@ def invoice_list(*, organization_ids=None, billing_account_id=None, project_id=N
     if status:
         invoices = invoices.filter(status=status)
     return invoices.order_by("-cycle__start", "billing_account_id")
+
+
+def credits_for_period(*, period: Period) -> list:
+    """Credits whose window overlaps `period`, as plain values for the rating run."""
+    from invoicing.domain.credit_lines import CreditSpec
+    from invoicing.models import Credit
+
+    specs = []
+    rows = Credit.objects.filter(window_start__lt=period.end, window_end__gt=period.start)
+    for credit in rows.order_by("window_start", "pk"):
+        specs.append(CreditSpec(
+            credit_id=credit.pk, name=credit.name, description=credit.description,
+            window=Period(start=credit.window_start, end=credit.window_end),
+            organization_id=credit.organization_id, project_id=credit.project_id,
+            resource_pk=credit.resource_id, region=credit.region, metric_key=credit.metric_key,
+        ))
+    return specs

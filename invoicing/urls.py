@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from invoicing import apis
+from invoicing import apis, credit_apis
 
 urlpatterns = [
     path("organizations/<slug:org_name>/billing", apis.OrganizationBillingApi.as_view(),
@@ -14,4 +14,6 @@ urlpatterns = [
     path("invoices", apis.InvoiceListApi.as_view(), name="invoice-list"),
     path("invoices/<int:invoice_id>", apis.InvoiceDetailApi.as_view(), name="invoice-detail"),
     path("invoices/<int:invoice_id>/void", apis.InvoiceVoidApi.as_view(), name="invoice-void"),
+    path("credits", credit_apis.CreditListCreateApi.as_view(), name="credit-list"),
+    path("credits/<int:credit_id>", credit_apis.CreditDetailApi.as_view(), name="credit-detail"),
 ]

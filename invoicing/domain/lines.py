@@ -29,6 +29,7 @@ from invoicing.domain.rating import (
     LifecycleEvent,
     LifecycleKind,
     RatedResource,
+    RatedSegment,
     RunningInterval,
     rate_resource,
     running_intervals,
@@ -111,9 +112,23 @@ BAD_TIMELINE = "the resource's lifecycle events contradict each other"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BilledSegment:
+    """A rated segment and the account and project it was billed to: SLA credits give
+    back exactly what such segments charged."""
+
+    billing_account_id: int
+    project_id: int
+    metric_key: str
+    region: str
+    service_class: str
+    segment: RatedSegment
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DurationRating:
     lines: tuple[DraftLine, ...]
     unbilled: tuple[Unbilled, ...]
+    segments: tuple[BilledSegment, ...] = ()
 
 
 def _from_first_created(events: Sequence[LifecycleEvent]) -> list[LifecycleEvent]:
@@ -153,6 +168,7 @@ def build_duration_lines(
     until = min(until, cycle.end)
     lines: dict[LineKey, DraftLine] = {}
     unbilled: list[Unbilled] = []
+    billed: list[BilledSegment] = []
     if until <= cycle.start:
         return DurationRating(lines=(), unbilled=())
     window = Period(start=cycle.start, end=until)
@@ -177,7 +193,6 @@ def build_duration_lines(
             region=resource.region,
             service_class=resource.service_class,
         )
-        covered: list[Period] = []
         for account_id, account_window in windows.get(resource.project_id, []):
             rating = rate_resource(
                 resource=rated_resource,
@@ -189,7 +204,11 @@ def build_duration_lines(
                 unbilled.append(Unbilled(resource_id=resource.resource_id, period=period,
                                          reason=UNPRICED))
             for segment in rating.segments:
-                covered.append(segment.period)
+                billed.append(BilledSegment(
+                    billing_account_id=account_id, project_id=resource.project_id,
+                    metric_key=resource.metric_key, region=resource.region,
+                    service_class=resource.service_class, segment=segment,
+                ))
                 key = LineKey(
                     billing_account_id=account_id,
                     project_id=resource.project_id,
@@ -213,7 +232,7 @@ def build_duration_lines(
         _report_unassigned(resource, intervals, windows.get(resource.project_id, []), window,
                            unbilled)
     ordered = sorted(lines.values(), key=_line_order)
-    return DurationRating(lines=tuple(ordered), unbilled=tuple(unbilled))
+    return DurationRating(lines=tuple(ordered), unbilled=tuple(unbilled), segments=tuple(billed))
 
 
 def _still_running(intervals: Sequence[RunningInterval], until: datetime) -> bool:

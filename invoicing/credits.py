@@ -1,0 +1,87 @@
+"""Writes for SLA credits: create and withdraw, never inside a finalized cycle.
+
+The amounts are not stored here: every rating run computes them from the
+credit's window and scope (invoicing/domain/credit_lines.py), so a credit
+created mid-cycle shows on the draft at the next run.
+"""
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from billing.errors import Conflict
+from invoicing.models import Credit, CreditScope
+from invoicing.selectors import finalized_until
+
+NAME_REQUIRED = "a credit needs a name: it is printed on the invoice"
+DESCRIPTION_REQUIRED = "a credit needs a description: it says why on the invoice"
+WINDOW_NAIVE = "give the instant with its UTC offset, e.g. 2020-10-15T23:00:00Z"
+WINDOW_ORDER = "the window must end after it starts"
+ONE_SCOPE = "name exactly one of organization, project or resource"
+IN_FINALIZED = (
+    "the window starts at {start:%Y-%m-%d %H:%M} UTC, inside a finalized cycle (finalized "
+    "until {until:%Y-%m-%d %H:%M} UTC): its invoices never change"
+)
+UNKNOWN_REGION = "no region {key!r} in the catalog"
+UNKNOWN_TYPE = "no resource type {key!r} in the catalog"
+
+
+def _check_open(window_start: datetime) -> None:
+    until = finalized_until()
+    if until is not None and window_start < until:
+        raise Conflict({"window_start": [IN_FINALIZED.format(start=window_start, until=until)]})
+
+
+def credit_create(
+    *,
+    name: str,
+    description: str,
+    window_start: datetime,
+    window_end: datetime,
+    organization=None,
+    project=None,
+    resource=None,
+    region: str = "",
+    metric_key: str = "",
+    actor=None,
+) -> Credit:
+    from catalog.models import Metric, Region
+
+    errors: dict[str, list[str]] = {}
+    name, description = (name or "").strip(), (description or "").strip()
+    if not name:
+        errors["name"] = [NAME_REQUIRED]
+    if not description:
+        errors["description"] = [DESCRIPTION_REQUIRED]
+    for field, value in (("window_start", window_start), ("window_end", window_end)):
+        if value is None or value.tzinfo is None:
+            errors[field] = [WINDOW_NAIVE]
+    if not errors.get("window_start") and not errors.get("window_end"):
+        if window_end <= window_start:
+            errors["window_end"] = [WINDOW_ORDER]
+    targets = [t for t in (organization, project, resource) if t is not None]
+    if len(targets) != 1:
+        errors["scope"] = [ONE_SCOPE]
+    if region and not Region.objects.filter(key=region).exists():
+        errors["region"] = [UNKNOWN_REGION.format(key=region)]
+    if metric_key and not Metric.objects.filter(key=metric_key).exists():
+        errors["resource_type"] = [UNKNOWN_TYPE.format(key=metric_key)]
+    if errors:
+        raise ValidationError(errors)
+    scope = (CreditScope.ORGANIZATION if organization is not None
+             else CreditScope.PROJECT if project is not None else CreditScope.RESOURCE)
+    with transaction.atomic():
+        _check_open(window_start)
+        return Credit.objects.create(
+            name=name, description=description, window_start=window_start,
+            window_end=window_end, scope=scope, organization=organization, project=project,
+            resource=resource, region=region, metric_key=metric_key, created_by=actor,
+        )
+
+
+def credit_withdraw(*, credit: Credit) -> None:
+    """Remove a credit while its window is still in open cycles."""
+    with transaction.atomic():
+        _check_open(credit.window_start)
+        Credit.objects.filter(pk=credit.pk).delete()
