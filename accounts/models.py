@@ -225,3 +225,128 @@ class RoleGrant(models.Model):
     def __str__(self) -> str:
         scope = self.project or self.organization or "fleet"
         return f"{self.user} is {self.get_role_display()} on {scope}"
+
+
+class Entitlement(models.Model):
+    """A billing account accepted an offer version: active over `[start, end)`.
+
+    Usage of the account's projects is priced by the entitlements active at the
+    usage instant. Ending one takes effect at once (`end` = that instant).
+    """
+
+    billing_account = models.ForeignKey(
+        BillingAccount, on_delete=models.PROTECT, related_name="entitlements"
+    )
+    offer_version = models.ForeignKey(
+        "catalog.OfferVersion", on_delete=models.PROTECT, related_name="entitlements"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField(null=True, blank=True, help_text="Exclusive; empty: active.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["billing_account_id", "start", "id"]
+        indexes = [models.Index(fields=["billing_account", "start"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(end__isnull=True) | models.Q(end__gt=models.F("start")),
+                name="entitlement_start_before_end",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.billing_account} on {self.offer_version} from {self.start:%Y-%m-%d %H:%M}"
+
+
+class EntitlementAction(models.TextChoices):
+    ACCEPTED = "accepted", "Accepted"
+    ENDED = "ended", "Ended"
+
+
+class EntitlementChange(models.Model):
+    """The audit trail of entitlements: who accepted or ended one, and when."""
+
+    entitlement = models.ForeignKey(Entitlement, on_delete=models.CASCADE,
+                                    related_name="changes")
+    action = models.CharField(max_length=10, choices=EntitlementAction.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    note = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.entitlement_id} {self.action} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class FeatureGrant(models.Model):
+    """What a billing account may use now: one row per (account, feature), kept in step
+    with its entitlements when one is accepted or ended, so a check reads one row."""
+
+    billing_account = models.ForeignKey(
+        BillingAccount, on_delete=models.CASCADE, related_name="feature_grants"
+    )
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    entitlement = models.ForeignKey(
+        Entitlement, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    enabled = models.BooleanField(default=False)
+    limit = models.DecimalField(max_digits=30, decimal_places=10, null=True, blank=True,
+                                help_text="Quotas; empty: unlimited.")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["billing_account_id", "feature_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["billing_account", "feature"],
+                                    name="feature_grant_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.billing_account}: {self.feature} {'on' if self.enabled else 'off'}"
+
+
+class QuotaCounter(models.Model):
+    """How much of a quota is reserved, per billing account or per project.
+
+    Reservations are one conditional UPDATE (`used + n <= limit`), so concurrent
+    requests serialize on this row and never exceed the limit.
+    """
+
+    billing_account = models.ForeignKey(
+        BillingAccount, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    feature = models.ForeignKey("catalog.Feature", on_delete=models.CASCADE, related_name="+")
+    used = models.DecimalField(max_digits=30, decimal_places=10, default=0)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="quota_counter_one_scope",
+                condition=models.Q(billing_account__isnull=False, project__isnull=True)
+                | models.Q(billing_account__isnull=True, project__isnull=False),
+            ),
+            models.CheckConstraint(name="quota_counter_not_negative",
+                                   condition=models.Q(used__gte=0)),
+            models.UniqueConstraint(fields=["billing_account", "feature"],
+                                    condition=models.Q(project__isnull=True),
+                                    name="quota_counter_unique_per_account"),
+            models.UniqueConstraint(fields=["project", "feature"],
+                                    condition=models.Q(billing_account__isnull=True),
+                                    name="quota_counter_unique_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project or self.billing_account}: {self.feature} {self.used}"

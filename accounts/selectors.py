@@ -172,3 +172,68 @@ def project_labels() -> dict[int, tuple[str, str]]:
 def project_organization_ids() -> dict[int, int]:
     """Every project's id -> its organization's id, in one query (credit scoping)."""
     return dict(Project.objects.values_list("pk", "organization_id"))
+
+
+# --- entitlements ----------------------------------------------------------------------
+
+from accounts.models import Entitlement  # noqa: E402
+
+
+def billing_account_visible(*, access: Access, billing_account_id: int) -> BillingAccount:
+    """A billing account by id if the caller may see its organization's billing; Http404."""
+    account = (BillingAccount.objects.select_related("organization")
+               .filter(pk=billing_account_id).first())
+    if account is None or not access.can_view_org(account.organization_id):
+        raise Http404(f"no billing account {billing_account_id}")
+    return account
+
+
+def entitlement_list(*, billing_account: BillingAccount) -> QuerySet[Entitlement]:
+    """The account's entitlements, newest first, with their offer versions."""
+    return (Entitlement.objects.filter(billing_account=billing_account)
+            .select_related("offer_version__offer", "created_by")
+            .order_by("-start", "-id"))
+
+
+def entitlement_get(*, billing_account: BillingAccount, entitlement_id: int) -> Entitlement:
+    entitlement = entitlement_list(billing_account=billing_account).filter(
+        pk=entitlement_id).first()
+    if entitlement is None:
+        raise Http404(f"no entitlement {entitlement_id}")
+    return entitlement
+
+
+@dataclass(frozen=True, slots=True)
+class EntitlementSpan:
+    """An entitlement over `[start, end)` (None = open), as rating needs it."""
+
+    entitlement_id: int
+    billing_account_id: int
+    offer_version_id: int
+    price_list_id: int
+    label: str  # "Pro v2"
+    service_ids: frozenset[int]
+    start: datetime
+    end: datetime | None
+
+
+def entitlements_for_period(*, period: Period) -> list[EntitlementSpan]:
+    """Every entitlement overlapping `period`, in two queries."""
+    rows = (
+        Entitlement.objects.filter(Q(end__isnull=True) | Q(end__gt=period.start),
+                                   start__lt=period.end)
+        .select_related("offer_version__offer")
+        .prefetch_related("offer_version__services")
+        .order_by("billing_account_id", "start", "id")
+    )
+    return [
+        EntitlementSpan(
+            entitlement_id=e.pk, billing_account_id=e.billing_account_id,
+            offer_version_id=e.offer_version_id,
+            price_list_id=e.offer_version.price_list_id,
+            label=f"{e.offer_version.offer.name} v{e.offer_version.number}",
+            service_ids=frozenset(s.pk for s in e.offer_version.services.all()),
+            start=e.start, end=e.end,
+        )
+        for e in rows
+    ]

@@ -563,3 +563,325 @@ def role_revoke(*, user, role: str, organization: Organization | None = None,
             return False
         grant.delete()
     return True
+
+
+# ---------------------------------------------------------------------------
+# Entitlements, feature grants and quota reservations
+# ---------------------------------------------------------------------------
+
+from dataclasses import dataclass as _dataclass  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from django.db import connection  # noqa: E402
+from django.db.models import Q  # noqa: E402
+
+from accounts.models import (  # noqa: E402
+    Entitlement,
+    EntitlementAction,
+    EntitlementChange,
+    FeatureGrant,
+    QuotaCounter,
+)
+from billing.errors import Conflict  # noqa: E402
+from catalog.models import Feature, FeatureKind, FeatureScope, OfferVersion  # noqa: E402
+from catalog.services import offer_version_mark_accepted  # noqa: E402
+
+OFFER_NOT_FOUND = "no offer {offer!r}"
+OFFER_VERSION_NOT_FOUND = "offer {offer!r} has no version {number}"
+OFFER_PRIVATE = "offer {offer!r} is private: a fleet admin accepts it for an account"
+ALREADY_ENTITLED = (
+    "billing account {account!r} already has an active entitlement to {offer!r} "
+    "(since {since}): end it first to change version"
+)
+ENDED_AT_START = "an entitlement cannot end at the instant it starts"
+REPLACED_BY = "replaced by {offer} (same service)"
+QUANTITY_INVALID = "must be a decimal number greater than zero"
+FEATURE_IS_FLAG = "{feature!r} is a flag: there is nothing to reserve"
+RELEASE_TOO_MUCH = "cannot release {quantity}: only {used} of {feature!r} is reserved"
+
+# Reasons a check gives (stable codes; the message says it in words).
+ALLOWED = "allowed"
+UNKNOWN_FEATURE = "unknown_feature"
+NO_BILLING_ACCOUNT_NOW = "no_billing_account"
+NOT_ENTITLED = "not_entitled"
+QUOTA_EXCEEDED = "quota_exceeded"
+REASON_TEXT = {
+    ALLOWED: "allowed by the billing account's entitlement",
+    UNKNOWN_FEATURE: "no feature {feature!r}",
+    NO_BILLING_ACCOUNT_NOW: "project {project!r} bills to no billing account now",
+    NOT_ENTITLED: "no active entitlement of the project's billing account enables {feature!r}",
+    QUOTA_EXCEEDED: "{quantity} more would exceed the limit of {feature!r}",
+}
+
+
+def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: datetime,
+                       actor=None, version_number: int | None = None,
+                       allow_private: bool = False) -> Entitlement:
+    """The account accepts an offer (its latest version unless `version_number`):
+    an entitlement active from `now`. An active entitlement sharing a service with
+    it is ended at the same instant (a plan change). Its features and quotas are
+    granted at once; the version is marked accepted and never changes again.
+    """
+    with transaction.atomic():
+        # The account row serializes accepting and ending for one account.
+        BillingAccount.objects.select_for_update().get(pk=billing_account.pk)
+        versions = OfferVersion.objects.select_for_update(of=("self",)).select_related(
+            "offer").filter(offer__key=offer_key).order_by("-number")
+        if version_number is not None:
+            versions = versions.filter(number=version_number)
+        version = versions.first()
+        if version is None:
+            message = (OFFER_NOT_FOUND.format(offer=offer_key) if version_number is None
+                       else OFFER_VERSION_NOT_FOUND.format(offer=offer_key,
+                                                           number=version_number))
+            raise ValidationError({"offer": [message]})
+        if not version.offer.public and not allow_private:
+            raise ValidationError({"offer": [OFFER_PRIVATE.format(offer=offer_key)]})
+        active = list(
+            Entitlement.objects.select_for_update(of=("self",))
+            .filter(Q(end__isnull=True) | Q(end__gt=now), billing_account=billing_account)
+            .select_related("offer_version__offer").prefetch_related("offer_version__services")
+        )
+        for entitlement in active:
+            if entitlement.offer_version.offer_id == version.offer_id:
+                raise Conflict({"offer": [ALREADY_ENTITLED.format(
+                    account=billing_account.name, offer=offer_key,
+                    since=entitlement.start.isoformat())]})
+        services = set(version.services.values_list("pk", flat=True))
+        for entitlement in active:
+            shared = {s.pk for s in entitlement.offer_version.services.all()} & services
+            if shared and entitlement.start < now:
+                _end(entitlement, now=now, actor=actor,
+                     note=REPLACED_BY.format(offer=version.offer.name))
+        entitlement = Entitlement.objects.create(
+            billing_account=billing_account, offer_version=version, start=now, created_by=actor
+        )
+        EntitlementChange.objects.create(entitlement=entitlement, action=EntitlementAction.ACCEPTED,
+                                         at=now, actor=actor)
+        offer_version_mark_accepted(version=version, now=now)
+        _grants_sync(billing_account.pk, now=now)
+    return entitlement
+
+
+def _end(entitlement: Entitlement, *, now: datetime, actor, note: str = "") -> None:
+    Entitlement.objects.filter(pk=entitlement.pk).update(end=now)
+    entitlement.end = now
+    EntitlementChange.objects.create(entitlement=entitlement, action=EntitlementAction.ENDED,
+                                     at=now, actor=actor, note=note)
+
+
+def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None) -> Entitlement:
+    """End an entitlement at `now`, at once: recurring charges prorate to this instant and
+    its features stop. Ending an ended entitlement changes nothing."""
+    with transaction.atomic():
+        BillingAccount.objects.select_for_update().get(pk=entitlement.billing_account_id)
+        entitlement = Entitlement.objects.select_related("offer_version__offer").get(
+            pk=entitlement.pk)
+        if entitlement.end is not None and entitlement.end <= now:
+            return entitlement
+        if now <= entitlement.start:
+            raise Conflict({"entitlement": [ENDED_AT_START]})
+        _end(entitlement, now=now, actor=actor)
+        _grants_sync(entitlement.billing_account_id, now=now)
+    return entitlement
+
+
+def _grants_sync(billing_account_id: int, *, now: datetime) -> None:
+    """Make the account's feature grants say what its active entitlements enable."""
+    wanted: dict[int, tuple[int, Decimal | None]] = {}
+    active = Entitlement.objects.filter(
+        Q(end__isnull=True) | Q(end__gt=now), billing_account_id=billing_account_id,
+        start__lte=now,
+    ).prefetch_related("offer_version__features__feature").order_by("start", "id")
+    for entitlement in active:
+        for granted in entitlement.offer_version.features.all():
+            feature = granted.feature
+            limit = None
+            if feature.kind == FeatureKind.QUOTA:
+                limit = granted.limit if granted.limit is not None else feature.default_limit
+            wanted[feature.pk] = (entitlement.pk, limit)
+    existing = {g.feature_id: g for g in FeatureGrant.objects.select_for_update().filter(
+        billing_account_id=billing_account_id)}
+    for feature_id, (entitlement_id, limit) in wanted.items():
+        FeatureGrant.objects.update_or_create(
+            billing_account_id=billing_account_id, feature_id=feature_id,
+            defaults={"entitlement_id": entitlement_id, "enabled": True, "limit": limit,
+                      "updated_at": now},
+        )
+    stale = [fid for fid in existing if fid not in wanted]
+    if stale:
+        FeatureGrant.objects.filter(billing_account_id=billing_account_id,
+                                    feature_id__in=stale).update(
+            enabled=False, entitlement=None, limit=Decimal(0), updated_at=now)
+
+
+@_dataclass(frozen=True)
+class QuotaAnswer:
+    """What a check or a reservation answers: allowed or not, why, and what remains."""
+
+    allowed: bool
+    reason: str
+    message: str
+    project: str
+    feature: str
+    kind: str | None = None
+    scope: str | None = None
+    billing_account_id: int | None = None
+    limit: Decimal | None = None
+    used: Decimal | None = None
+    remaining: Decimal | None = None
+    reserved: Decimal | None = None
+
+
+_CHECK_SQL = """
+    SELECT f.id, f.kind, f.scope, a.billing_account_id, g.enabled, g."limit",
+           COALESCE(CASE WHEN f.scope = 'project' THEN cp.used ELSE ca.used END, 0)
+    FROM {feature} f
+    LEFT JOIN {assignment} a ON a.project_id = %(project)s AND a.valid_from <= %(now)s
+         AND (a.valid_to IS NULL OR a.valid_to > %(now)s)
+    LEFT JOIN {grant} g ON g.billing_account_id = a.billing_account_id AND g.feature_id = f.id
+    LEFT JOIN {counter} ca ON ca.billing_account_id = a.billing_account_id
+         AND ca.feature_id = f.id AND ca.project_id IS NULL
+    LEFT JOIN {counter} cp ON cp.project_id = %(project)s AND cp.feature_id = f.id
+         AND cp.billing_account_id IS NULL
+    WHERE f.key = %(feature_key)s
+"""
+
+
+def _tables() -> dict[str, str]:
+    from accounts.models import ProjectAccountAssignment as Assignment
+
+    return {"feature": Feature._meta.db_table, "assignment": Assignment._meta.db_table,
+            "grant": FeatureGrant._meta.db_table, "counter": QuotaCounter._meta.db_table}
+
+
+def _quantity(quantity, *, required: bool) -> Decimal | None:
+    if quantity is None and not required:
+        return None
+    if isinstance(quantity, bool) or not isinstance(quantity, Decimal | int | str):
+        raise ValidationError({"quantity": [QUANTITY_INVALID]})
+    try:
+        number = Decimal(quantity) if not isinstance(quantity, Decimal) else quantity
+    except ArithmeticError:
+        raise ValidationError({"quantity": [QUANTITY_INVALID]}) from None
+    if not number.is_finite() or number <= 0:
+        raise ValidationError({"quantity": [QUANTITY_INVALID]})
+    return number
+
+
+def _answer(project: Project, feature_key: str, row, quantity: Decimal | None,
+            reserved: Decimal | None = None, reason: str | None = None) -> QuotaAnswer:
+    common = {"project": project.name, "feature": feature_key}
+    if row is None:
+        return QuotaAnswer(allowed=False, reason=UNKNOWN_FEATURE, **common,
+                           message=REASON_TEXT[UNKNOWN_FEATURE].format(feature=feature_key))
+    _, kind, scope, account_id, enabled, limit, used = row
+    common.update(kind=kind, scope=scope, billing_account_id=account_id)
+    if account_id is None:
+        return QuotaAnswer(allowed=False, reason=NO_BILLING_ACCOUNT_NOW, **common,
+                           message=REASON_TEXT[NO_BILLING_ACCOUNT_NOW].format(
+                               project=project.name))
+    if not enabled:
+        return QuotaAnswer(allowed=False, reason=NOT_ENTITLED, **common,
+                           message=REASON_TEXT[NOT_ENTITLED].format(feature=feature_key))
+    if kind == FeatureKind.FLAG:
+        return QuotaAnswer(allowed=True, reason=ALLOWED, message=REASON_TEXT[ALLOWED], **common)
+    remaining = None if limit is None else max(limit - used, Decimal(0))
+    wanted = quantity if quantity is not None else Decimal(1)
+    allowed = reason != QUOTA_EXCEEDED and (remaining is None or wanted <= remaining)
+    code = ALLOWED if allowed else QUOTA_EXCEEDED
+    return QuotaAnswer(
+        allowed=allowed, reason=code, **common,
+        message=REASON_TEXT[code].format(feature=feature_key, quantity=wanted),
+        limit=limit, used=used, remaining=remaining, reserved=reserved,
+    )
+
+
+def _read(project: Project, feature_key: str, now: datetime):
+    with connection.cursor() as cursor:
+        cursor.execute(_CHECK_SQL.format(**_tables()),
+                       {"project": project.pk, "now": now, "feature_key": feature_key})
+        return cursor.fetchone()
+
+
+def quota_check(*, project: Project, feature_key: str, now: datetime,
+                quantity=None) -> QuotaAnswer:
+    """May `project` use `feature_key` (and `quantity` more of a quota) now? One query,
+    no usage scan: the account's feature grant and the counter row."""
+    quantity = _quantity(quantity, required=False)
+    return _answer(project, feature_key, _read(project, feature_key, now), quantity)
+
+
+def quota_reserve(*, project: Project, feature_key: str, quantity, now: datetime
+                  ) -> QuotaAnswer:
+    """Reserve `quantity` of a quota for `project`, atomically: one conditional UPDATE
+    (`used + n <= limit`) on the counter row, so concurrent reservations serialize on
+    the row and never exceed the limit. Not allowed: nothing is reserved."""
+    quantity = _quantity(quantity, required=True)
+    tables = _tables()
+    with transaction.atomic():
+        row = _read(project, feature_key, now)
+        answer = _answer(project, feature_key, row, quantity)
+        if row is not None and row[1] == FeatureKind.FLAG and row[4]:
+            raise ValidationError({"feature": [FEATURE_IS_FLAG.format(feature=feature_key)]})
+        if not answer.allowed:
+            return answer
+        feature_id, _, scope, account_id = row[:4]
+        column, scope_id, other = (
+            ("project_id", project.pk, "billing_account_id") if scope == FeatureScope.PROJECT
+            else ("billing_account_id", account_id, "project_id"))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {tables['counter']} ({column}, feature_id, used, updated_at)
+                    VALUES (%s, %s, 0, %s)
+                    ON CONFLICT ({column}, feature_id) WHERE {other} IS NULL DO NOTHING""",
+                [scope_id, feature_id, now])
+            cursor.execute(
+                f"""UPDATE {tables['counter']} c SET used = c.used + %(n)s, updated_at = %(now)s
+                    FROM {tables['grant']} g
+                    WHERE c.{column} = %(scope)s AND c.feature_id = %(feature)s
+                      AND c.{other} IS NULL
+                      AND g.billing_account_id = %(account)s AND g.feature_id = %(feature)s
+                      AND g.enabled AND (g."limit" IS NULL OR c.used + %(n)s <= g."limit")
+                    RETURNING c.used""",
+                {"n": quantity, "now": now, "scope": scope_id, "feature": feature_id,
+                 "account": account_id})
+            updated = cursor.fetchone()
+        if updated is None:
+            # Another reservation took what was left (or the grant changed) meanwhile.
+            return _answer(project, feature_key, _read(project, feature_key, now), quantity,
+                           reason=QUOTA_EXCEEDED)
+        row = (*row[:6], updated[0])
+        after = _answer(project, feature_key, row, None, reserved=quantity)
+        return QuotaAnswer(**{**after.__dict__, "allowed": True, "reason": ALLOWED,
+                              "message": REASON_TEXT[ALLOWED]})
+
+
+def quota_release(*, project: Project, feature_key: str, quantity, now: datetime
+                  ) -> QuotaAnswer:
+    """Give back `quantity` of a reserved quota (a zone deleted); never below zero."""
+    quantity = _quantity(quantity, required=True)
+    tables = _tables()
+    with transaction.atomic():
+        row = _read(project, feature_key, now)
+        if row is None:
+            raise ValidationError({"feature": [REASON_TEXT[UNKNOWN_FEATURE].format(
+                feature=feature_key)]})
+        feature_id, kind, scope, account_id = row[:4]
+        if kind == FeatureKind.FLAG:
+            raise ValidationError({"feature": [FEATURE_IS_FLAG.format(feature=feature_key)]})
+        column, scope_id, other = (
+            ("project_id", project.pk, "billing_account_id") if scope == FeatureScope.PROJECT
+            else ("billing_account_id", account_id, "project_id"))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {tables['counter']} SET used = used - %(n)s, updated_at = %(now)s
+                    WHERE {column} = %(scope)s AND feature_id = %(feature)s
+                      AND {other} IS NULL AND used >= %(n)s
+                    RETURNING used""",
+                {"n": quantity, "now": now, "scope": scope_id, "feature": feature_id})
+            updated = cursor.fetchone()
+        if updated is None:
+            raise Conflict({"quantity": [RELEASE_TOO_MUCH.format(
+                quantity=quantity, used=row[6], feature=feature_key)]})
+        return _answer(project, feature_key, (*row[:6], updated[0]), None)

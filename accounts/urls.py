@@ -6,7 +6,7 @@ belong to invoicing and must not be shadowed here.
 
 from django.urls import path
 
-from accounts import apis
+from accounts import apis, consumer_apis
 from accounts.apis import WhoAmIApi
 
 
@@ -21,6 +21,7 @@ def _route(*operations):
 ORG = "organizations/<slug:org_name>"
 ACCOUNT = f"{ORG}/billing-accounts/<int:billing_account_id>"
 PROJECT = "projects/<slug:project_name>"
+BILLING_ACCOUNT = "billing-accounts/<int:billing_account_id>"
 
 urlpatterns = [
     path("whoami", WhoAmIApi.as_view(), name="whoami"),
@@ -46,4 +47,17 @@ urlpatterns = [
          _route(apis.ProjectViewerListApi, apis.ProjectViewerGrantApi,
                 apis.ProjectViewerRevokeApi),
          name="project-viewers"),
+    path(f"{BILLING_ACCOUNT}/entitlements",
+         _route(consumer_apis.EntitlementListApi, consumer_apis.EntitlementAcceptApi),
+         name="billing-account-entitlements"),
+    path(f"{BILLING_ACCOUNT}/entitlements/<int:entitlement_id>/end",
+         _route(consumer_apis.EntitlementEndApi), name="billing-account-entitlement-end"),
+    path(f"{BILLING_ACCOUNT}/upcoming-invoice", _route(consumer_apis.UpcomingInvoiceApi),
+         name="billing-account-upcoming-invoice"),
+    path("entitlements/check", _route(consumer_apis.EntitlementCheckApi),
+         name="entitlements-check"),
+    path("entitlements/reserve", _route(consumer_apis.EntitlementReserveApi),
+         name="entitlements-reserve"),
+    path("entitlements/release", _route(consumer_apis.EntitlementReleaseApi),
+         name="entitlements-release"),
 ]

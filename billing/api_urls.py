@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("metering.urls")),
     path("", include("invoicing.urls")),
+    path("", include("budgets.urls")),
 ]

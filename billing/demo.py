@@ -163,3 +163,150 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
         organizations=2, projects=len(projects), events=len(past),
         invoices_finalized=sum(result.finalized for result in closed),
     )
+
+
+# --- the consumer demo: a Datum-like public cloud that sells offers ------------------------
+#
+# It lives on its own provider ("datum", billing mode "offers"): the chargeback demo's
+# provider prices running time by its list prices, which a provider selling offers does
+# not (its running time is priced by each account's entitlement).
+
+from decimal import Decimal as _D  # noqa: E402
+
+from accounts.services import entitlement_accept  # noqa: E402
+from catalog.services import (  # noqa: E402
+    OfferContent,
+    feature_create,
+    metric_create,
+    metric_service_set,
+    offer_create,
+    service_create,
+)
+from metering.services import usage_events_ingest  # noqa: E402
+
+QUERY_TIERS = [{"up_to": "1000000", "unit_price": "0"},
+               {"up_to": "100000000", "unit_price": "0.0000004"},
+               {"up_to": None, "unit_price": "0.0000002"}]
+DATUM_OFFERS = [
+    ("free", "Free", True, OfferContent(
+        services=["dns"],
+        charges=[{"model": "per_unit", "name": "DNS queries", "metric": "dns.queries",
+                  "unit_price": "0"}],
+        features=[{"feature": "dns.zones", "limit": "1"}],
+    )),
+    ("pro", "Pro", True, OfferContent(
+        services=["dns", "compute"],
+        charges=[
+            {"model": "graduated", "name": "DNS queries", "metric": "dns.queries",
+             "tiers": QUERY_TIERS},
+            {"model": "package", "name": "Hosted zones", "metric": "dns.zones-hosted",
+             "package_size": "10", "amount": "5", "free_units": "10"},
+            {"model": "recurring", "name": "Pro plan", "amount": "30.00", "service": "dns"},
+            {"model": "one_time", "name": "Onboarding", "amount": "49.00"},
+        ],
+        features=[{"feature": "dns.zones", "limit": "25"}, {"feature": "dns.dnssec"},
+                  {"feature": "compute.vcpus", "limit": "16"}],
+        duration_prices=[{"metric": "instance", "variant": "2cpu-8gb", "rate": "0.03",
+                          "time_unit": "hour"},
+                         {"metric": "instance", "variant": "4cpu-16gb", "rate": "0.06",
+                          "time_unit": "hour"}],
+    )),
+    ("enterprise", "Enterprise", False, OfferContent(
+        services=["dns", "compute"],
+        charges=[
+            {"model": "volume", "name": "DNS queries", "metric": "dns.queries",
+             "tiers": QUERY_TIERS},
+            {"model": "recurring", "name": "Enterprise plan", "amount": "500.00"},
+        ],
+        features=[{"feature": "dns.zones", "limit": "1000"}, {"feature": "dns.dnssec"},
+                  {"feature": "compute.vcpus", "limit": "512"}],
+        duration_prices=[{"metric": "instance", "rate": "0.04", "time_unit": "hour"}],
+    )),
+]
+# (organization, offer, daily DNS queries, zones, instances)
+DATUM_CONSUMERS = [
+    ("hobbyist", "free", 20_000, 1, 0),
+    ("startup", "pro", 4_000_000, 18, 2),
+    ("bigcorp", "enterprise", 90_000_000, 400, 6),
+]
+
+
+def demo_consumer_load(*, now: datetime) -> DemoLoaded | None:
+    """Load the Datum-like demo once (a provider that sells offers); None when loaded."""
+    if Organization.objects.filter(name="startup").exists():
+        return None
+    provider = provider_current()
+    this_month = month_containing(now, provider.billing_timezone)
+    history = month_containing(this_month.start - timedelta(seconds=1),
+                               provider.billing_timezone).start
+    users = get_user_model().objects
+    operator = users.filter(is_superuser=True).order_by("pk").first()
+
+    service_create(key="dns", name="DNS", description="Authoritative DNS")
+    service_create(key="compute", name="Compute", description="Virtual machines")
+    feature_create(service_key="dns", key="dns.zones", name="DNS zones", kind="quota",
+                   default_limit=_D(3), unit="zone")
+    feature_create(service_key="dns", key="dns.dnssec", name="DNSSEC", kind="flag")
+    feature_create(service_key="compute", key="compute.vcpus", name="vCPUs", kind="quota",
+                   default_limit=_D(4), scope="project", unit="vCPU")
+    metric_create(key="dns.queries", name="DNS queries", aggregation="sum",
+                  service_key="dns", unit="query")
+    metric_create(key="dns.zones-hosted", name="Hosted zones", aggregation="unique_count",
+                  service_key="dns", unique_attribute="zone", unit="zone")
+    resource_type_create(key="instance", name="Instance", unit="instance",
+                         variants=[("2cpu-8gb", "2 CPU, 8 GB Memory"),
+                                   ("4cpu-16gb", "4 CPU, 16 GB Memory")])
+    metric_service_set(metric_key="instance", service_key="compute")
+    region_create(key="us-east", name="US East")
+    for key, name, public, content in DATUM_OFFERS:
+        offer_create(key=key, name=name, public=public, content=content, now=history,
+                     actor=operator)
+
+    consumer = users.filter(username="consumer").first()
+    lifecycle = _Events()
+    usage: list[dict] = []
+    day = timedelta(days=1)
+    accepted = history + 3 * day
+    for name, offer, queries, zones, instances in DATUM_CONSUMERS:
+        org = organization_create(name=name, display_name=name.title(), actor=operator,
+                                  now=history, billing_account_name=None)
+        account = billing_account_create(organization=org, name="Main",
+                                         payment_kind=PaymentKind.CARD,
+                                         contacts=[f"billing@{name}.example"], actor=operator,
+                                         now=history)
+        project = project_create(name=f"{name}-web", organization=org, actor=operator,
+                                 now=history)
+        entitlement_accept(billing_account=account, offer_key=offer, now=accepted,
+                           actor=operator, allow_private=True)
+        if consumer is not None and name == "startup":
+            role_grant(user=consumer, role=Role.ORG_ADMIN, organization=org,
+                       granted_by=operator, access=access_for(operator))
+        # A day of usage before the offer was accepted: kept and shown as unentitled.
+        t = history + day
+        while t < now - timedelta(hours=1):
+            usage.append({"event_id": f"{name}-q-{t:%Y%m%d}", "metric": "dns.queries",
+                          "project": project.name, "occurred_at": t.isoformat(),
+                          "value": str(queries)})
+            for zone in range(zones):
+                usage.append({"event_id": f"{name}-z{zone}-{t:%Y%m%d}",
+                              "metric": "dns.zones-hosted", "project": project.name,
+                              "occurred_at": t.isoformat(), "value": "1",
+                              "attributes": {"zone": f"zone-{zone}.{name}.example"}})
+            t += day
+        for i in range(instances):
+            lifecycle.resource(f"{name}-vm-{i}", "instance",
+                               "4cpu-16gb" if i % 2 else "2cpu-8gb", project.name, "us-east",
+                               at=accepted + timedelta(hours=i))
+    past = [e for e in lifecycle.items if e["occurred_at"] < now.isoformat()]
+    lifecycle_events_ingest(items=past, now=now)
+    for start in range(0, len(usage), 4000):
+        usage_events_ingest(items=usage[start:start + 4000], now=now)
+    cycles_ensure(now=history)
+    cycles_ensure(now=now)
+    closed = close_due_cycles(now=now)
+    rate_open_cycles(now=now)
+    return DemoLoaded(
+        organizations=len(DATUM_CONSUMERS), projects=len(DATUM_CONSUMERS),
+        events=len(past) + len(usage),
+        invoices_finalized=sum(result.finalized for result in closed),
+    )

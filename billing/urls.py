@@ -5,14 +5,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from accounts.views import home
 from billing.views import health
 
 admin.site.site_header = "Tally"
 admin.site.site_title = "Tally"
 
 urlpatterns = [
-    path("", home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
@@ -20,6 +18,8 @@ urlpatterns = [
     path("api/v1/", include("billing.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The dashboards, "/" (named "home") included: the page a signed-in user lands on.
+    path("", include("dashboards.urls")),
 ]
 
 handler404 = "billing.views.not_found"

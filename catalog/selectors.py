@@ -141,3 +141,95 @@ def metric_names() -> dict[str, str]:
 def region_names() -> dict[str, str]:
     """{region key: name}."""
     return dict(Region.objects.values_list("key", "name"))
+
+
+# --- the consumer catalog: offers and what rates them ----------------------------------
+
+from django.db.models import Prefetch  # noqa: E402
+
+from catalog.domain.charges import ChargeSpec, tiers_from_json  # noqa: E402
+from catalog.models import Charge, Feature, Offer, OfferFeature, OfferVersion  # noqa: E402
+
+
+def _with_content(versions: QuerySet[OfferVersion]) -> QuerySet[OfferVersion]:
+    """Versions with their offer, services, features, charges and duration prices:
+    five queries for any number of versions."""
+    return versions.select_related("offer", "price_list").prefetch_related(
+        "services",
+        Prefetch("features", queryset=OfferFeature.objects.select_related("feature")),
+        Prefetch("price_list__charges",
+                 queryset=Charge.objects.select_related("metric").order_by("id")),
+        Prefetch("price_list__prices",
+                 queryset=Price.objects.select_related("metric").order_by("id")),
+    )
+
+
+def offer_current_versions(*, include_private: bool) -> list[OfferVersion]:
+    """The latest version of every offer (public ones only unless asked), by offer key."""
+    offers = Offer.objects.all() if include_private else Offer.objects.filter(public=True)
+    latest = OfferVersion.objects.filter(offer=OuterRef("offer")).order_by("-number")
+    versions = OfferVersion.objects.filter(
+        offer__in=offers, pk=Subquery(latest.values("pk")[:1])
+    ).order_by("offer__key")
+    return list(_with_content(versions))
+
+
+def offer_version_get(*, offer_key: str, number: int | None = None) -> OfferVersion | None:
+    """One version of an offer (its latest without `number`), with its content."""
+    versions = OfferVersion.objects.filter(offer__key=offer_key).order_by("-number")
+    if number is not None:
+        versions = versions.filter(number=number)
+    return _with_content(versions).first()
+
+
+def charge_spec_of(charge: Charge) -> ChargeSpec:
+    """A stored charge as the pure rating code takes it (stored rows were checked)."""
+    return ChargeSpec(
+        charge_id=str(charge.pk), model=charge.model, name=charge.name,
+        metric=charge.metric.key if charge.metric_id else None,
+        unit_price=charge.unit_price, package_size=charge.package_size, amount=charge.amount,
+        tiers=tiers_from_json(charge.tiers) if charge.tiers else (),
+        free_units=charge.free_units,
+    )
+
+
+def charges_of_price_lists(*, price_list_ids) -> dict[int, list[ChargeSpec]]:
+    """{price list id: its charges}, in one query."""
+    out: dict[int, list[ChargeSpec]] = {pk: [] for pk in price_list_ids}
+    for charge in Charge.objects.filter(price_list_id__in=list(price_list_ids)).select_related(
+            "metric").order_by("id"):
+        out[charge.price_list_id].append(charge_spec_of(charge))
+    return out
+
+
+def list_usage_charges(*, at: datetime) -> dict[str, ChargeSpec]:
+    """{metric key: the list usage charge in force at `at`} (chargeback providers)."""
+    rows = Charge.objects.filter(
+        Q(valid_to__isnull=True) | Q(valid_to__gt=at), valid_from__lte=at,
+        price_list__key=LIST_PRICE_LIST_KEY, metric__isnull=False,
+    ).select_related("metric")
+    return {row.metric.key: charge_spec_of(row) for row in rows}
+
+
+def offer_duration_prices(*, price_list_ids) -> dict[int, list[DurationPrice]]:
+    """{price list id: its duration prices}, as the duration engine takes them."""
+    out: dict[int, list[DurationPrice]] = {pk: [] for pk in price_list_ids}
+    rows = Price.objects.filter(price_list_id__in=list(price_list_ids),
+                                superseded_at__isnull=True).exclude(time_unit="").values_list(
+        "price_list_id", "id", "metric__key", "variant", "region", "service_class",
+        "valid_from", "valid_to", "rate", "time_unit")
+    for list_id, pk, metric, variant, region, service_class, start, end, rate, unit in rows:
+        out[list_id].append(DurationPrice(
+            price_id=str(pk), metric=metric, variant=variant or None, region=region or None,
+            service_class=service_class or None, valid_from=start, valid_to=end, rate=rate,
+            unit=unit))
+    return out
+
+
+def metric_services() -> dict[str, int | None]:
+    """{metric key: its service id}."""
+    return dict(Metric.objects.values_list("key", "service_id"))
+
+
+def feature_get(*, key: str) -> Feature | None:
+    return Feature.objects.filter(key=key).first()

@@ -3,12 +3,16 @@
 from django.urls import path
 
 from catalog.apis import (
+    OfferDetailApi,
+    OfferListApi,
     ResourceTypeBillingApi,
     ResourceTypeBillingHistoryApi,
     SystemBillingApi,
 )
 
 urlpatterns = [
+    path("offers", OfferListApi.as_view(), name="offers"),
+    path("offers/<slug:offer_key>", OfferDetailApi.as_view(), name="offer"),
     path("system/billing", SystemBillingApi.as_view(), name="system-billing"),
     path(
         "system/billing/<str:resource_type>",

@@ -8,7 +8,22 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from invoicing.closing import invoice_void
-from invoicing.models import BillingCycle, Invoice, InvoiceLine, InvoiceStatus, RatingRun
+from invoicing.delivery import deliveries_with_problems, delivery_retry
+from invoicing.models import (
+    BillingCycle,
+    Invoice,
+    InvoiceDelivery,
+    InvoiceLine,
+    InvoiceStatus,
+    OutboxMessage,
+    OutboxStatus,
+    PaymentAttempt,
+    PaymentProfile,
+    PaymentStatus,
+    RatingRun,
+    StripeWebhookEvent,
+)
+from invoicing.outbox import outbox_retry
 
 
 @admin.register(BillingCycle)
@@ -42,13 +57,65 @@ class VoidForm(forms.Form):
                              help_text="Kept on the invoice and shown wherever it is listed.")
 
 
+class DeliveryProblemFilter(admin.SimpleListFilter):
+    title = "delivery"
+    parameter_name = "delivery"
+
+    def lookups(self, request, model_admin):
+        return [("problem", "Needs attention (a step failed)"),
+                ("unpaid", "Card payment not collected"), ("paid", "Paid")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "problem":
+            return queryset.filter(deliveries_with_problems())
+        if self.value() == "unpaid":
+            return queryset.filter(delivery__payment_status__in=[
+                PaymentStatus.PENDING, PaymentStatus.PROCESSING, PaymentStatus.FAILED,
+                PaymentStatus.GIVEN_UP])
+        if self.value() == "paid":
+            return queryset.filter(delivery__payment_status=PaymentStatus.PAID)
+        return queryset
+
+
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
     list_display = ("__str__", "cycle", "billing_account", "status", "total", "currency",
-                    "issued_at")
-    list_filter = ("status", "cycle")
+                    "issued_at", "delivery_state", "payment_state", "delivery_error")
+    list_filter = ("status", DeliveryProblemFilter, "cycle")
     search_fields = ("number", "billing_account__name", "billing_account__organization__name")
-    list_select_related = ("cycle", "billing_account__organization")
+    list_select_related = ("cycle", "billing_account__organization", "delivery")
+    actions = ["retry_delivery"]
+
+    @admin.display(description="PDF / email")
+    def delivery_state(self, obj):
+        delivery = getattr(obj, "delivery", None)
+        if delivery is None:
+            return "—"
+        return f"{delivery.get_pdf_status_display()} / {delivery.get_email_status_display()}"
+
+    @admin.display(description="payment")
+    def payment_state(self, obj):
+        delivery = getattr(obj, "delivery", None)
+        return delivery.get_payment_status_display() if delivery else "—"
+
+    @admin.display(description="last delivery error")
+    def delivery_error(self, obj):
+        delivery = getattr(obj, "delivery", None)
+        if delivery is None or not delivery.last_error:
+            return ""
+        step = delivery.failed_step or "step"
+        return f"{step} ({delivery.step_failures}x): {delivery.last_error[:160]}"
+
+    @admin.action(description="Retry failed delivery steps (PDF, email, payment)")
+    def retry_delivery(self, request, queryset):
+        now = timezone.now()
+        retried = [inv for inv in queryset if delivery_retry(invoice_id=inv.pk, now=now)]
+        if retried:
+            self.message_user(request, f"Retrying {len(retried)} invoice(s): "
+                              + ", ".join(str(inv) for inv in retried), messages.SUCCESS)
+        else:
+            self.message_user(request, "Nothing to retry: no step of these invoices failed.",
+                              messages.WARNING)
     inlines = [InvoiceLineInline]
     readonly_fields = [f.name for f in Invoice._meta.fields]
     change_form_template = "admin/invoicing/invoice/change_form.html"
@@ -105,3 +172,82 @@ class RatingRunAdmin(admin.ModelAdmin):
         return False
 
 from invoicing import credit_admin  # noqa: E402,F401  (registers the credit admin)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(InvoiceDelivery)
+class InvoiceDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("invoice", "pdf_status", "email_status", "payment_status",
+                    "payment_attempts", "next_payment_at", "failed_step", "last_error")
+    list_filter = ("pdf_status", "email_status", "payment_status", "failed_step")
+    search_fields = ("invoice__number",)
+    list_select_related = ("invoice",)
+    actions = ["retry"]
+
+    def has_change_permission(self, request, obj=None):
+        # Read-only fields, but the action needs change permission.
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in InvoiceDelivery._meta.fields]
+
+    @admin.action(description="Retry failed steps")
+    def retry(self, request, queryset):
+        now = timezone.now()
+        count = sum(delivery_retry(invoice_id=d.invoice_id, now=now) for d in queryset)
+        self.message_user(request, f"Retrying {count} invoice(s).", messages.SUCCESS)
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(ReadOnlyAdmin):
+    list_display = ("to", "subject", "status", "attempts", "created_at", "sent_at",
+                    "last_error")
+    list_filter = ("status",)
+    search_fields = ("to", "subject", "key")
+    readonly_fields = ("key", "to", "subject", "text", "html", "attachments", "status",
+                       "attempts", "last_error", "next_attempt_at", "claimed_at", "sent_at",
+                       "created_at")
+    actions = ["retry"]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    @admin.action(description="Send failed messages again")
+    def retry(self, request, queryset):
+        count = sum(outbox_retry(message_id=m.pk)
+                    for m in queryset.filter(status=OutboxStatus.FAILED))
+        self.message_user(request, f"Queued {count} message(s) again.", messages.SUCCESS)
+
+
+@admin.register(PaymentProfile)
+class PaymentProfileAdmin(ReadOnlyAdmin):
+    list_display = ("billing_account", "brand", "last4", "exp_month", "exp_year",
+                    "stripe_customer_id", "updated_at")
+    search_fields = ("billing_account__name", "stripe_customer_id")
+    list_select_related = ("billing_account",)
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(ReadOnlyAdmin):
+    list_display = ("idempotency_key", "invoice", "amount", "currency", "status",
+                    "payment_intent_id", "created_at", "error")
+    list_filter = ("status",)
+    search_fields = ("idempotency_key", "payment_intent_id", "invoice__number")
+    list_select_related = ("invoice",)
+
+
+@admin.register(StripeWebhookEvent)
+class StripeWebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "type", "payment_intent_id", "outcome", "received_at")
+    list_filter = ("type",)
+    search_fields = ("event_id", "payment_intent_id")

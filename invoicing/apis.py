@@ -3,23 +3,29 @@
 import csv
 from decimal import Decimal, InvalidOperation
 
-from django.http import StreamingHttpResponse
+from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import visible_organizations, visible_projects
+from accounts.models import BillingAccount
 from billing.api import MoneyField, PlainDecimalField, StandardPagination, request_access
 from invoicing.closing import invoice_void
-from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
+from invoicing.delivery import PDF_NOT_READY, invoice_pdf_file
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentProfile
+from invoicing.payments import payment_method_set, payment_profile_for, stripe_webhook_receive
 from invoicing.selectors import billed_lines, cycle_for_label, invoice_list, spend_summary
 from tenancy.selectors import provider_current
 
 NO_CYCLE = "there is no billing cycle {label}"
+NOT_ORG_ADMIN = "Only an admin of the organization may change its payment method."
 PERIOD_PARAM = OpenApiParameter(
     "period", str, description="Billing month YYYY-MM in the provider's billing time zone; "
     "default: the current cycle."
@@ -220,6 +226,8 @@ class InvoiceSerializer(serializers.ModelSerializer):
     organization = serializers.CharField(source="billing_account.organization.name")
     subtotal = MoneyField()
     total = MoneyField()
+    pdf = serializers.SerializerMethodField()
+    payment_status = serializers.SerializerMethodField()
 
     class Meta:
         model = Invoice
@@ -227,7 +235,20 @@ class InvoiceSerializer(serializers.ModelSerializer):
             "id", "number", "status", "period", "period_start", "period_end",
             "billing_account", "billing_account_name", "organization", "currency",
             "subtotal", "total", "issued_at", "due_at", "rated_at", "voided_at", "void_reason",
+            "pdf", "payment_status",
         ]
+
+    def get_pdf(self, invoice) -> str | None:
+        """Where to download the PDF (finalized and void invoices), else null."""
+        if invoice.status == InvoiceStatus.DRAFT:
+            return None
+        return f"/api/v1/invoices/{invoice.pk}/pdf"
+
+    def get_payment_status(self, invoice) -> str | None:
+        """not_applicable (statement), pending, processing, paid, failed, given_up; null
+        for drafts."""
+        delivery = getattr(invoice, "delivery", None) if invoice.status != "draft" else None
+        return delivery.payment_status if delivery else None
 
 
 class InvoiceDetailSerializer(InvoiceSerializer):
@@ -270,7 +291,7 @@ class InvoiceListApi(APIView):
         invoices = invoice_list(
             organization_ids=org_ids, billing_account_id=int(account) if account else None,
             project_id=project_id, period=params.get("period"), status=status,
-        )
+        ).select_related("delivery")
         if params.get("organization"):
             invoices = invoices.filter(billing_account__organization__name=params["organization"])
         paginator = StandardPagination()
@@ -280,7 +301,9 @@ class InvoiceListApi(APIView):
 
 def _invoice_or_404(request, invoice_id: int) -> Invoice:
     _, org_ids = _visible_invoices(request)
-    invoices = invoice_list(organization_ids=org_ids).prefetch_related("lines")
+    invoices = (
+        invoice_list(organization_ids=org_ids).select_related("delivery").prefetch_related("lines")
+    )
     return get_object_or_404(invoices, pk=invoice_id)
 
 
@@ -296,6 +319,9 @@ class InvoiceVoidApi(APIView):
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=2000)
 
+        class Meta:
+            ref_name = "InvoiceVoidInput"
+
     @extend_schema(request=InputSerializer, responses=InvoiceSerializer)
     def post(self, request, invoice_id: int):
         invoice = _invoice_or_404(request, invoice_id)
@@ -306,3 +332,97 @@ class InvoiceVoidApi(APIView):
         voided = invoice_void(invoice=invoice, reason=data.validated_data["reason"],
                               now=timezone.now())
         return Response(InvoiceSerializer(voided).data)
+
+
+# --- PDFs, cards and Stripe webhooks (issue 5) --------------------------------------
+
+
+class InvoicePdfApi(APIView):
+    """The invoice's PDF, for whoever may see the invoice (rendered once, then stored)."""
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request, invoice_id: int):
+        _, org_ids = _visible_invoices(request)
+        invoice = get_object_or_404(
+            invoice_list(organization_ids=org_ids).exclude(status=InvoiceStatus.DRAFT),
+            pk=invoice_id,
+        )
+        path = invoice_pdf_file(invoice_id=invoice.pk, now=timezone.now())
+        if path is None:
+            raise NotFound(PDF_NOT_READY)
+        return FileResponse(path.open("rb"), content_type="application/pdf",
+                            as_attachment=True, filename=f"{invoice.number}.pdf")
+
+
+class PaymentMethodSerializer(serializers.Serializer):
+    billing_account = serializers.IntegerField()
+    payment_kind = serializers.CharField()
+    has_card = serializers.BooleanField()
+    brand = serializers.CharField()
+    last4 = serializers.CharField()
+    exp_month = serializers.IntegerField(allow_null=True)
+    exp_year = serializers.IntegerField(allow_null=True)
+
+
+def _payment_method_body(account: BillingAccount, profile: PaymentProfile | None) -> dict:
+    card = profile if profile and profile.payment_method_id else None
+    return PaymentMethodSerializer({
+        "billing_account": account.pk, "payment_kind": account.payment_kind,
+        "has_card": card is not None, "brand": card.brand if card else "",
+        "last4": card.last4 if card else "", "exp_month": card.exp_month if card else None,
+        "exp_year": card.exp_year if card else None,
+    }).data
+
+
+def _account_or_404(request, billing_account_id: int) -> BillingAccount:
+    access = request_access(request)
+    accounts = BillingAccount.objects.select_related("organization")
+    if not access.sees_fleet:
+        accounts = accounts.filter(organization_id__in=access.org_ids)
+    return get_object_or_404(accounts, pk=billing_account_id)
+
+
+class PaymentMethodApi(APIView):
+    """The card a billing account's invoices are charged on: see it (brand and last four
+    digits only) and add or replace it (org admins and fleet admins)."""
+
+    class InputSerializer(serializers.Serializer):
+        payment_method = serializers.CharField(
+            max_length=255,
+            help_text="A Stripe PaymentMethod id created by the client (pm_...).",
+        )
+
+        class Meta:
+            ref_name = "PaymentMethodInput"
+
+    @extend_schema(responses=PaymentMethodSerializer)
+    def get(self, request, billing_account_id: int):
+        account = _account_or_404(request, billing_account_id)
+        return Response(_payment_method_body(account, payment_profile_for(billing_account=account)))
+
+    @extend_schema(request=InputSerializer, responses=PaymentMethodSerializer)
+    def post(self, request, billing_account_id: int):
+        account = _account_or_404(request, billing_account_id)
+        if not request_access(request).can_manage_org(account.organization_id):
+            raise PermissionDenied(NOT_ORG_ADMIN)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = payment_method_set(
+            billing_account=account, payment_method=data.validated_data["payment_method"]
+        )
+        return Response(_payment_method_body(account, profile))
+
+
+class StripeWebhookApi(APIView):
+    """Stripe events (signature verified with STRIPE_WEBHOOK_SECRET; each event id once)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        event = stripe_webhook_receive(
+            payload=request.body, signature=request.headers.get("Stripe-Signature", ""),
+            now=timezone.now(),
+        )
+        return Response({"received": event.event_id, "outcome": event.outcome})

@@ -17,6 +17,7 @@ from django.db.models import F
 
 from billing.errors import Conflict
 from billing.locks import usage_lock_exclusive
+from invoicing.delivery import delivery_start_after_commit
 from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceCounter, InvoiceStatus
 from invoicing.rating_run import rating_run
 from tenancy.selectors import provider_current
@@ -115,6 +116,7 @@ def invoice_finalize(*, invoice_id: int, now: datetime) -> bool:
         invoice.issued_at = now
         invoice.due_at = now + PAYMENT_TERMS
         invoice.save()
+        delivery_start_after_commit(invoice_id=invoice.pk)  # PDF, email, payment after commit
     return True
 
 

@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime
 
+from budgets.services import budget_alerts_evaluate
 from invoicing.closing import CloseResult, cycle_close, cycles_due_for_closing
 from invoicing.models import BillingCycle, CycleStatus
 from invoicing.rating_run import RatingRunResult, rating_run
@@ -19,7 +20,11 @@ def rate_open_cycles(*, now: datetime) -> list[RatingRunResult]:
     while it waits for its grace period to end."""
     cycles_ensure(now=now)
     cycles = BillingCycle.objects.filter(status=CycleStatus.OPEN, start__lte=now).order_by("start")
-    return [rating_run(cycle=cycle, now=now) for cycle in cycles]
+    results = []
+    for cycle in cycles:
+        results.append(rating_run(cycle=cycle, now=now))
+        budget_alerts_evaluate(cycle=cycle, now=now)
+    return results
 
 
 def close_due_cycles(*, now: datetime) -> list[CloseResult]:

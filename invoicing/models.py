@@ -253,3 +253,188 @@ class Credit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} [{self.window_start:%Y-%m-%d %H:%M}, {self.window_end:%Y-%m-%d %H:%M})"
+
+
+# --- Delivery and payment (issue 5) -------------------------------------------------
+
+
+class OutboxStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    # Claimed by a worker that is talking to the SMTP server right now; a claim
+    # older than the lease (a worker killed mid-send) may be taken again.
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class OutboxMessage(models.Model):
+    """One email to one recipient, written in the transaction that decided to send it
+    and delivered after commit by a Celery task. `key` makes enqueuing idempotent."""
+
+    key = models.CharField(max_length=300, unique=True)
+    to = models.EmailField()
+    subject = models.CharField(max_length=300)
+    text = models.TextField()
+    html = models.TextField(blank=True)
+    # [[filename, content_type, absolute path], ...]
+    attachments = models.JSONField(default=list, blank=True)
+    status = models.CharField(
+        max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+        constraints = [
+            models.CheckConstraint(
+                name="sent_outbox_message_has_sent_at",
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} -> {self.to} ({self.status})"
+
+
+class PaymentProfile(models.Model):
+    """The card a card-paying billing account is charged on (a Stripe Customer and its
+    attached PaymentMethod). Chargeback accounts have none: their invoices are statements."""
+
+    billing_account = models.OneToOneField(
+        "accounts.BillingAccount", on_delete=models.CASCADE, related_name="payment_profile"
+    )
+    stripe_customer_id = models.CharField(max_length=255, unique=True)
+    payment_method_id = models.CharField(max_length=255, blank=True)
+    brand = models.CharField(max_length=30, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        if self.last4:
+            return f"{self.brand} •••• {self.last4}"
+        return f"{self.stripe_customer_id} (no card)"
+
+
+class StepStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    # Failed more times than the bound: an operator must look (and retry from the admin).
+    FAILED = "failed", "Failed"
+    # Not needed for this invoice (no contacts, chargeback account, voided).
+    SKIPPED = "skipped", "Not applicable"
+
+
+class PaymentStatus(models.TextChoices):
+    NOT_APPLICABLE = "not_applicable", "Statement (no payment)"
+    PENDING = "pending", "Pending"
+    PROCESSING = "processing", "Processing"
+    PAID = "paid", "Paid"
+    FAILED = "failed", "Failed, will retry"
+    GIVEN_UP = "given_up", "Failed (retries exhausted)"
+
+
+class InvoiceDelivery(models.Model):
+    """Where a finalized invoice is in the pipeline: PDF, email, payment.
+
+    Each step moves forward with conditional updates, so running a step twice, or
+    after a worker died in the middle of it, does its work once.
+    """
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.CASCADE, related_name="delivery")
+    pdf_status = models.CharField(
+        max_length=10, choices=StepStatus.choices, default=StepStatus.PENDING
+    )
+    pdf_path = models.CharField(max_length=500, blank=True, help_text="Relative to MEDIA_ROOT")
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_rendered_at = models.DateTimeField(null=True, blank=True)
+    email_status = models.CharField(
+        max_length=10, choices=StepStatus.choices, default=StepStatus.PENDING
+    )
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    payment_status = models.CharField(
+        max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.PENDING
+    )
+    payment_attempts = models.PositiveIntegerField(default=0)
+    next_payment_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    # The last failure of any step, for the operator; cleared when the step succeeds.
+    failed_step = models.CharField(max_length=20, blank=True)
+    step_failures = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "invoice deliveries"
+        indexes = [
+            models.Index(fields=["pdf_status"]),
+            models.Index(fields=["email_status"]),
+            models.Index(fields=["payment_status", "next_payment_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery of {self.invoice}"
+
+
+class PaymentAttemptStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    REQUIRES_ACTION = "requires_action", "Requires customer action"
+
+
+class PaymentAttempt(models.Model):
+    """One PaymentIntent for one invoice. Its idempotency key is derived from the
+    invoice number and the attempt number, so a retried call reaches Stripe as the
+    same request and never charges twice."""
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payment_attempts")
+    number = models.PositiveIntegerField()
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    payment_method_id = models.CharField(max_length=255)
+    payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=PaymentAttemptStatus.choices, default=PaymentAttemptStatus.PENDING
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["invoice_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "number"], name="one_attempt_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.idempotency_key}: {self.status}"
+
+
+class StripeWebhookEvent(models.Model):
+    """A Stripe event received on this provider's webhook; the unique id makes each
+    event processed once however often Stripe delivers it."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payment_intent_id = models.CharField(max_length=255, blank=True)
+    payload = models.JSONField(default=dict)
+    outcome = models.CharField(max_length=200, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

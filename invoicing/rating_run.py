@@ -32,7 +32,9 @@ from invoicing.models import (
     RatingRun,
 )
 from invoicing.selectors import credits_for_period
+from invoicing.usage_rating import ChargeLineNames, consumer_rating
 from metering.selectors import lifecycle_for_period
+from tenancy.models import BillingMode
 from tenancy.selectors import provider_current
 
 logger = logging.getLogger(__name__)
@@ -63,13 +65,19 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
                                    invoices=0, unbilled=0, skipped=True)
         period = Period(start=cycle.start, end=cycle.end)
         resources = lifecycle_for_period(period=Period(start=cycle.start, end=until))
+        assignments = assignments_for_period(period=period)
+        # A provider that sells offers prices running time by entitlements (consumer
+        # rating, same duration engine); a chargeback one by its list prices.
+        offers = provider.billing_mode == BillingMode.OFFERS
         rating = build_duration_lines(
-            resources=resources,
+            resources=resources if not offers else [],
             prices=prices_for_rating(period=period),
-            assignments=assignments_for_period(period=period),
+            assignments=assignments,
             cycle=period,
             until=until,
         )
+        consumer = consumer_rating(offers=offers, cycle=period, until=until,
+                                   resources=resources, assignments=assignments)
         credit_lines = _credit_lines(period, resources, rating)
         frozen_accounts = set(
             Invoice.objects.filter(cycle=cycle)
@@ -77,29 +85,36 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
             .values_list("billing_account_id", flat=True)
         )
         lines_by_account: dict[int, list[DraftLine]] = defaultdict(list)
-        for line in rating.lines:
+        for line in [*rating.lines, *consumer.duration_lines]:
             if line.key.billing_account_id not in frozen_accounts:
                 lines_by_account[line.key.billing_account_id].append(line)
         credits_by_account: dict[int, list[CreditLine]] = defaultdict(list)
         for credit_line in credit_lines:
             if credit_line.key.billing_account_id not in frozen_accounts:
                 credits_by_account[credit_line.key.billing_account_id].append(credit_line)
+        charges_by_account: dict[int, list] = defaultdict(list)
+        for charge_line in consumer.charge_lines:
+            if charge_line.billing_account_id not in frozen_accounts:
+                charges_by_account[charge_line.billing_account_id].append(charge_line)
         invoices = _write_drafts(cycle, lines_by_account, provider.currency, until,
-                                 credits_by_account)
+                                 credits_by_account, charges_by_account)
         unbilled = [
             {"resource_id": u.resource_id, "start": u.period.start.isoformat(),
              "end": u.period.end.isoformat(), "reason": u.reason}
             for u in rating.unbilled[:UNBILLED_SAMPLE]
         ]
+        unbilled += consumer.unrated[:UNBILLED_SAMPLE - len(unbilled)]
+        line_count = (sum(len(v) for v in lines_by_account.values())
+                      + sum(len(v) for v in charges_by_account.values()))
+        unbilled_count = len(rating.unbilled) + len(consumer.unrated)
         RatingRun.objects.create(
             cycle=cycle, started_at=now, finished_at=now, rated_until=until,
-            resources=len(resources), lines=sum(len(v) for v in lines_by_account.values()),
-            invoices=invoices, unbilled_count=len(rating.unbilled), unbilled_sample=unbilled,
+            resources=len(resources), lines=line_count,
+            invoices=invoices, unbilled_count=unbilled_count, unbilled_sample=unbilled,
         )
     result = RatingRunResult(
         cycle=cycle.label, rated_until=until, resources=len(resources),
-        lines=sum(len(v) for v in lines_by_account.values()), invoices=invoices,
-        unbilled=len(rating.unbilled),
+        lines=line_count, invoices=invoices, unbilled=unbilled_count,
     )
     logger.info("rated %s", result)
     return result
@@ -121,15 +136,18 @@ def _credit_lines(period: Period, resources, rating) -> list[CreditLine]:
     return build_credit_lines(credits=credits, resources=covered, segments=rating.segments)
 
 
-def _write_drafts(cycle, lines_by_account, currency, until, credits_by_account) -> int:
+def _write_drafts(cycle, lines_by_account, currency, until, credits_by_account,
+                  charges_by_account) -> int:
     names = _Names.load()
+    # Consumer lines (usage, one-time, recurring): invoicing/usage_rating.py.
+    charge_names = ChargeLineNames() if charges_by_account else None
     drafts = {
         invoice.billing_account_id: invoice
         for invoice in Invoice.objects.select_for_update().filter(
             cycle=cycle, status=InvoiceStatus.DRAFT
         )
     }
-    for account_id in {*lines_by_account, *credits_by_account}:
+    for account_id in {*lines_by_account, *credits_by_account, *charges_by_account}:
         if account_id not in drafts:
             drafts[account_id] = Invoice.objects.create(
                 billing_account_id=account_id, cycle=cycle, currency=currency
@@ -140,6 +158,10 @@ def _write_drafts(cycle, lines_by_account, currency, until, credits_by_account) 
         subtotal = Decimal(0)
         for position, line in enumerate(lines_by_account.get(account_id, [])):
             row = names.line(invoice, line, currency, position)
+            subtotal += row.amount
+            rows.append(row)
+        for position, charge_line in enumerate(charges_by_account.get(account_id, [])):
+            row = charge_names.invoice_line(invoice, charge_line, currency, position)
             subtotal += row.amount
             rows.append(row)
         total = subtotal

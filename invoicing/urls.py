@@ -14,6 +14,10 @@ urlpatterns = [
     path("invoices", apis.InvoiceListApi.as_view(), name="invoice-list"),
     path("invoices/<int:invoice_id>", apis.InvoiceDetailApi.as_view(), name="invoice-detail"),
     path("invoices/<int:invoice_id>/void", apis.InvoiceVoidApi.as_view(), name="invoice-void"),
+    path("invoices/<int:invoice_id>/pdf", apis.InvoicePdfApi.as_view(), name="invoice-pdf"),
+    path("billing-accounts/<int:billing_account_id>/payment-method",
+         apis.PaymentMethodApi.as_view(), name="billing-account-payment-method"),
+    path("stripe/webhook", apis.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("credits", credit_apis.CreditListCreateApi.as_view(), name="credit-list"),
     path("credits/<int:credit_id>", credit_apis.CreditDetailApi.as_view(), name="credit-detail"),
 ]

@@ -66,3 +66,15 @@ class IngestionDayAdmin(ReadOnlyAdmin):
     readonly_fields = ("day", "stream", "accepted", "duplicate", "refused")
     fields = readonly_fields
     date_hierarchy = "day"
+
+
+from metering.models import UsageEvent  # noqa: E402
+
+
+@admin.register(UsageEvent)
+class UsageEventAdmin(ReadOnlyAdmin):
+    list_display = ("event_id", "metric", "project", "occurred_at", "value", "received_at")
+    list_filter = ("metric",)
+    list_select_related = ("metric", "project")
+    search_fields = ("event_id", "project__name")
+    date_hierarchy = "occurred_at"

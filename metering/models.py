@@ -91,3 +91,27 @@ class IngestionDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.stream}"
+
+
+class UsageEvent(models.Model):
+    """One measurement of a metric for a project (append-only). Unique by the sender's id.
+
+    Kept whether or not an entitlement covers it: usage no entitlement covers is
+    reported to operators as unentitled, never dropped.
+    """
+
+    event_id = models.CharField(max_length=200, unique=True)
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="usage_events")
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage_events")
+    occurred_at = models.DateTimeField()
+    value = models.DecimalField(max_digits=30, decimal_places=10)
+    attributes = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["occurred_at", "id"]
+        indexes = [models.Index(fields=["occurred_at"]),
+                   models.Index(fields=["project", "metric", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event_id}: {self.metric_id} {self.value}"

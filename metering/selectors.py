@@ -181,3 +181,84 @@ def resource_visible_detail(*, access: Access, resource_id: str) -> ResourceDeta
         state=Timeline(resource.resource_id, timeline_events).state,
         consistent=consistent,
     )
+
+
+# --- usage: what no entitlement covers -----------------------------------------------------
+
+from datetime import datetime  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+from metering.models import UsageEvent  # noqa: E402
+
+
+def _tables() -> dict[str, str]:
+    from accounts.models import Entitlement, Organization, Project, ProjectAccountAssignment
+    from catalog.models import Metric, OfferVersion
+
+    return {
+        "event": UsageEvent._meta.db_table,
+        "assignment": ProjectAccountAssignment._meta.db_table,
+        "entitlement": Entitlement._meta.db_table,
+        "version_services": OfferVersion.services.through._meta.db_table,
+        "metric": Metric._meta.db_table,
+        "project": Project._meta.db_table,
+        "organization": Organization._meta.db_table,
+    }
+
+
+# True when an entitlement of the account the project bills to at the event's instant,
+# active at that instant, covers the service of the event's metric.
+COVERED_SQL = """
+    EXISTS (
+        SELECT 1 FROM {assignment} a
+        JOIN {entitlement} en ON en.billing_account_id = a.billing_account_id
+        JOIN {version_services} vs ON vs.offerversion_id = en.offer_version_id
+        WHERE a.project_id = e.project_id AND a.valid_from <= e.occurred_at
+          AND (a.valid_to IS NULL OR a.valid_to > e.occurred_at)
+          AND en.start <= e.occurred_at AND (en."end" IS NULL OR en."end" > e.occurred_at)
+          AND vs.service_id = m.service_id
+    )
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnentitledUsage:
+    """Usage of one metric by one project that no entitlement covered, in a period."""
+
+    project: str
+    organization: str
+    metric: str
+    events: int
+    total_value: Decimal
+    first_at: datetime
+    last_at: datetime
+
+
+def unentitled_usage(*, period: Period, project_ids=None) -> list[UnentitledUsage]:
+    """Usage events in `period` not covered by any entitlement, grouped per project and
+    metric, for operators: one query (an index range scan on occurred_at)."""
+    tables = _tables()
+    params: dict = {"start": period.start, "end": period.end}
+    narrow = ""
+    if project_ids is not None:
+        narrow = "AND e.project_id = ANY(%(projects)s)"
+        params["projects"] = list(project_ids)
+    sql = f"""
+        SELECT p.name, o.name, m.key, count(*), sum(e.value), min(e.occurred_at),
+               max(e.occurred_at)
+        FROM {tables['event']} e
+        JOIN {tables['metric']} m ON m.id = e.metric_id
+        JOIN {tables['project']} p ON p.id = e.project_id
+        JOIN {tables['organization']} o ON o.id = p.organization_id
+        WHERE e.occurred_at >= %(start)s AND e.occurred_at < %(end)s {narrow}
+          AND NOT {COVERED_SQL.format(**tables)}
+        GROUP BY p.name, o.name, m.key
+        ORDER BY p.name, m.key
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [
+            UnentitledUsage(project=row[0], organization=row[1], metric=row[2], events=row[3],
+                            total_value=row[4], first_at=row[5], last_at=row[6])
+            for row in cursor.fetchall()
+        ]

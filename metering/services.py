@@ -797,3 +797,241 @@ def _count_day(now: datetime, counts: dict[str, int]) -> None:
                 counts[IngestionOutcome.REFUSED],
             ],
         )
+
+
+# --- usage events ---------------------------------------------------------------------------
+#
+# `usage_events_ingest` answers item by item exactly like lifecycle ingestion (accepted,
+# duplicate, refused with reasons, input order), is idempotent by event id and counts
+# its outcomes per day under the stream "usage". Usage is stored whether or not an
+# entitlement covers it: rating prices it, or reports it as unentitled.
+
+from decimal import Decimal, InvalidOperation  # noqa: E402
+
+from billing.fields import QUANTITY_DIGITS, QUANTITY_PLACES  # noqa: E402
+from metering.domain.cloudevents import CLOUDEVENT_ERRORS  # noqa: E402
+from metering.models import UsageEvent  # noqa: E402
+
+STREAM_USAGE = "usage"
+ERR_UNKNOWN_METRIC = "unknown metric {key!r}"
+ERR_DURATION_METRIC = (
+    "{key!r} is a resource type: its running time comes from lifecycle events "
+    "(POST /api/v1/resources/events), not usage events"
+)
+ERR_VALUE = "must be a decimal number 0 or more (a string or a JSON number)"
+ERR_VALUE_PRECISION = (
+    f"must have at most {QUANTITY_PLACES} decimal places and "
+    f"{QUANTITY_DIGITS - QUANTITY_PLACES} digits before the point"
+)
+USAGE_DUPLICATE_DIFFERENT = (
+    "event {event_id!r} was already received with a different body ({differences}): "
+    "the event first received is kept"
+)
+
+
+@dataclass(slots=True)
+class _UsageItem:
+    index: int
+    event_id: str
+    metric_id: int
+    metric_key: str
+    project_id: int
+    project: str
+    at: datetime
+    value: Decimal
+    attributes: dict
+
+
+def _usage_value(raw: dict, errors: dict) -> Decimal | None:
+    value = raw.get("value")
+    if value is None:
+        errors["value"] = [ERR_REQUIRED]
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        errors["value"] = [ERR_VALUE]
+        return None
+    try:
+        number = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation:
+        errors["value"] = [ERR_VALUE]
+        return None
+    if not number.is_finite() or number < 0:
+        errors["value"] = [ERR_VALUE]
+        return None
+    exponent = number.normalize().as_tuple().exponent
+    if (-exponent > QUANTITY_PLACES
+            or number >= Decimal(10) ** (QUANTITY_DIGITS - QUANTITY_PLACES)):
+        errors["value"] = [ERR_VALUE_PRECISION]
+        return None
+    return number
+
+
+def _parse_usage(items: list, outcomes: _Outcomes) -> list[_UsageItem]:
+    keys = _strings(items, "metric")
+    metrics = {
+        key: (pk, aggregation) for pk, key, aggregation in
+        Metric.objects.filter(key__in=keys).values_list("id", "key", "aggregation")
+    } if keys else {}
+    names = _strings(items, "project")
+    projects = dict(Project.objects.filter(name__in=names).values_list("name", "id")
+                    ) if names else {}
+    parsed = []
+    for index, raw in enumerate(items):
+        if not isinstance(raw, dict):
+            outcomes.set(index, None, IngestionOutcome.REFUSED, ERR_NOT_OBJECT)
+            continue
+        errors: dict[str, list[str]] = dict(raw.get(CLOUDEVENT_ERRORS) or {})
+        event_id = _text(raw, "event_id", errors, max_length=ID_MAX)
+        metric_key = _text(raw, "metric", errors)
+        metric = metrics.get(metric_key) if metric_key else None
+        if metric_key is not None and metric is None:
+            errors["metric"] = [ERR_UNKNOWN_METRIC.format(key=metric_key)]
+        elif metric is not None and metric[1] == Aggregation.DURATION:
+            errors["metric"] = [ERR_DURATION_METRIC.format(key=metric_key)]
+        project = _text(raw, "project", errors)
+        if project is not None and project not in projects:
+            errors["project"] = [ERR_UNKNOWN_PROJECT.format(name=project)]
+        at = _timestamp(raw, errors)
+        value = _usage_value(raw, errors)
+        attributes = raw.get("attributes")
+        if attributes is None:
+            attributes = {}
+        elif not isinstance(attributes, dict):
+            errors["attributes"] = [ERR_ATTRIBUTES]
+        if errors:
+            reason = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
+            shown_id = raw.get("event_id") if isinstance(raw.get("event_id"), str) else None
+            outcomes.set(index, shown_id, IngestionOutcome.REFUSED, reason, errors)
+            continue
+        parsed.append(_UsageItem(
+            index=index, event_id=event_id, metric_id=metric[0], metric_key=metric_key,
+            project_id=projects[project], project=project, at=at, value=value,
+            attributes=attributes,
+        ))
+    return parsed
+
+
+def _usage_differences(item: _UsageItem, metric: str, project: str, at: datetime,
+                       value: Decimal) -> str:
+    diffs = []
+    if item.metric_key != metric:
+        diffs.append(f"metric {metric!r}, not {item.metric_key!r}")
+    if item.project != project:
+        diffs.append(f"project {project!r}, not {item.project!r}")
+    if item.at != at:
+        diffs.append(f"occurred_at {iso(at)}, not {iso(item.at)}")
+    if item.value != value:
+        diffs.append(f"value {value.normalize()}, not {item.value.normalize()}")
+    return ", ".join(diffs)
+
+
+def _usage_duplicate(item: _UsageItem, found) -> str:
+    differences = _usage_differences(item, *found)
+    if differences:
+        return USAGE_DUPLICATE_DIFFERENT.format(event_id=item.event_id, differences=differences)
+    return DUPLICATE.format(event_id=item.event_id)
+
+
+def usage_events_ingest(*, items: list, now: datetime) -> IngestionResult:
+    """Store a batch of usage events; one outcome per item, in input order.
+
+    Raises ValidationError only for the batch as a whole (not a list, more than
+    MAX_BATCH items). A re-sent id is a duplicate (a no-op), even with another body.
+    An event in a finalized cycle is refused. A bounded number of queries per batch.
+    """
+    if not isinstance(items, list):
+        raise ValidationError({"events": [ERR_NOT_A_LIST]})
+    if len(items) > MAX_BATCH:
+        raise ValidationError({"events": [ERR_TOO_MANY.format(max=MAX_BATCH, count=len(items))]})
+    outcomes = _Outcomes(len(items))
+    first_of, repeats = _split_repeats(_parse_usage(items, outcomes))
+    stored = {
+        row[0]: row[1:] for row in UsageEvent.objects.filter(
+            event_id__in=[i.event_id for i in first_of]
+        ).values_list("event_id", "metric__key", "project__name", "occurred_at", "value")
+    } if first_of else {}
+    fresh = []
+    for item in first_of:
+        if item.event_id in stored:
+            outcomes.set(item.index, item.event_id, IngestionOutcome.DUPLICATE,
+                         _usage_duplicate(item, stored[item.event_id]))
+        else:
+            fresh.append(item)
+    with transaction.atomic():
+        usage_lock_shared()
+        fresh = _refuse_finalized(fresh, outcomes)
+        inserted = _insert_usage(fresh, now)
+        for item in fresh:
+            if item.event_id in inserted:
+                outcomes.set(item.index, item.event_id, IngestionOutcome.ACCEPTED)
+            else:  # stored by a concurrent batch since the duplicate check
+                outcomes.set(item.index, item.event_id, IngestionOutcome.DUPLICATE,
+                             DUPLICATE.format(event_id=item.event_id))
+        for item, first in repeats:
+            first_row = outcomes.rows[first.index]
+            if first_row["status"] == IngestionOutcome.REFUSED:
+                outcomes.set(item.index, item.event_id, IngestionOutcome.REFUSED,
+                             DUPLICATE_IN_BATCH_REFUSED.format(event_id=item.event_id,
+                                                               index=first.index))
+                continue
+            reason = DUPLICATE_IN_BATCH.format(event_id=item.event_id, index=first.index)
+            differences = _usage_differences(item, first.metric_key, first.project, first.at,
+                                             first.value)
+            if differences:
+                reason = f"{reason}, with a different body ({differences})"
+            outcomes.set(item.index, item.event_id, IngestionOutcome.DUPLICATE, reason)
+        counts = {status: 0 for status in IngestionOutcome.values}
+        for row in outcomes.rows:
+            counts[row["status"]] += 1
+        if items:
+            _count_stream_day(now, counts, STREAM_USAGE)
+    return IngestionResult(
+        items=outcomes.rows,
+        accepted=counts[IngestionOutcome.ACCEPTED],
+        duplicate=counts[IngestionOutcome.DUPLICATE],
+        refused=counts[IngestionOutcome.REFUSED],
+    )
+
+
+def _insert_usage(items: list[_UsageItem], now: datetime) -> set[str]:
+    if not items:
+        return set()
+    table = UsageEvent._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table}
+                (event_id, metric_id, project_id, occurred_at, value, attributes, received_at)
+            SELECT v.event_id, v.metric_id, v.project_id, v.occurred_at, v.value,
+                   v.attributes::jsonb, %s
+            FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[],
+                        %s::numeric[], %s::text[])
+                AS v(event_id, metric_id, project_id, occurred_at, value, attributes)
+            ON CONFLICT (event_id) DO NOTHING
+            RETURNING event_id
+            """,
+            [
+                now,
+                [i.event_id for i in items], [i.metric_id for i in items],
+                [i.project_id for i in items], [i.at for i in items],
+                [i.value for i in items], [json.dumps(i.attributes) for i in items],
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _count_stream_day(now: datetime, counts: dict[str, int], stream: str) -> None:
+    table = IngestionDay._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (day, stream, accepted, duplicate, refused)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT (day, stream) DO UPDATE SET
+                accepted = {table}.accepted + EXCLUDED.accepted,
+                duplicate = {table}.duplicate + EXCLUDED.duplicate,
+                refused = {table}.refused + EXCLUDED.refused
+            """,
+            [now.astimezone(UTC).date(), stream, counts[IngestionOutcome.ACCEPTED],
+             counts[IngestionOutcome.DUPLICATE], counts[IngestionOutcome.REFUSED]],
+        )

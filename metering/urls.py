@@ -2,9 +2,16 @@
 
 from django.urls import path
 
-from metering.apis import LifecycleEventsIngestApi, ResourceDetailApi
+from metering.apis import (
+    LifecycleEventsIngestApi,
+    ResourceDetailApi,
+    UnentitledUsageApi,
+    UsageEventsIngestApi,
+)
 
 urlpatterns = [
+    path("usage/events", UsageEventsIngestApi.as_view(), name="usage-events-ingest"),
+    path("usage/unentitled", UnentitledUsageApi.as_view(), name="usage-unentitled"),
     # Before the detail route: "events" is this route's, not a resource id.
     path("resources/events", LifecycleEventsIngestApi.as_view(), name="resource-events-ingest"),
     path("resources/<str:resource_id>", ResourceDetailApi.as_view(), name="resource-detail"),

@@ -35,4 +35,27 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("TALLY_CLOSING_EVERY_SECONDS", 600)),
         "args": ("invoicing.tasks.close_due_cycles",),
     },
+    # Invoice delivery (issue 5): each sweep picks work by state, so a run that finds
+    # nothing to do does nothing; the task queued at finalization usually gets there first.
+    "invoices-render-pdfs": {
+        "task": "billing.jobs.fan_out",
+        "schedule": float(env_int("TALLY_DELIVERY_EVERY_SECONDS", 120)),
+        "args": ("invoicing.tasks.render_pending_pdfs",),
+    },
+    "invoices-email": {
+        "task": "billing.jobs.fan_out",
+        "schedule": float(env_int("TALLY_DELIVERY_EVERY_SECONDS", 120)),
+        "args": ("invoicing.tasks.email_pending_invoices",),
+    },
+    "invoices-collect-payments": {
+        "task": "billing.jobs.fan_out",
+        "schedule": float(env_int("TALLY_PAYMENTS_EVERY_SECONDS", 600)),
+        "args": ("invoicing.tasks.collect_payments",),
+    },
+    # Retries: emails whose transient failure is due again, or whose worker died.
+    "outbox-sweep": {
+        "task": "billing.jobs.fan_out",
+        "schedule": float(env_int("TALLY_OUTBOX_EVERY_SECONDS", 60)),
+        "args": ("invoicing.tasks.outbox_sweep",),
+    },
 }

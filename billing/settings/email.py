@@ -12,3 +12,11 @@ EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tally <billing@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# The outbox (invoicing/outbox.py): transient SMTP failures are retried with
+# exponential backoff (base * 2^(n-1), capped), at most this many attempts in all.
+TALLY_OUTBOX_MAX_ATTEMPTS = env_int("TALLY_OUTBOX_MAX_ATTEMPTS", 6)
+TALLY_OUTBOX_BACKOFF_SECONDS = env_int("TALLY_OUTBOX_BACKOFF_SECONDS", 30)
+TALLY_OUTBOX_BACKOFF_MAX_SECONDS = env_int("TALLY_OUTBOX_BACKOFF_MAX_SECONDS", 3600)
+# A message claimed by a worker that died mid-send may be claimed again after this.
+TALLY_OUTBOX_LEASE_SECONDS = env_int("TALLY_OUTBOX_LEASE_SECONDS", 300)

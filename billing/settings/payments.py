@@ -1,6 +1,6 @@
 """Card payments through Stripe (dj-stripe)."""
 
-from billing.env import env_bool, env_str
+from billing.env import env_bool, env_int, env_str
 
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
 STRIPE_TEST_SECRET_KEY = env_str("STRIPE_TEST_SECRET_KEY", "")
@@ -13,3 +13,21 @@ if env_str("STRIPE_API_HOST"):
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+
+# Signing secret of the Stripe webhook endpoint (/api/v1/stripe/webhook on each
+# provider's host). Events with another signature are refused.
+TALLY_STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+# Failed card payments are retried after base * 2^(n-1) seconds, at most this many
+# attempts; then the invoice shows "retries exhausted" to the operator.
+TALLY_PAYMENT_MAX_ATTEMPTS = env_int("TALLY_PAYMENT_MAX_ATTEMPTS", 4)
+TALLY_PAYMENT_RETRY_SECONDS = env_int("TALLY_PAYMENT_RETRY_SECONDS", 86400)
+# An attempt whose worker died between calling Stripe and recording the answer is
+# looked up again (never charged twice) after this many seconds.
+TALLY_PAYMENT_LEASE_SECONDS = env_int("TALLY_PAYMENT_LEASE_SECONDS", 300)
+
+# The invoice pipeline (PDF, email, payment): a step failing this many times in a
+# row is marked failed on the invoice for an operator to retry from the admin.
+TALLY_DELIVERY_MAX_FAILURES = env_int("TALLY_DELIVERY_MAX_FAILURES", 5)
+# Test-only fault injection: "<checkpoint>:<marker file>" makes a worker that reaches
+# the checkpoint write the marker and wait there, so a test can SIGKILL it exactly then.
+TALLY_DELIVERY_PAUSE_AT = env_str("TALLY_DELIVERY_PAUSE_AT", "")

@@ -28,6 +28,8 @@ TENANT_APPS = [
     "catalog",
     "metering",
     "invoicing",
+    "dashboards",
+    "budgets",
 ]
 
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]

@@ -1,0 +1,280 @@
+"""Consumer API: entitlements of billing accounts, entitlement and quota checks, and the
+upcoming invoice.
+
+    GET  /api/v1/billing-accounts/{id}/entitlements            who may see the account's org
+    POST /api/v1/billing-accounts/{id}/entitlements {offer}    org admin (private: fleet admin)
+    POST /api/v1/billing-accounts/{id}/entitlements/{eid}/end  org admin
+    GET  /api/v1/billing-accounts/{id}/upcoming-invoice        who may see the account's org
+    POST /api/v1/entitlements/check    {project, feature, quantity?}  who may see the project
+    POST /api/v1/entitlements/reserve  {project, feature, quantity}   fleet admin
+    POST /api/v1/entitlements/release  {project, feature, quantity}   fleet admin
+
+Outside one's scope the answer is 404; a write one may see but not do is 403.
+"""
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import visible_projects
+from accounts.selectors import billing_account_visible, entitlement_get, entitlement_list
+from accounts.services import (
+    QuotaAnswer,
+    entitlement_accept,
+    entitlement_end,
+    quota_check,
+    quota_release,
+    quota_reserve,
+)
+from billing.api import MoneyField, PlainDecimalField, request_access
+from catalog.apis import DecimalJSONParser
+from tenancy.selectors import provider_current
+
+NOT_ORG_ADMIN = "Only an admin of this organization (or a fleet admin) may do this."
+FLEET_ADMIN_ONLY = "Only a fleet billing admin may reserve or release quota."
+
+
+def _account(request, billing_account_id: int):
+    return billing_account_visible(access=request_access(request),
+                                   billing_account_id=billing_account_id)
+
+
+def _require_manage(request, account) -> None:
+    if not request_access(request).can_manage_org(account.organization_id):
+        raise exceptions.PermissionDenied(NOT_ORG_ADMIN)
+
+
+@extend_schema_serializer(component_name="Entitlement")
+class EntitlementOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    billing_account = serializers.IntegerField()
+    offer = serializers.CharField()
+    offer_name = serializers.CharField()
+    version = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(allow_null=True, help_text="Exclusive; null: active.")
+    active = serializers.BooleanField()
+
+
+def entitlement_data(entitlement, *, now) -> dict:
+    version = entitlement.offer_version
+    return {
+        "id": entitlement.pk, "billing_account": entitlement.billing_account_id,
+        "offer": version.offer.key, "offer_name": version.offer.name,
+        "version": version.number, "start": entitlement.start, "end": entitlement.end,
+        "active": entitlement.start <= now and (entitlement.end is None or entitlement.end > now),
+    }
+
+
+class EntitlementListApi(APIView):
+    @extend_schema(operation_id="billing_account_entitlements_list",
+                   summary="A billing account's entitlements, newest first",
+                   responses=EntitlementOutputSerializer(many=True))
+    def get(self, request, billing_account_id: int):
+        account = _account(request, billing_account_id)
+        now = timezone.now()
+        return Response([entitlement_data(e, now=now)
+                         for e in entitlement_list(billing_account=account)])
+
+
+class EntitlementAcceptApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        offer = serializers.SlugField(help_text="The offer's key.")
+        version = serializers.IntegerField(required=False, min_value=1,
+                                           help_text="Default: the latest version.")
+
+    @extend_schema(
+        operation_id="billing_account_entitlements_create",
+        summary="Accept an offer for the account: an entitlement active from now",
+        request=InputSerializer,
+        responses={201: EntitlementOutputSerializer,
+                   409: OpenApiResponse(description="Already entitled to this offer.")},
+    )
+    def post(self, request, billing_account_id: int):
+        account = _account(request, billing_account_id)
+        _require_manage(request, account)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        now = timezone.now()
+        entitlement = entitlement_accept(
+            billing_account=account, offer_key=data.validated_data["offer"],
+            version_number=data.validated_data.get("version"), now=now, actor=request.user,
+            allow_private=request_access(request).fleet_admin,
+        )
+        entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement.pk)
+        return Response(entitlement_data(entitlement, now=now), status=status.HTTP_201_CREATED)
+
+
+class EntitlementEndApi(APIView):
+    @extend_schema(operation_id="billing_account_entitlements_end",
+                   summary="End an entitlement now (recurring charges prorate to now)",
+                   request=None, responses=EntitlementOutputSerializer)
+    def post(self, request, billing_account_id: int, entitlement_id: int):
+        account = _account(request, billing_account_id)
+        entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement_id)
+        _require_manage(request, account)
+        now = timezone.now()
+        entitlement_end(entitlement=entitlement, now=now, actor=request.user)
+        entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement_id)
+        return Response(entitlement_data(entitlement, now=now))
+
+
+# --- checks and reservations ---------------------------------------------------------
+
+
+class QuotaInputSerializer(serializers.Serializer):
+    project = serializers.SlugField()
+    feature = serializers.CharField(max_length=100)
+    quantity = serializers.DecimalField(max_digits=30, decimal_places=10, required=False,
+                                        min_value=0, help_text="Quotas: how much more.")
+
+
+@extend_schema_serializer(component_name="QuotaAnswer")
+class QuotaOutputSerializer(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    reason = serializers.CharField(help_text="allowed, unknown_feature, no_billing_account, "
+                                   "not_entitled or quota_exceeded")
+    message = serializers.CharField()
+    project = serializers.CharField()
+    feature = serializers.CharField()
+    kind = serializers.CharField(allow_null=True, help_text="flag or quota")
+    limit = PlainDecimalField(allow_null=True, help_text="null: unlimited or a flag")
+    used = PlainDecimalField(allow_null=True)
+    remaining = PlainDecimalField(allow_null=True)
+    reserved = PlainDecimalField(allow_null=True, required=False)
+
+
+def quota_data(answer: QuotaAnswer) -> dict:
+    return {
+        "allowed": answer.allowed, "reason": answer.reason, "message": answer.message,
+        "project": answer.project, "feature": answer.feature, "kind": answer.kind,
+        "limit": answer.limit, "used": answer.used, "remaining": answer.remaining,
+        "reserved": answer.reserved,
+    }
+
+
+def _quota_input(request):
+    data = QuotaInputSerializer(data=request.data)
+    data.is_valid(raise_exception=True)
+    values = data.validated_data
+    project = visible_projects(request_access(request)).filter(name=values["project"]).first()
+    if project is None:
+        raise Http404(f"no project {values['project']!r}")
+    return project, values
+
+
+def _quota_response(answer: QuotaAnswer) -> Response:
+    return Response(QuotaOutputSerializer(quota_data(answer)).data)
+
+
+class EntitlementCheckApi(APIView):
+    parser_classes = [DecimalJSONParser]
+
+    @extend_schema(
+        operation_id="entitlements_check",
+        summary="May a project use a feature (or this much more of a quota) now?",
+        description="Fast: reads the account's feature grant and one counter row, never "
+        "usage. 200 with `allowed` true or false and the reason.",
+        request=QuotaInputSerializer, responses=QuotaOutputSerializer,
+    )
+    def post(self, request):
+        project, values = _quota_input(request)
+        return _quota_response(quota_check(project=project, feature_key=values["feature"],
+                                           quantity=values.get("quantity"),
+                                           now=timezone.now()))
+
+
+class _FleetQuotaApi(APIView):
+    parser_classes = [DecimalJSONParser]
+
+    def _prepare(self, request):
+        project, values = _quota_input(request)
+        if not request_access(request).fleet_admin:
+            raise exceptions.PermissionDenied(FLEET_ADMIN_ONLY)
+        if values.get("quantity") is None:
+            raise exceptions.ValidationError({"quantity": ["is required"]})
+        return project, values
+
+
+class EntitlementReserveApi(_FleetQuotaApi):
+    @extend_schema(
+        operation_id="entitlements_reserve",
+        summary="Reserve quota atomically (never beyond the limit)",
+        description="200 with `allowed` false and nothing reserved when the limit would be "
+        "exceeded or no entitlement enables the feature.",
+        request=QuotaInputSerializer, responses=QuotaOutputSerializer,
+    )
+    def post(self, request):
+        project, values = self._prepare(request)
+        return _quota_response(quota_reserve(project=project, feature_key=values["feature"],
+                                             quantity=values["quantity"], now=timezone.now()))
+
+
+class EntitlementReleaseApi(_FleetQuotaApi):
+    @extend_schema(
+        operation_id="entitlements_release", summary="Release reserved quota",
+        request=QuotaInputSerializer,
+        responses={200: QuotaOutputSerializer,
+                   409: OpenApiResponse(description="More than is reserved.")},
+    )
+    def post(self, request):
+        project, values = self._prepare(request)
+        return _quota_response(quota_release(project=project, feature_key=values["feature"],
+                                             quantity=values["quantity"], now=timezone.now()))
+
+
+# --- the upcoming invoice --------------------------------------------------------------
+
+
+class UpcomingLineSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    period_start = serializers.DateTimeField()
+    period_end = serializers.DateTimeField()
+    description = serializers.CharField()
+    project = serializers.CharField(source="project_name")
+    resource_type = serializers.CharField(source="metric_key")
+    quantity = PlainDecimalField()
+    unit = serializers.CharField()
+    rate = PlainDecimalField()
+    amount = MoneyField()
+    details = serializers.DictField()
+
+
+@extend_schema_serializer(component_name="UpcomingInvoice")
+class UpcomingInvoiceSerializer(serializers.Serializer):
+    billing_account = serializers.IntegerField()
+    period = serializers.CharField(allow_null=True)
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    status = serializers.CharField(allow_null=True)
+    currency = serializers.CharField()
+    rated_until = serializers.DateTimeField(allow_null=True)
+    total = MoneyField()
+    forecast = MoneyField(help_text="The total at the cycle's end if usage keeps its pace.")
+    lines = UpcomingLineSerializer(many=True)
+
+
+class UpcomingInvoiceApi(APIView):
+    @extend_schema(operation_id="billing_account_upcoming_invoice",
+                   summary="The open cycle's draft invoice and its forecast",
+                   responses=UpcomingInvoiceSerializer)
+    def get(self, request, billing_account_id: int):
+        # Reads invoicing's draft: the consumer's view of its billing account.
+        from invoicing.usage_rating import upcoming_invoice
+
+        account = _account(request, billing_account_id)
+        upcoming = upcoming_invoice(billing_account=account, now=timezone.now(),
+                                    currency=provider_current().currency)
+        cycle = upcoming.cycle
+        return Response(UpcomingInvoiceSerializer({
+            "billing_account": account.pk,
+            "period": cycle.label if cycle else None,
+            "period_start": cycle.start if cycle else None,
+            "period_end": cycle.end if cycle else None,
+            "status": upcoming.invoice.status if upcoming.invoice else None,
+            "currency": upcoming.currency, "rated_until": upcoming.rated_until,
+            "total": upcoming.total, "forecast": upcoming.forecast, "lines": upcoming.lines,
+        }).data)

@@ -1,0 +1,478 @@
+"""Budgets API: budgets of a project or an organization, their alerts and webhook
+deliveries, and the caller's own notification preferences.
+
+Anyone with billing view of a scope (project billing viewers, the organization's
+admins and billing viewers, fleet roles) may create and manage its budgets;
+outside that scope every path answers 404. Money travels as strings.
+"""
+
+from datetime import UTC
+from decimal import Decimal
+
+from django.http import Http404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.access import visible_organizations, visible_projects
+from billing.api import StandardPagination, request_access
+from billing.money import money_quantum, to_decimal
+from budgets.domain import percent_used, thresholds_crossed
+from budgets.models import Budget, BudgetScope
+from budgets.selectors import (
+    alert_email_statuses,
+    budget_alert_list,
+    budget_get,
+    budget_get_visible,
+    budget_list,
+    budget_webhook_delivery_list,
+    notification_preference_get,
+    notification_preference_list,
+    scope_total,
+)
+from budgets.services import (
+    AMOUNT_NOT_DECIMAL,
+    budget_create,
+    budget_delete,
+    budget_update,
+    notification_preference_set,
+)
+from catalog.apis import DecimalJSONParser
+from invoicing.selectors import cycle_for_label
+from tenancy.selectors import provider_current
+
+NO_SUCH_PROJECT = "no project {name!r}"
+NO_SUCH_ORG = "no organization {name!r}"
+
+
+def _iso(value):
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _money(value: Decimal) -> str:
+    return str(Decimal(value).quantize(money_quantum(provider_current().currency)))
+
+
+@extend_schema_field({"type": "string", "format": "decimal", "example": "5000.00"})
+class AmountField(serializers.Field):
+    """An amount as a string ("5000.00") or a JSON number, read exactly as Decimal."""
+
+    default_error_messages = {"invalid": AMOUNT_NOT_DECIMAL}
+
+    def to_internal_value(self, data):
+        try:
+            return to_decimal(data)
+        except ValueError:
+            self.fail("invalid")
+
+    def to_representation(self, value):
+        return _money(value)
+
+
+# --- scope ---------------------------------------------------------------------------
+
+
+def _project_scope(request, project_name: str):
+    project = visible_projects(request_access(request)).select_related("organization").filter(
+        name=project_name).first()
+    if project is None:
+        raise exceptions.NotFound(NO_SUCH_PROJECT.format(name=project_name))
+    return None, project
+
+
+def _org_scope(request, org_name: str):
+    access = request_access(request)
+    organization = visible_organizations(access).filter(name=org_name).first()
+    if organization is None or not access.can_view_org(organization.pk):
+        raise exceptions.NotFound(NO_SUCH_ORG.format(name=org_name))
+    return organization, None
+
+
+class _ScopedView(APIView):
+    """Resolves the path's scope (a project or an organization) for the caller, or 404."""
+
+    scope_kind = BudgetScope.PROJECT
+
+    def scope(self, request, kwargs):
+        if self.scope_kind == BudgetScope.PROJECT:
+            return _project_scope(request, kwargs["project_name"])
+        return _org_scope(request, kwargs["org_name"])
+
+    def budget(self, request, kwargs) -> Budget:
+        organization, project = self.scope(request, kwargs)
+        try:
+            return budget_get(budget_id=kwargs["budget_id"], organization=organization,
+                              project=project)
+        except Http404 as exc:
+            raise exceptions.NotFound(str(exc)) from None
+
+
+# --- serializers ---------------------------------------------------------------------
+
+
+class BudgetInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    amount = AmountField(help_text="Per billing cycle, in the provider's currency.")
+    thresholds = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Whole percentages, e.g. [50, 80, 100]."
+    )
+    recipient_users = serializers.ListField(
+        child=serializers.CharField(), default=list,
+        help_text="Usernames of the provider's users who see this scope's spend.",
+    )
+    recipient_emails = serializers.ListField(child=serializers.CharField(), default=list)
+    webhook_url = serializers.CharField(allow_blank=True, default="", max_length=500)
+    webhook_secret = serializers.CharField(
+        allow_blank=True, required=False, write_only=True, max_length=200,
+        help_text="Signs each webhook (HMAC-SHA256 of the body, header X-Tally-Signature: "
+        "sha256=<hex>). Never shown again; omit on update to keep the current one.",
+    )
+
+
+class BudgetCurrentSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    spend = serializers.CharField(help_text="Spend of the scope in the current cycle so far.")
+    percent_used = serializers.CharField()
+    thresholds_crossed = serializers.ListField(child=serializers.IntegerField())
+
+
+class BudgetOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    scope = serializers.CharField(help_text="project or organization")
+    organization = serializers.CharField()
+    project = serializers.CharField(allow_null=True)
+    amount = serializers.CharField()
+    currency = serializers.CharField()
+    thresholds = serializers.ListField(child=serializers.IntegerField())
+    recipient_users = serializers.ListField(child=serializers.CharField())
+    recipient_emails = serializers.ListField(child=serializers.CharField())
+    webhook_url = serializers.CharField(allow_blank=True)
+    webhook_secret_set = serializers.BooleanField()
+    created_by = serializers.CharField(allow_null=True)
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+    current = BudgetCurrentSerializer(allow_null=True)
+
+
+class _Current:
+    """The current cycle and one scope's spend in it: one lookup and one query per
+    request, shared by every budget of the scope."""
+
+    def __init__(self, organization, project):
+        self.cycle = cycle_for_label(None, now=timezone.now())
+        self.spend = (scope_total(cycle=self.cycle, organization=organization, project=project)
+                      if self.cycle is not None else None)
+
+    def of(self, budget: Budget) -> dict | None:
+        if self.cycle is None:
+            return None
+        return {
+            "period": self.cycle.label,
+            "spend": _money(self.spend),
+            "percent_used": str(percent_used(spend=self.spend, amount=budget.amount)),
+            "thresholds_crossed": thresholds_crossed(
+                spend=self.spend, amount=budget.amount, thresholds=budget.thresholds),
+        }
+
+
+def _budget_data(budget: Budget, current: _Current) -> dict:
+    recipients = list(budget.recipients.all())
+    organization = (budget.project.organization if budget.scope == BudgetScope.PROJECT
+                    else budget.organization)
+    return {
+        "id": budget.pk,
+        "name": budget.name,
+        "scope": budget.scope,
+        "organization": organization.name,
+        "project": budget.project.name if budget.scope == BudgetScope.PROJECT else None,
+        "amount": _money(budget.amount),
+        "currency": provider_current().currency,
+        "thresholds": list(budget.thresholds),
+        "recipient_users": sorted(r.user.username for r in recipients if r.user_id),
+        "recipient_emails": sorted(r.email for r in recipients if r.email),
+        "webhook_url": budget.webhook_url,
+        "webhook_secret_set": bool(budget.webhook_secret),
+        "created_by": budget.created_by.username if budget.created_by_id else None,
+        "created_at": _iso(budget.created_at),
+        "updated_at": _iso(budget.updated_at),
+        "current": current.of(budget),
+    }
+
+
+def _service_args(data: dict) -> dict:
+    return {
+        "name": data["name"], "amount": data["amount"], "thresholds": data["thresholds"],
+        "recipient_usernames": data["recipient_users"],
+        "recipient_emails": data["recipient_emails"],
+        "webhook_url": data["webhook_url"], "webhook_secret": data.get("webhook_secret"),
+    }
+
+
+def _reload(budget: Budget, organization, project) -> Budget:
+    return budget_list(organization=organization, project=project).get(pk=budget.pk)
+
+
+# --- budgets -------------------------------------------------------------------------
+
+
+class BudgetListApi(_ScopedView):
+    """The scope's budgets, each with the current cycle's spend against it."""
+
+    pagination_class = StandardPagination
+
+    @extend_schema(responses=BudgetOutputSerializer(many=True))
+    def get(self, request, **kwargs):
+        organization, project = self.scope(request, kwargs)
+        budgets = budget_list(organization=organization, project=project)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(budgets, request, view=self)
+        current = _Current(organization, project)
+        return paginator.get_paginated_response(
+            BudgetOutputSerializer([_budget_data(b, current) for b in page], many=True).data
+        )
+
+
+class BudgetCreateApi(_ScopedView):
+    """Set a monthly budget on the scope: thresholds, who gets emails, an optional webhook."""
+
+    parser_classes = [DecimalJSONParser]
+
+    @extend_schema(request=BudgetInputSerializer, responses={201: BudgetOutputSerializer})
+    def post(self, request, **kwargs):
+        organization, project = self.scope(request, kwargs)
+        data = BudgetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        budget = budget_create(organization=organization, project=project,
+                               **_service_args(data.validated_data), actor=request.user,
+                               now=timezone.now())
+        budget = _reload(budget, organization, project)
+        return Response(
+            BudgetOutputSerializer(_budget_data(budget, _Current(organization, project))).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class BudgetDetailApi(_ScopedView):
+    @extend_schema(responses=BudgetOutputSerializer)
+    def get(self, request, **kwargs):
+        budget = self.budget(request, kwargs)
+        organization, project = budget.organization, budget.project
+        return Response(
+            BudgetOutputSerializer(_budget_data(budget, _Current(organization, project))).data
+        )
+
+
+class BudgetUpdateApi(_ScopedView):
+    """Replace the budget's name, amount, thresholds, recipients and webhook."""
+
+    parser_classes = [DecimalJSONParser]
+
+    @extend_schema(request=BudgetInputSerializer, responses=BudgetOutputSerializer)
+    def put(self, request, **kwargs):
+        budget = self.budget(request, kwargs)
+        data = BudgetInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        budget = budget_update(budget=budget, **_service_args(data.validated_data),
+                               actor=request.user, now=timezone.now())
+        organization, project = budget.organization, budget.project
+        budget = _reload(budget, organization, project)
+        return Response(
+            BudgetOutputSerializer(_budget_data(budget, _Current(organization, project))).data
+        )
+
+
+class BudgetDeleteApi(_ScopedView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, **kwargs):
+        budget = self.budget(request, kwargs)
+        budget_delete(budget=budget, actor=request.user, now=timezone.now())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _scoped(base: type, kind: str) -> type:
+    prefix = "Project" if kind == BudgetScope.PROJECT else "Organization"
+    return type(f"{prefix}{base.__name__}", (base,), {"scope_kind": kind,
+                                                      "__doc__": base.__doc__})
+
+
+ProjectBudgetListApi = _scoped(BudgetListApi, BudgetScope.PROJECT)
+ProjectBudgetCreateApi = _scoped(BudgetCreateApi, BudgetScope.PROJECT)
+ProjectBudgetDetailApi = _scoped(BudgetDetailApi, BudgetScope.PROJECT)
+ProjectBudgetUpdateApi = _scoped(BudgetUpdateApi, BudgetScope.PROJECT)
+ProjectBudgetDeleteApi = _scoped(BudgetDeleteApi, BudgetScope.PROJECT)
+OrganizationBudgetListApi = _scoped(BudgetListApi, BudgetScope.ORGANIZATION)
+OrganizationBudgetCreateApi = _scoped(BudgetCreateApi, BudgetScope.ORGANIZATION)
+OrganizationBudgetDetailApi = _scoped(BudgetDetailApi, BudgetScope.ORGANIZATION)
+OrganizationBudgetUpdateApi = _scoped(BudgetUpdateApi, BudgetScope.ORGANIZATION)
+OrganizationBudgetDeleteApi = _scoped(BudgetDeleteApi, BudgetScope.ORGANIZATION)
+
+
+# --- alerts and webhook deliveries ---------------------------------------------------
+
+
+class BudgetAlertOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    period = serializers.CharField()
+    threshold = serializers.IntegerField()
+    recipient = serializers.CharField()
+    user = serializers.CharField(allow_null=True)
+    spend = serializers.CharField()
+    budget_amount = serializers.CharField()
+    currency = serializers.CharField()
+    email_status = serializers.CharField(allow_null=True,
+                                         help_text="pending, sending, sent or failed")
+    created_at = serializers.CharField()
+
+
+def _visible_budget(request, budget_id: int) -> Budget:
+    try:
+        return budget_get_visible(access=request_access(request), budget_id=budget_id)
+    except Http404 as exc:
+        raise exceptions.NotFound(str(exc)) from None
+
+
+class BudgetAlertListApi(APIView):
+    """Every alert the budget raised: one row per threshold, recipient and cycle."""
+
+    pagination_class = StandardPagination
+
+    @extend_schema(
+        parameters=[OpenApiParameter("period", OpenApiTypes.STR, required=False,
+                                     description="Billing month YYYY-MM")],
+        responses=BudgetAlertOutputSerializer(many=True),
+    )
+    def get(self, request, budget_id: int):
+        budget = _visible_budget(request, budget_id)
+        alerts = budget_alert_list(budget=budget, period=request.query_params.get("period"))
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(alerts, request, view=self)
+        statuses = alert_email_statuses(keys=[a.outbox_key for a in page])
+        data = [
+            {"id": a.pk, "period": a.cycle.label, "threshold": a.threshold,
+             "recipient": a.recipient, "user": a.user.username if a.user_id else None,
+             "spend": _money(a.spend), "budget_amount": _money(a.budget_amount),
+             "currency": a.currency, "email_status": statuses.get(a.outbox_key),
+             "created_at": _iso(a.created_at)}
+            for a in page
+        ]
+        return paginator.get_paginated_response(
+            BudgetAlertOutputSerializer(data, many=True).data
+        )
+
+
+class WebhookDeliveryOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    period = serializers.CharField()
+    threshold = serializers.IntegerField()
+    url = serializers.CharField()
+    status = serializers.CharField()
+    attempts = serializers.IntegerField()
+    last_status_code = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    next_attempt_at = serializers.CharField(allow_null=True)
+    delivered_at = serializers.CharField(allow_null=True)
+    created_at = serializers.CharField()
+
+
+class BudgetWebhookDeliveryListApi(APIView):
+    """The budget's webhook deliveries and how each went."""
+
+    pagination_class = StandardPagination
+
+    @extend_schema(responses=WebhookDeliveryOutputSerializer(many=True))
+    def get(self, request, budget_id: int):
+        budget = _visible_budget(request, budget_id)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(budget_webhook_delivery_list(budget=budget),
+                                           request, view=self)
+        data = [
+            {"id": d.pk, "period": d.cycle.label, "threshold": d.threshold, "url": d.url,
+             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
+             "last_error": d.last_error, "next_attempt_at": _iso(d.next_attempt_at),
+             "delivered_at": _iso(d.delivered_at), "created_at": _iso(d.created_at)}
+            for d in page
+        ]
+        return paginator.get_paginated_response(
+            WebhookDeliveryOutputSerializer(data, many=True).data
+        )
+
+
+# --- notification preferences --------------------------------------------------------
+
+
+class PreferenceOutputSerializer(serializers.Serializer):
+    scope = serializers.CharField(help_text="project or organization")
+    organization = serializers.CharField()
+    project = serializers.CharField(allow_null=True)
+    invoice_email = serializers.BooleanField(
+        help_text="The month's invoice email (organizations' billing users)."
+    )
+    budget_email = serializers.BooleanField(help_text="Budget alert emails.")
+    is_default = serializers.BooleanField(help_text="True until the user chooses.")
+
+
+class PreferenceInputSerializer(serializers.Serializer):
+    invoice_email = serializers.BooleanField(required=False)
+    budget_email = serializers.BooleanField(required=False)
+
+
+def _preference_data(view) -> dict:
+    return {"scope": view.scope, "organization": view.organization, "project": view.project,
+            "invoice_email": view.invoice_email, "budget_email": view.budget_email,
+            "is_default": view.is_default}
+
+
+class NotificationPreferenceListApi(APIView):
+    """The caller's own notification preferences: each organization and project they
+    hold a billing role on (defaults until they choose), and any they saved."""
+
+    @extend_schema(responses=PreferenceOutputSerializer(many=True))
+    def get(self, request):
+        views = notification_preference_list(user=request.user, access=request_access(request))
+        return Response(PreferenceOutputSerializer(
+            [_preference_data(v) for v in views], many=True).data)
+
+
+class _PreferenceView(APIView):
+    scope_kind = BudgetScope.PROJECT
+
+    def scope(self, request, kwargs):
+        if self.scope_kind == BudgetScope.PROJECT:
+            return _project_scope(request, kwargs["project_name"])
+        return _org_scope(request, kwargs["org_name"])
+
+
+class NotificationPreferenceDetailApi(_PreferenceView):
+    @extend_schema(responses=PreferenceOutputSerializer)
+    def get(self, request, **kwargs):
+        organization, project = self.scope(request, kwargs)
+        view = notification_preference_get(user=request.user, organization=organization,
+                                           project=project)
+        return Response(PreferenceOutputSerializer(_preference_data(view)).data)
+
+
+class NotificationPreferenceSetApi(_PreferenceView):
+    """Choose which emails the caller gets for this organization or project; a field left
+    out keeps its current value."""
+
+    @extend_schema(request=PreferenceInputSerializer, responses=PreferenceOutputSerializer)
+    def put(self, request, **kwargs):
+        organization, project = self.scope(request, kwargs)
+        data = PreferenceInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        notification_preference_set(user=request.user, organization=organization,
+                                    project=project, now=timezone.now(), **data.validated_data)
+        view = notification_preference_get(user=request.user, organization=organization,
+                                           project=project)
+        return Response(PreferenceOutputSerializer(_preference_data(view)).data)
+
+
+ProjectPreferenceDetailApi = _scoped(NotificationPreferenceDetailApi, BudgetScope.PROJECT)
+ProjectPreferenceSetApi = _scoped(NotificationPreferenceSetApi, BudgetScope.PROJECT)
+OrganizationPreferenceDetailApi = _scoped(NotificationPreferenceDetailApi,
+                                          BudgetScope.ORGANIZATION)
+OrganizationPreferenceSetApi = _scoped(NotificationPreferenceSetApi, BudgetScope.ORGANIZATION)

@@ -1,0 +1,65 @@
+"""Pure budget rules: which thresholds a spend has crossed, and how a webhook is signed.
+
+No ORM, no settings, no clock. Amounts are Decimals in the provider's currency;
+thresholds are whole percentages of the budget's amount.
+"""
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
+
+THRESHOLD_MIN, THRESHOLD_MAX = 1, 1000
+SIGNATURE_HEADER = "X-Tally-Signature"
+SIGNATURE_SCHEME = "sha256"
+
+
+def thresholds_crossed(*, spend: Decimal, amount: Decimal, thresholds: Iterable[int]) -> list[int]:
+    """The thresholds (percent of `amount`) that `spend` has reached, ascending.
+
+    Reached means `spend >= amount * threshold / 100`, compared exactly (both sides
+    multiplied by 100: no division, no rounding). A budget with no positive amount
+    crosses nothing.
+    """
+    if not isinstance(spend, Decimal) or not isinstance(amount, Decimal):
+        raise TypeError("spend and amount must be Decimal")
+    if amount <= 0:
+        return []
+    return sorted({t for t in thresholds if spend * 100 >= amount * t})
+
+
+def percent_used(*, spend: Decimal, amount: Decimal) -> Decimal:
+    """`spend` as a percentage of `amount`, to one decimal place, ROUND_HALF_UP
+    (for people: emails and API output, never for a decision)."""
+    if amount <= 0:
+        return Decimal("0.0")
+    return (spend * 100 / amount).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+def normalize_thresholds(values: Iterable[int]) -> list[int]:
+    """Distinct, ascending whole percentages; ValueError for anything else."""
+    out: set[int] = set()
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(value)
+        if not THRESHOLD_MIN <= value <= THRESHOLD_MAX:
+            raise ValueError(value)
+        out.add(value)
+    return sorted(out)
+
+
+def webhook_signature(*, secret: str, body: bytes) -> str:
+    """The `X-Tally-Signature` header value: `sha256=` and the hex HMAC-SHA256 of the
+    exact body bytes under the budget's secret."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"{SIGNATURE_SCHEME}={digest}"
+
+
+def webhook_signature_valid(*, secret: str, body: bytes, header: str) -> bool:
+    """What a receiver does: recompute and compare in constant time."""
+    return hmac.compare_digest(webhook_signature(secret=secret, body=body), header or "")
+
+
+def backoff_seconds(*, attempts: int, base: float, cap: float) -> float:
+    """Seconds to wait after the `attempts`-th failed attempt: base * 2^(attempts-1), capped."""
+    return min(base * (2 ** max(attempts - 1, 0)), cap)

@@ -1,0 +1,117 @@
+"""Forms of the dashboards. They only parse input: the rules live in the services
+(`invoicing.credits.credit_create`, `accounts.services.entitlement_accept`), whose
+ValidationError reasons are put back on the form's fields."""
+
+from datetime import UTC
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.models import BillingAccount, Organization, Project
+
+UTC_HELP = "In UTC, e.g. 2026-03-14 23:00."
+DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
+                    "%Y-%m-%d %H:%M:%S"]
+
+
+class UtcDateTimeField(forms.DateTimeField):
+    """A date and time typed in UTC (a `datetime-local` input), returned aware in UTC."""
+
+    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("input_formats", DATETIME_FORMATS)
+        kwargs.setdefault("help_text", UTC_HELP)
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        # The field's own conversion would read a naive value in the active time zone;
+        # here the page says UTC, so parse it as such.
+        if value in self.empty_values:
+            return None
+        from datetime import datetime
+
+        text = str(value).strip()
+        for fmt in self.input_formats:
+            try:
+                return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+            except ValueError:
+                continue
+        raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class CreditForm(forms.Form):
+    """An SLA credit: a window and one scope (organization, project or resource)."""
+
+    SCOPES = [("organization", "Organization"), ("project", "Project"),
+              ("resource", "One resource")]
+
+    name = forms.CharField(max_length=200)
+    window_start = UtcDateTimeField(label="Window start")
+    window_end = UtcDateTimeField(label="Window end")
+    scope = forms.ChoiceField(choices=SCOPES, initial="project")
+    # Names, not drop-downs: a fleet may have thousands of organizations and projects.
+    organization = forms.SlugField(max_length=100, required=False,
+                                   help_text="Its name, for an organization credit.")
+    project = forms.SlugField(max_length=100, required=False,
+                              help_text="Its name, for a project credit.")
+    resource = forms.CharField(max_length=200, required=False,
+                               help_text="The resource id, for a one-resource credit.")
+    region = forms.CharField(max_length=100, required=False, help_text="Empty: every region.")
+    resource_type = forms.CharField(max_length=100, required=False,
+                                    help_text="Empty: every resource type.")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
+                                  help_text="Printed on the invoice: why the credit is given.")
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == "organization":
+            found = Organization.objects.filter(name=data.get("organization") or "").first()
+            if found is None:
+                self.add_error("organization", "No organization with this name.")
+            data["organization_obj"] = found
+        if scope == "project":
+            found = Project.objects.filter(name=data.get("project") or "").first()
+            if found is None:
+                self.add_error("project", "No project with this name.")
+            data["project_obj"] = found
+        if scope == "resource":
+            from metering.models import Resource
+
+            resource = Resource.objects.filter(resource_id=data.get("resource") or "").first()
+            if resource is None:
+                self.add_error("resource", "No resource with this id.")
+            data["resource_obj"] = resource
+        return data
+
+    def service_arguments(self) -> dict:
+        """The keyword arguments of `credit_create` (the one scope chosen)."""
+        data = self.cleaned_data
+        scope = data["scope"]
+        return {
+            "name": data["name"], "description": data["description"],
+            "window_start": data["window_start"], "window_end": data["window_end"],
+            "organization": data.get("organization_obj") if scope == "organization" else None,
+            "project": data.get("project_obj") if scope == "project" else None,
+            "resource": data.get("resource_obj") if scope == "resource" else None,
+            "region": data.get("region") or "", "metric_key": data.get("resource_type") or "",
+        }
+
+    def add_service_errors(self, error: ValidationError) -> None:
+        names = {"resource_type": "resource_type", "scope": "scope"}
+        for field, reasons in error.message_dict.items():
+            field = names.get(field, field)
+            self.add_error(field if field in self.fields else None, reasons)
+
+
+class OfferAcceptForm(forms.Form):
+    """Accept a public offer for one of the organization's billing accounts."""
+
+    billing_account = forms.ModelChoiceField(queryset=BillingAccount.objects.none(),
+                                             empty_label=None)
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["billing_account"].queryset = BillingAccount.objects.filter(
+            organization=organization).order_by("-is_default", "name")

@@ -1,0 +1,279 @@
+"""Consumer charges: metered usage, one-time and recurring fees, to draft lines. Pure.
+
+Plain values in, plain values out; the loader (invoicing/usage_rating.py) reads
+the aggregates, entitlements and charges and writes what this returns next to
+the duration lines, in the same drafts.
+
+Rules (PRODUCT.md):
+- A metric's usage aggregates per cycle by sum, count, max, unique count or
+  latest (`aggregate_quantity`); running time (duration) is rated by the one
+  duration engine (invoicing/domain/lines.py), never here.
+- Offers: usage is priced by the charge of the entitlement active at the usage
+  instant (the loader splits usage by entitlement); usage no entitlement covers
+  is unentitled: kept, reported, not billed. A metric an entitlement covers but
+  its version does not price is included at no charge (no line).
+  Chargeback: usage is priced by the list charge of its metric.
+- Free units come off the cycle's quantity before pricing; tiers have inclusive
+  upper bounds (catalog/domain/pricing.py).
+- A one-time fee bills in the cycle the entitlement starts in. A recurring fee
+  is prorated by the seconds the entitlement is active in the cycle, over the
+  cycle's seconds (a cycle is a month in the provider's billing zone, so a DST
+  month is an hour shorter or longer), rounded once at the line.
+- Amounts here are unrounded; the caller rounds once per line.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from billing.periods import Period
+from catalog.domain.charges import ONE_TIME, RECURRING, ChargeSpec
+from catalog.domain.pricing import ZERO, prorate
+
+SECONDS_PER_DAY = Decimal(86400)
+PLACES = Decimal(1).scaleb(-10)  # quantities and rates are stored with 10 places
+
+UNENTITLED = "no active entitlement of the project's billing account covers this metric's service"
+UNPRICED_USAGE = "no list price for this metric"
+NO_ACCOUNT_USAGE = "the project bills to no billing account at that time"
+
+SUM, COUNT, MAX, UNIQUE_COUNT, LATEST = "sum", "count", "max", "unique_count", "latest"
+# Aggregations that grow with time (a forecast extrapolates them); the others are levels.
+FLOWS = (SUM, COUNT)
+
+
+def aggregate_quantity(aggregation: str, *, total: Decimal, count: int,
+                       maximum: Decimal | None, unique: int, latest: Decimal | None) -> Decimal:
+    """The cycle's quantity of a metric from its aggregates; no usage is 0."""
+    match aggregation:
+        case "sum":
+            return total or ZERO
+        case "count":
+            return Decimal(count)
+        case "max":
+            return maximum if maximum is not None else ZERO
+        case "unique_count":
+            return Decimal(unique)
+        case "latest":
+            return latest if latest is not None else ZERO
+    raise ValueError(f"{aggregation!r} is not aggregated from usage events")
+
+
+def quantize(value: Decimal) -> Decimal:
+    """To the 10 places quantities and rates are stored with, HALF_UP."""
+    return value.quantize(PLACES, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UsageAggregate:
+    """One metric's usage in the rated window, for one account (and entitlement, offers;
+    or one project, chargeback). `entitlement_id` None: no entitlement covered it."""
+
+    billing_account_id: int | None
+    entitlement_id: int | None
+    metric: str
+    aggregation: str
+    project_ids: tuple[int, ...]
+    total: Decimal = ZERO
+    count: int = 0
+    maximum: Decimal | None = None
+    unique: int = 0
+    latest: Decimal | None = None
+    first_at: datetime | None = None
+    last_at: datetime | None = None
+
+    @property
+    def quantity(self) -> Decimal:
+        return aggregate_quantity(self.aggregation, total=self.total, count=self.count,
+                                  maximum=self.maximum, unique=self.unique, latest=self.latest)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntitlementTerms:
+    """An entitlement's window and the charges of its offer version."""
+
+    entitlement_id: int
+    billing_account_id: int
+    label: str  # "Pro v2"
+    start: datetime
+    end: datetime | None
+    charges: tuple[ChargeSpec, ...] = ()
+
+    def usage_charge(self, metric: str) -> ChargeSpec | None:
+        return next((c for c in self.charges if c.is_usage and c.metric == metric), None)
+
+
+@dataclass(slots=True, kw_only=True)
+class ChargeLine:
+    """A consumer line before names and rounding: usage, one_time or recurring."""
+
+    billing_account_id: int
+    kind: str
+    period: Period
+    description: str
+    quantity: Decimal
+    rate: Decimal
+    amount: Decimal  # unrounded
+    project_id: int | None = None
+    metric: str = ""
+    label: str = ""
+    daily_rate: Decimal = ZERO
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnratedUsage:
+    """Usage no line holds, and why (reported to operators, never dropped)."""
+
+    billing_account_id: int | None
+    metric: str
+    project_ids: tuple[int, ...]
+    quantity: Decimal
+    events: int
+    reason: str
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def price_usage_line(*, aggregate: UsageAggregate, charge: ChargeSpec, window: Period,
+                     label: str = "", description: str) -> ChargeLine:
+    """Price one aggregate with `charge`: the line shows the measured quantity, the
+    average rate, and in its details the parts (tiers) that priced it."""
+    quantity = aggregate.quantity
+    priced = charge.price(quantity)
+    billable = priced.billable_quantity
+    if charge.model == "per_unit":
+        rate = charge.unit_price
+    elif billable > 0:
+        rate = quantize(priced.amount / billable)
+    else:
+        rate = ZERO
+    parts = [
+        {"tier": p.tier, "up_to": None if p.up_to is None else _plain(p.up_to),
+         "quantity": _plain(p.quantity), "unit_price": _plain(p.unit_price),
+         "flat_fee": _plain(p.flat_fee), "amount": _plain(p.amount)}
+        for p in priced.parts
+    ]
+    details = {
+        "charge": charge.as_json(), "aggregation": aggregate.aggregation,
+        "measured": _plain(quantity), "free_units": _plain(priced.free_units),
+        "billable": _plain(billable), "tiers": parts, "events": aggregate.count,
+    }
+    if aggregate.entitlement_id is not None:
+        details["entitlement_id"] = aggregate.entitlement_id
+        details["offer"] = label
+    if len(aggregate.project_ids) > 1:
+        details["projects"] = sorted(aggregate.project_ids)
+    return ChargeLine(
+        billing_account_id=aggregate.billing_account_id, kind="usage", period=window,
+        description=description, quantity=quantity, rate=rate, amount=priced.amount,
+        project_id=aggregate.project_ids[0] if len(aggregate.project_ids) == 1 else None,
+        metric=aggregate.metric, label=label, details=details,
+    )
+
+
+def usage_lines(*, aggregates: list[UsageAggregate], terms: dict[int, EntitlementTerms],
+                list_charges: dict[str, ChargeSpec] | None, window: Period,
+                metric_names: dict[str, str]) -> tuple[list[ChargeLine], list[UnratedUsage]]:
+    """Lines for metered usage, and the usage no line holds.
+
+    `list_charges` is None for a provider that sells offers (usage priced by the
+    entitlement in `aggregate.entitlement_id`), else the list charges by metric
+    (chargeback: entitlements are not consulted).
+    """
+    lines: list[ChargeLine] = []
+    unrated: list[UnratedUsage] = []
+
+    def skip(aggregate: UsageAggregate, reason: str) -> None:
+        unrated.append(UnratedUsage(
+            billing_account_id=aggregate.billing_account_id, metric=aggregate.metric,
+            project_ids=aggregate.project_ids, quantity=aggregate.quantity,
+            events=aggregate.count, reason=reason))
+
+    for aggregate in aggregates:
+        name = metric_names.get(aggregate.metric, aggregate.metric)
+        if aggregate.billing_account_id is None:
+            skip(aggregate, NO_ACCOUNT_USAGE)
+            continue
+        if list_charges is not None:
+            charge = list_charges.get(aggregate.metric)
+            if charge is None:
+                skip(aggregate, UNPRICED_USAGE)
+                continue
+            lines.append(price_usage_line(aggregate=aggregate, charge=charge, window=window,
+                                          description=f"Usage of {name}"))
+            continue
+        entitlement = terms.get(aggregate.entitlement_id) if aggregate.entitlement_id else None
+        if entitlement is None:
+            skip(aggregate, UNENTITLED)
+            continue
+        charge = entitlement.usage_charge(aggregate.metric)
+        if charge is None:
+            continue  # covered by the offer and not priced by it: included
+        lines.append(price_usage_line(aggregate=aggregate, charge=charge, window=window,
+                                      label=entitlement.label,
+                                      description=f"{name} ({entitlement.label})"))
+    return lines, unrated
+
+
+def fixed_fee_lines(*, terms: list[EntitlementTerms], cycle: Period, until: datetime
+                    ) -> list[ChargeLine]:
+    """One-time fees of entitlements starting in the cycle (before `until`), and
+    recurring fees prorated by the seconds each is active in `[cycle.start, until)`.
+
+    For an open cycle (`until` before its end) a recurring line covers the time so far
+    and carries the daily rate at which it grows while the entitlement stays active,
+    so the upcoming invoice can forecast the rest of the cycle.
+    """
+    until = min(until, cycle.end)
+    lines: list[ChargeLine] = []
+    if until <= cycle.start:
+        return lines
+    for entitlement in terms:
+        end = until if entitlement.end is None else min(entitlement.end, until)
+        start = max(entitlement.start, cycle.start)
+        for charge in entitlement.charges:
+            common = {"charge": charge.as_json(), "entitlement_id": entitlement.entitlement_id,
+                      "offer": entitlement.label}
+            if charge.model == ONE_TIME and cycle.start <= entitlement.start < until:
+                lines.append(ChargeLine(
+                    billing_account_id=entitlement.billing_account_id, kind=ONE_TIME,
+                    period=Period(start=entitlement.start, end=cycle.end),
+                    description=f"{charge.name} ({entitlement.label})", quantity=Decimal(1),
+                    rate=charge.amount, amount=charge.amount, label=entitlement.label,
+                    details={**common, "activated_at": _iso(entitlement.start)},
+                ))
+            elif charge.model == RECURRING and start < end:
+                active = Period(start=start, end=end)
+                amount = prorate(amount=charge.amount, active=active, cycle=cycle)
+                still_active = entitlement.end is None or entitlement.end > until
+                daily = (charge.amount * SECONDS_PER_DAY / cycle.seconds
+                         if still_active and until < cycle.end else ZERO)
+                lines.append(ChargeLine(
+                    billing_account_id=entitlement.billing_account_id, kind=RECURRING,
+                    period=active, description=f"{charge.name} ({entitlement.label})",
+                    quantity=quantize(active.seconds / cycle.seconds), rate=charge.amount,
+                    amount=amount, label=entitlement.label, daily_rate=daily,
+                    details={**common, "proration": {
+                        "start": _iso(active.start), "end": _iso(active.end),
+                        "seconds": _plain(active.seconds),
+                        "cycle_seconds": _plain(cycle.seconds)}},
+                ))
+    return lines
+
+
+def forecast_usage_amount(*, charge: ChargeSpec, aggregation: str, quantity: Decimal,
+                          elapsed: Period, cycle: Period) -> Decimal:
+    """What a usage line will cost at the cycle's end if usage keeps its pace: flows
+    (sum, count) scale by cycle time over elapsed time; levels (max, unique count,
+    latest) stay. Unrounded."""
+    projected = quantity
+    if aggregation in FLOWS and elapsed.seconds > 0:
+        projected = quantity * cycle.seconds / elapsed.seconds
+    return charge.price(projected).amount

@@ -1,0 +1,210 @@
+"""Consumer charges, DB-free: each charge model at its edges through usage rating,
+free units, package rounding, recurring proration in a DST month, one-time fees."""
+
+from datetime import UTC, datetime
+from decimal import Decimal as D
+
+import pytest
+
+from billing.money import round_money
+from billing.periods import Period, month_period
+from catalog.domain.charges import ChargeFieldError, charge_spec
+from invoicing.domain.usage import (
+    UNENTITLED,
+    UNPRICED_USAGE,
+    EntitlementTerms,
+    UsageAggregate,
+    aggregate_quantity,
+    fixed_fee_lines,
+    forecast_usage_amount,
+    usage_lines,
+)
+
+MARCH = month_period(2026, 3, "Europe/Berlin")  # 31 days minus the DST hour
+WINDOW = Period(start=MARCH.start, end=MARCH.end)
+
+TIERS = [{"up_to": "1000", "unit_price": "0", "flat_fee": "5"},
+         {"up_to": "10000", "unit_price": "0.01"},
+         {"up_to": None, "unit_price": "0.005", "flat_fee": "2"}]
+
+CHARGES = {
+    "per_unit": charge_spec(model="per_unit", name="Queries", metric="q", unit_price="0.0004"),
+    "package": charge_spec(model="package", name="Queries", metric="q", package_size="100",
+                           amount="1.50"),
+    "graduated": charge_spec(model="graduated", name="Queries", metric="q", tiers=TIERS),
+    "volume": charge_spec(model="volume", name="Queries", metric="q", tiers=TIERS),
+    "flat": charge_spec(model="flat", name="Queries", metric="q", amount="9.99"),
+    "free": charge_spec(model="per_unit", name="Queries", metric="q", unit_price="0.10",
+                        free_units="100"),
+}
+
+
+def _line(model: str, quantity: str):
+    aggregate = UsageAggregate(billing_account_id=1, entitlement_id=7, metric="q",
+                               aggregation="sum", project_ids=(3,), total=D(quantity), count=1)
+    terms = {7: EntitlementTerms(entitlement_id=7, billing_account_id=1, label="Pro v2",
+                                 start=MARCH.start, end=None, charges=(CHARGES[model],))}
+    lines, unrated = usage_lines(aggregates=[aggregate], terms=terms, list_charges=None,
+                                 window=WINDOW, metric_names={"q": "DNS queries"})
+    assert unrated == []
+    (line,) = lines
+    return line
+
+
+@pytest.mark.parametrize(("model", "quantity", "amount"), [
+    ("per_unit", "0", "0.00"),
+    ("per_unit", "1", "0.00"),  # 0.0004 rounds to 0.00 at the line
+    ("per_unit", "12345678", "4938.27"),  # 4938.2712
+    ("package", "0", "0.00"),
+    ("package", "1", "1.50"),  # a started package is charged in full
+    ("package", "100", "1.50"),  # exactly one package
+    ("package", "101", "3.00"),  # just above: two
+    ("package", "1000000", "15000.00"),
+    ("graduated", "0", "5.00"),  # the first tier's flat fee even at zero
+    ("graduated", "1000", "5.00"),  # exactly on the bound: still tier 1
+    ("graduated", "1001", "5.01"),  # just above: 1 unit in tier 2
+    ("graduated", "10000", "95.00"),  # 5 + 9000 x 0.01
+    ("graduated", "10001", "97.01"),  # + tier 3's flat fee 2 + 0.005
+    ("graduated", "1000000", "5047.00"),  # 5 + 90 + 2 + 990000 x 0.005
+    ("volume", "0", "5.00"),
+    ("volume", "1000", "5.00"),
+    ("volume", "1001", "10.01"),  # all 1001 at 0.01
+    ("volume", "10000", "100.00"),
+    ("volume", "10001", "52.01"),  # all at 0.005 + 2: volume pricing drops at the bound
+    ("flat", "0", "9.99"),
+    ("flat", "5000000", "9.99"),
+    ("free", "0", "0.00"),
+    ("free", "100", "0.00"),  # exactly the free units
+    ("free", "101", "0.10"),  # just above
+    ("free", "100100", "10000.00"),
+])
+def test_each_charge_model_at_its_edges(model, quantity, amount):
+    line = _line(model, quantity)
+    assert round_money(line.amount, "EUR") == D(amount)
+    assert line.quantity == D(quantity)
+    assert line.kind == "usage" and line.project_id == 3
+    assert line.details["offer"] == "Pro v2" and line.details["entitlement_id"] == 7
+
+
+def test_a_usage_line_keeps_the_tiers_that_priced_it():
+    line = _line("graduated", "10001")
+    assert [(t["tier"], t["quantity"], t["amount"]) for t in line.details["tiers"]] == [
+        (1, "1000", "5"), (2, "9000", "90"), (3, "1", "2.005")]
+    assert line.details["charge"]["tiers"][0] == {"up_to": "1000", "unit_price": "0",
+                                                  "flat_fee": "5"}
+    assert line.description == "DNS queries (Pro v2)"
+
+
+def test_free_units_come_off_before_pricing_and_show_on_the_line():
+    line = _line("free", "150")
+    assert line.details["free_units"] == "100" and line.details["billable"] == "50"
+    assert line.amount == D("5.00") and line.rate == D("0.10")
+
+
+@pytest.mark.parametrize(("aggregation", "expected"), [
+    ("sum", D("12.5")), ("count", D(4)), ("max", D("7")), ("unique_count", D(2)),
+    ("latest", D("3")),
+])
+def test_aggregations(aggregation, expected):
+    assert aggregate_quantity(aggregation, total=D("12.5"), count=4, maximum=D("7"), unique=2,
+                              latest=D("3")) == expected
+
+
+def test_no_usage_of_a_level_metric_is_zero_and_duration_is_not_aggregated_here():
+    assert aggregate_quantity("max", total=D(0), count=0, maximum=None, unique=0,
+                              latest=None) == D(0)
+    with pytest.raises(ValueError):
+        aggregate_quantity("duration", total=D(0), count=0, maximum=None, unique=0, latest=None)
+
+
+def test_unentitled_usage_is_reported_not_billed_and_chargeback_uses_list_charges():
+    aggregate = UsageAggregate(billing_account_id=1, entitlement_id=None, metric="q",
+                               aggregation="count", project_ids=(3,), count=10)
+    lines, unrated = usage_lines(aggregates=[aggregate], terms={}, list_charges=None,
+                                 window=WINDOW, metric_names={})
+    assert lines == [] and unrated[0].reason == UNENTITLED and unrated[0].quantity == D(10)
+
+    lines, unrated = usage_lines(aggregates=[aggregate], terms={},
+                                 list_charges={"q": CHARGES["per_unit"]}, window=WINDOW,
+                                 metric_names={})
+    assert unrated == [] and lines[0].amount == D("0.0040")
+    lines, unrated = usage_lines(aggregates=[aggregate], terms={}, list_charges={},
+                                 window=WINDOW, metric_names={})
+    assert lines == [] and unrated[0].reason == UNPRICED_USAGE
+
+
+def berlin(*args) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return datetime(*args, tzinfo=ZoneInfo("Europe/Berlin")).astimezone(UTC)
+
+
+FEES = (charge_spec(model="recurring", name="Pro plan", amount="30.00"),
+        charge_spec(model="one_time", name="Setup", amount="49.00"))
+
+
+def test_recurring_fee_prorated_by_the_second_in_a_dst_month():
+    # Accepted 10 March 12:00 CET, ended 30 March 12:00 CEST: 20 days less the DST hour,
+    # over March's 743 hours in Berlin.
+    assert MARCH.seconds == D(2674800)
+    terms = EntitlementTerms(entitlement_id=1, billing_account_id=5, label="Pro v1",
+                             start=berlin(2026, 3, 10, 12), end=berlin(2026, 3, 30, 12),
+                             charges=FEES)
+    recurring, one_time = sorted(fixed_fee_lines(terms=[terms], cycle=MARCH, until=MARCH.end),
+                                 key=lambda line: line.kind, reverse=True)
+    assert recurring.kind == "recurring"
+    assert recurring.amount == D(30) * D(1724400) / D(2674800)
+    assert round_money(recurring.amount, "EUR") == D("19.34")
+    assert recurring.details["proration"] == {
+        "start": "2026-03-10T11:00:00Z", "end": "2026-03-30T10:00:00Z",
+        "seconds": "1724400", "cycle_seconds": "2674800"}
+    assert recurring.daily_rate == D(0)  # ended: nothing more to forecast
+    assert one_time.kind == "one_time" and one_time.amount == D("49.00")
+
+
+def test_a_whole_month_pays_the_full_fee_and_one_time_fees_bill_only_in_the_activation_cycle():
+    april = month_period(2026, 4, "Europe/Berlin")
+    terms = EntitlementTerms(entitlement_id=1, billing_account_id=5, label="Pro v1",
+                             start=berlin(2026, 3, 10, 12), end=None, charges=FEES)
+    (recurring,) = fixed_fee_lines(terms=[terms], cycle=april, until=april.end)
+    assert recurring.amount == D("30.00") and recurring.quantity == D(1)
+
+
+def test_an_open_cycle_bills_the_time_so_far_and_forecasts_at_the_daily_rate():
+    terms = EntitlementTerms(entitlement_id=1, billing_account_id=5, label="Pro v1",
+                             start=MARCH.start, end=None, charges=FEES[:1])
+    until = berlin(2026, 3, 11)
+    (recurring,) = fixed_fee_lines(terms=[terms], cycle=MARCH, until=until)
+    assert recurring.amount == D(30) * D(864000) / D(2674800)
+    assert recurring.daily_rate == D(30) * D(86400) / D(2674800)
+
+
+def test_forecast_scales_flows_and_keeps_levels():
+    half = Period(start=MARCH.start, end=MARCH.start + (MARCH.end - MARCH.start) / 2)
+    spec = CHARGES["per_unit"]
+    assert forecast_usage_amount(charge=spec, aggregation="sum", quantity=D(1000),
+                                 elapsed=half, cycle=MARCH) == D("0.8000")
+    assert forecast_usage_amount(charge=spec, aggregation="max", quantity=D(1000),
+                                 elapsed=half, cycle=MARCH) == D("0.4000")
+
+
+@pytest.mark.parametrize(("fields", "field"), [
+    ({"model": "per_unit", "name": "x", "metric": "q"}, "unit_price"),
+    ({"model": "package", "name": "x", "metric": "q", "amount": "1"}, "package_size"),
+    ({"model": "package", "name": "x", "metric": "q", "amount": "1", "package_size": "0"},
+     "package_size"),
+    ({"model": "graduated", "name": "x", "metric": "q",
+      "tiers": [{"up_to": "10", "unit_price": "1"}]}, "tiers"),
+    ({"model": "graduated", "name": "x", "metric": "q",
+      "tiers": [{"up_to": "10", "unit_price": "1"}, {"up_to": "5", "unit_price": "1"},
+                {"up_to": None, "unit_price": "1"}]}, "tiers"),
+    ({"model": "recurring", "name": "x", "amount": "1", "metric": "q"}, "metric"),
+    ({"model": "per_unit", "name": "x", "unit_price": "1"}, "metric"),
+    ({"model": "per_unit", "name": "x", "metric": "q", "unit_price": 0.5}, "unit_price"),
+    ({"model": "per_unit", "name": "", "metric": "q", "unit_price": "1"}, "name"),
+    ({"model": "bogus", "name": "x"}, "model"),
+])
+def test_charge_fields_are_checked_against_the_model(fields, field):
+    with pytest.raises(ChargeFieldError) as error:
+        charge_spec(**fields)
+    assert field in error.value.errors
