@@ -26,7 +26,10 @@ def at(*args):
     return datetime(*args, tzinfo=UTC)
 
 
-def _fleet(instances=15, project=PROJECT, since=at(2020, 9, 1), region="mars", start_pk=0):
+SEPTEMBER = datetime(2020, 9, 1, tzinfo=UTC)
+
+
+def _fleet(instances=15, project=PROJECT, since=SEPTEMBER, region="mars", start_pk=0):
     timelines, covered = [], []
     for i in range(instances):
         for offset, metric, variant in ((0, "instance", "4cpu-16gb"), (1000, "disk", "500gb")):
