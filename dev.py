@@ -248,6 +248,16 @@ def cmd_up(args: argparse.Namespace) -> int:
         else:
             say("using REDIS_URL")
 
+        if "EMAIL_HOST" not in env:
+            env["EMAIL_HOST"], env["EMAIL_PORT"] = "127.0.0.1", str(_free_port(8025))
+            mailbox = DATA / "mailbox"
+            mailbox.mkdir(parents=True, exist_ok=True)
+            say(f"starting a local mailbox (SMTP on 127.0.0.1:{env['EMAIL_PORT']}) in {mailbox}")
+            children.append(("mailbox", subprocess.Popen(
+                [str(VENV_PY), "-m", "aiosmtpd", "-n", "-l",
+                 f"127.0.0.1:{env['EMAIL_PORT']}", "-c", "aiosmtpd.handlers.Mailbox",
+                 str(mailbox)], cwd=ROOT, env=env)))
+
         say("migrating every schema")
         manage("tally_migrate", env=env)
         say("loading the demo provider")
@@ -296,6 +306,8 @@ def banner(env: dict[str, str]) -> None:
         f"  API docs         {base}/api/docs/",
         f"  platform admin   http://localhost:{WEB_PORT}/admin/  (create a user with"
         " `manage.py createsuperuser`)",
+        f"  emails sent      {DATA / 'mailbox' / 'new'}/  (one .eml file each, when no"
+        " EMAIL_HOST is set)",
         f"  data             {DATA}/",
         "",
     ]

@@ -15,6 +15,7 @@ from accounts.access import access_for
 from accounts.models import Organization, PaymentKind, Role
 from accounts.services import (
     billing_account_create,
+    billing_contact_add,
     organization_create,
     project_create,
     role_grant,
@@ -101,12 +102,16 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
 
     mars = organization_create(name="mars-corp", display_name="Mars Corp", actor=operator,
                                now=history)
+    billing_contact_add(billing_account=mars.billing_accounts.get(is_default=True),
+                        email="finance@mars.example", name="Mars Finance")
     research = billing_account_create(organization=mars, name="Research",
                                       payment_kind=PaymentKind.CHARGEBACK,
                                       contacts=["research-finance@mars.example"],
                                       actor=operator, now=history)
     venus = organization_create(name="venus-labs", display_name="Venus Labs", actor=operator,
                                 now=history)
+    billing_contact_add(billing_account=venus.billing_accounts.get(is_default=True),
+                        email="payables@venus.example", name="Venus Payables")
     projects = {
         "adventure": project_create(name="adventure", organization=mars, actor=operator,
                                     now=history),

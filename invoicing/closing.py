@@ -17,6 +17,7 @@ from django.db.models import F
 
 from billing.errors import Conflict
 from billing.locks import usage_lock_exclusive
+from budgets.services import budget_alerts_evaluate
 from invoicing.delivery import delivery_start_after_commit
 from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceCounter, InvoiceStatus
 from invoicing.rating_run import rating_run
@@ -64,8 +65,10 @@ def cycle_close(*, cycle: BillingCycle, now: datetime) -> CloseResult:
         BillingCycle.objects.filter(pk=cycle.pk, status=CycleStatus.OPEN).update(
             status=CycleStatus.CLOSING
         )
-    # The last rating: usage and prices of the cycle can no longer change.
+    # The last rating: usage and prices of the cycle can no longer change. Budgets
+    # crossed only by it still alert.
     rating_run(cycle=cycle, now=now)
+    budget_alerts_evaluate(cycle=cycle, now=now)
 
     finalized = 0
     draft_ids = list(

@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 
 from accounts.models import BillingContact, PaymentKind
+from budgets.selectors import invoice_email_recipients
 from invoicing.models import (
     Invoice,
     InvoiceDelivery,
@@ -146,7 +147,7 @@ def _email_context(invoice: Invoice, contact: BillingContact) -> dict:
 
 
 def invoice_email_send(*, invoice_id: int, now: datetime) -> int:
-    """Queue the invoice email to each billing contact, once. Returns how many rows
+    """Queue the invoice email to each recipient, once. Returns how many rows
     were queued (0 when already done, waiting for the PDF, or no contacts)."""
     with transaction.atomic():
         delivery = (
@@ -157,8 +158,11 @@ def invoice_email_send(*, invoice_id: int, now: datetime) -> int:
         if delivery.email_status != StepStatus.PENDING or delivery.pdf_status != StepStatus.DONE:
             return 0
         invoice = delivery.invoice
-        contacts = list(BillingContact.objects.filter(billing_account_id=invoice.billing_account_id)
-                        .order_by("email"))
+        # Billing contacts plus the organization's billing users who did not opt out.
+        names = dict(BillingContact.objects.filter(billing_account_id=invoice.billing_account_id)
+                     .values_list("email", "name"))
+        contacts = [BillingContact(email=email, name=names.get(email, ""))
+                    for email in invoice_email_recipients(invoice.billing_account)]
         if invoice.status != InvoiceStatus.FINALIZED or not contacts:
             delivery.email_status = StepStatus.SKIPPED
             delivery.save(update_fields=["email_status", "updated_at"])

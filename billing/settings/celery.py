@@ -58,4 +58,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env_int("TALLY_OUTBOX_EVERY_SECONDS", 60)),
         "args": ("invoicing.tasks.outbox_sweep",),
     },
+    # Budget webhooks whose transient failure is due again, or whose worker died.
+    "budget-webhooks-sweep": {
+        "task": "billing.jobs.fan_out",
+        "schedule": float(env_int("TALLY_WEBHOOKS_EVERY_SECONDS", 120)),
+        "args": ("budgets.tasks.webhook_sweep",),
+    },
 }
