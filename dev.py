@@ -91,7 +91,7 @@ def _free_port(preferred: int) -> int:
         return sock.getsockname()[1]
 
 
-def system_postgres_url() -> str | None:
+def system_postgres_url(name: str = "tally") -> str | None:
     """The machine's PostgreSQL on 127.0.0.1:5432, if it answers as user postgres."""
     if not _port_open("127.0.0.1", 5432):
         return None
@@ -101,7 +101,7 @@ def system_postgres_url() -> str | None:
         psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", connect_timeout=3).close()
     except psycopg.Error:
         return None
-    return "postgresql://postgres@127.0.0.1:5432/tally"
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 def system_redis_url() -> str | None:
@@ -320,9 +320,12 @@ def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
     postgres, redis_server = EmbeddedPostgres(), EmbeddedRedis()
     try:
         if "DATABASE_URL" not in env:
-            url = system_postgres_url()
+            # A database named after this checkout: two checkouts testing at once on
+            # one machine (a CI clone beside a working copy) never share a test database.
+            checkout = hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
+            url = system_postgres_url(f"tally_{checkout}")
             if url:
-                say("PostgreSQL: the machine's server on 127.0.0.1:5432")
+                say(f"PostgreSQL: the machine's server on 127.0.0.1:5432 (tally_{checkout})")
             env["DATABASE_URL"] = url or postgres.start()
         ensure_database(env["DATABASE_URL"])
         if "REDIS_URL" not in env:

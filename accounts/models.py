@@ -350,3 +350,37 @@ class QuotaCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project or self.billing_account}: {self.feature} {self.used}"
+
+
+class ProjectQuota(models.Model):
+    """Capacity allocated to a project: how many resources of a type, variant, region
+    and class it may run (e.g. 16 instances of 4cpu-16gb = 64 vCPUs in mars).
+
+    What is allocated but not running still costs the provider: Tally shows that
+    unused part at current prices, to dispel the notion that idle capacity is free.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="quotas")
+    metric = models.ForeignKey("catalog.Metric", on_delete=models.PROTECT, related_name="+")
+    variant = models.CharField(max_length=100)
+    region = models.CharField(max_length=100)
+    service_class = models.CharField(max_length=20, default="standard")
+    allocated = models.PositiveIntegerField()
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["project__name", "metric__key", "variant", "region", "service_class"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "metric", "variant", "region", "service_class"],
+                name="project_quota_unique_per_key",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = f"{self.metric.key}/{self.variant}"
+        return f"{self.project}: {self.allocated} x {what} in {self.region}"

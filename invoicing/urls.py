@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from invoicing import apis, credit_apis
+from invoicing import apis, capacity_apis, credit_apis
 
 urlpatterns = [
     path("organizations/<slug:org_name>/billing", apis.OrganizationBillingApi.as_view(),
@@ -20,4 +20,10 @@ urlpatterns = [
     path("stripe/webhook", apis.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("credits", credit_apis.CreditListCreateApi.as_view(), name="credit-list"),
     path("credits/<int:credit_id>", credit_apis.CreditDetailApi.as_view(), name="credit-detail"),
+    path("projects/<slug:project_name>/unused-quota",
+         capacity_apis.ProjectUnusedQuotaApi.as_view(), name="project-unused-quota"),
+    path("organizations/<slug:org_name>/unused-quota",
+         capacity_apis.OrganizationUnusedQuotaApi.as_view(), name="organization-unused-quota"),
+    path("projects/<slug:project_name>/quotas", capacity_apis.ProjectQuotaSetApi.as_view(),
+         name="project-quotas"),
 ]

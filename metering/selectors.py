@@ -262,3 +262,24 @@ def unentitled_usage(*, period: Period, project_ids=None) -> list[UnentitledUsag
                             total_value=row[4], first_at=row[5], last_at=row[6])
             for row in cursor.fetchall()
         ]
+
+
+RUNNING_KINDS = ("created", "started", "resized")
+
+
+def running_counts(*, project_ids, at) -> dict[tuple[int, str, str, str, str], int]:
+    """How many resources run at `at`, per (project, type, variant, region, class):
+    each resource's latest event at or before `at` says whether it runs. One query."""
+    latest = (
+        LifecycleEvent.objects.filter(occurred_at__lte=at, resource__project_id__in=project_ids)
+        .order_by("resource_id", "-occurred_at", "-id")
+        .distinct("resource_id")
+        .values_list("kind", "variant", "resource__project_id", "resource__metric__key",
+                     "resource__region", "resource__service_class")
+    )
+    counts: dict[tuple[int, str, str, str, str], int] = {}
+    for kind, variant, project_id, metric_key, region, service_class in latest:
+        if kind in RUNNING_KINDS:
+            key = (project_id, metric_key, variant, region, service_class)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
