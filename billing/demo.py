@@ -18,6 +18,7 @@ from accounts.services import (
     billing_contact_add,
     organization_create,
     project_create,
+    project_quota_set,
     role_grant,
 )
 from billing.periods import month_containing
@@ -157,6 +158,15 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
         events.resource(f"gh-vm-{i}", "instance", "4cpu-16gb", "greenhouse", "venus",
                         at=start + 2 * day)
     events.resource("gh-ip", "ip", "public-v4", "greenhouse", "venus", at=start + 2 * day)
+
+    # Capacity the teams asked for: part of it idles (the unused-quota widget).
+    for project, rtype, variant, region, allocated in (
+        ("adventure", "instance", "4cpu-16gb", "mars", 20),
+        ("adventure", "disk", "500gb", "mars", 20),
+        ("telescope", "instance", "8cpu-32gb", "venus", 6),
+    ):
+        project_quota_set(project=projects[project], resource_type=rtype, variant=variant,
+                          region=region, allocated=allocated, actor=operator, now=history)
 
     past = [e for e in events.items if e["occurred_at"] < now.isoformat()]
     lifecycle_events_ingest(items=past, now=now)

@@ -438,6 +438,7 @@ def organization(request, name: str):
         context["project_page"] = page
         context["budgets"] = selectors.budgets_for(organization=org, cycle=cycle,
                                                    spend=context["summary"].total)
+    context["unused_quota"] = _unused_quota(org.projects.all(), now)
     context["upcoming"] = selectors.upcoming_invoices(organization=org, cycle=cycle)
     past = list(selectors.past_invoices(organization=org)[: selectors.PREVIEW_SIZE + 1])
     context["past_invoices"] = _with_pdf(past[: selectors.PREVIEW_SIZE])
@@ -533,6 +534,7 @@ def project(request, name: str):
         context["line_page"] = selectors.paginate(ordered, page=request.GET.get("page"))
         context["budgets"] = selectors.budgets_for(project=proj, cycle=cycle,
                                                    spend=context["summary"].total)
+    context["unused_quota"] = _unused_quota([proj], now)
     current = getattr(proj, "current_assignments", [])
     context["billing_account"] = current[0].billing_account if current else None
     return _page(request, "dashboards/project.html", context, period_picker=True)
@@ -580,3 +582,11 @@ def invoice_pdf(request, invoice_id: int):
         raise Http404(NO_PDF)
     return FileResponse(path.open("rb"), content_type="application/pdf", as_attachment=True,
                         filename=f"{inv.number}.pdf")
+
+
+def _unused_quota(projects, now):
+    """The unused-quota widget's report, or None when no quota is allocated."""
+    from invoicing.capacity import unused_quota
+
+    report = unused_quota(projects=projects, now=now)
+    return report if report.items else None
