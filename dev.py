@@ -301,8 +301,10 @@ def banner(env: dict[str, str]) -> None:
         "",
         "Tally is running (Ctrl-C stops web, worker, beat and the embedded databases).",
         "",
-        f"  operator admin   {base}/admin/        login operator / operator-demo",
-        f"  consumer login   {base}/login/        login consumer / consumer-demo",
+        f"  operator         {base}/              login operator / operator-demo",
+        f"  operator admin   {base}/admin/        (prices, offers, invoices, credits)",
+        f"  consumer         {base}/              login consumer / consumer-demo",
+        f"  offers provider  http://datum.localhost:{WEB_PORT}/   same two logins",
         f"  API docs         {base}/api/docs/",
         f"  platform admin   http://localhost:{WEB_PORT}/admin/  (create a user with"
         " `manage.py createsuperuser`)",
