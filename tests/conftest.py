@@ -64,7 +64,23 @@ def django_db_setup(
     yield
     if not django_db_keepdb:
         with django_db_blocker.unblock():
+            _end_other_sessions()
             teardown_databases(db_cfg, verbosity=request.config.option.verbose)
+
+
+def _end_other_sessions() -> None:
+    """Drop what still holds the test database (a live-server thread's connection, a
+    worker killed mid-test): dropping the database would fail on them."""
+    from django.db import connections
+
+    name = connection.settings_dict["NAME"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
+    connections.close_all()
 
 
 @pytest.fixture(autouse=True)
