@@ -251,7 +251,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         if "EMAIL_HOST" not in env:
             env["EMAIL_HOST"], env["EMAIL_PORT"] = "127.0.0.1", str(_free_port(8025))
             mailbox = DATA / "mailbox"
-            mailbox.mkdir(parents=True, exist_ok=True)
+            for part in ("tmp", "new", "cur"):  # a Maildir: one file per message in new/
+                (mailbox / part).mkdir(parents=True, exist_ok=True)
             say(f"starting a local mailbox (SMTP on 127.0.0.1:{env['EMAIL_PORT']}) in {mailbox}")
             children.append(("mailbox", subprocess.Popen(
                 [str(VENV_PY), "-m", "aiosmtpd", "-n", "-l",

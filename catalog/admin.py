@@ -254,7 +254,7 @@ def price_status(price: Price, now) -> str:
 @admin.register(Price)
 class PriceAdmin(FleetAdminOnly, admin.ModelAdmin):
     list_display = (
-        "resource_type", "variant_shown", "region_shown", "class_shown", "rate",
+        "resource_type", "variant_shown", "region_shown", "class_shown", "rate_shown",
         "time_unit", "valid_from", "valid_to", "status", "set_new_price",
     )
     list_filter = (PriceStatusFilter, "metric", "region", "service_class", "time_unit")
@@ -277,6 +277,11 @@ class PriceAdmin(FleetAdminOnly, admin.ModelAdmin):
     @admin.display(description="resource type", ordering="metric__key")
     def resource_type(self, obj):
         return obj.metric.key
+
+    @admin.display(description="rate", ordering="rate")
+    def rate_shown(self, obj):
+        # Rates keep 10 places; show them as entered ("0.05", not "0.0500000000").
+        return format(obj.rate.normalize(), "f")
 
     @admin.display(description="variant", ordering="variant")
     def variant_shown(self, obj):
