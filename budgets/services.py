@@ -32,6 +32,7 @@ from django.template.loader import render_to_string
 from accounts.access import Access, access_for
 from accounts.models import Organization, Project
 from billing.fields import MONEY_DIGITS, MONEY_PLACES
+from billing.leases import due_ids
 from billing.money import minor_unit, money_quantum
 from budgets.domain import (
     SIGNATURE_HEADER,
@@ -762,17 +763,10 @@ def budget_webhook_deliver(*, delivery_id: int, now: datetime) -> bool:
 
 
 def budget_webhook_due_ids(*, now: datetime) -> list[int]:
-    """Deliveries a sweep should (re)queue: pending and due, or stuck `sending` past the
-    lease (their worker died). Covers tasks lost between commit and broker, too."""
-    policy = webhook_policy()
-    lease_expired = now - timedelta(seconds=policy.lease_seconds)
-    return list(
-        BudgetWebhookDelivery.objects.filter(
-            Q(status=WebhookStatus.PENDING)
-            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            | Q(status=WebhookStatus.SENDING, claimed_at__lt=lease_expired)
-        ).order_by("pk").values_list("pk", flat=True)[:500]
-    )
+    """Deliveries a sweep should (re)queue (billing/leases.py)."""
+    return due_ids(BudgetWebhookDelivery, pending=WebhookStatus.PENDING,
+                   sending=WebhookStatus.SENDING, now=now,
+                   lease_seconds=webhook_policy().lease_seconds)
 
 
 def budget_webhook_sweep(*, now: datetime) -> int:

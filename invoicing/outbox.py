@@ -28,6 +28,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
+from billing.leases import due_ids
 from invoicing.models import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -188,17 +189,10 @@ def outbox_retry(*, message_id: int) -> bool:
 
 
 def outbox_due_ids(*, now: datetime, policy: OutboxPolicy | None = None) -> list[int]:
-    """Messages a sweep should (re)queue: pending and due, or stuck `sending` past the lease
-    (their worker died). Covers tasks lost between commit and broker, too."""
+    """Messages a sweep should (re)queue (billing/leases.py)."""
     policy = policy or outbox_policy()
-    lease_expired = now - timedelta(seconds=policy.lease_seconds)
-    return list(
-        OutboxMessage.objects.filter(
-            Q(status=OutboxStatus.PENDING)
-            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-            | Q(status=OutboxStatus.SENDING, claimed_at__lt=lease_expired)
-        ).order_by("pk").values_list("pk", flat=True)[:500]
-    )
+    return due_ids(OutboxMessage, pending=OutboxStatus.PENDING, sending=OutboxStatus.SENDING,
+                   now=now, lease_seconds=policy.lease_seconds)
 
 
 def outbox_sweep(*, now: datetime) -> int:
