@@ -33,7 +33,7 @@ from invoicing.models import (
 )
 from invoicing.selectors import credits_for_period
 from invoicing.usage_rating import ChargeLineNames, consumer_rating
-from metering.selectors import lifecycle_for_period
+from metering.selectors import lifecycle_for_period, projects_with_usage_received
 from tenancy.models import BillingMode
 from tenancy.selectors import provider_current
 
@@ -54,8 +54,17 @@ class RatingRunResult:
     skipped: bool = False
 
 
-def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
-    """Rate `cycle` up to `now` (or its end, once past it) into its draft invoices."""
+def rating_run(*, cycle: BillingCycle, now: datetime,
+               usage_since: datetime | None = None) -> RatingRunResult:
+    """Rate `cycle` up to `now` (or its end, once past it) into its draft invoices.
+
+    With `usage_since`, an incremental run: only the drafts of the billing accounts
+    whose projects received usage (lifecycle or usage events) from `usage_since` on
+    are recomputed, from all of their usage; the other drafts stay as they are. It is
+    exact when nothing but usage changed since the run `usage_since` precedes (give
+    a margin for batches in flight): after a price, assignment or credit change, rate
+    in full. A provider that sells offers is always rated in full.
+    """
     provider = provider_current()
     with transaction.atomic():
         cycle = BillingCycle.objects.select_for_update().get(pk=cycle.pk)
@@ -64,11 +73,20 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
             return RatingRunResult(cycle=cycle.label, rated_until=until, resources=0, lines=0,
                                    invoices=0, unbilled=0, skipped=True)
         period = Period(start=cycle.start, end=cycle.end)
-        resources = lifecycle_for_period(period=Period(start=cycle.start, end=until))
         assignments = assignments_for_period(period=period)
         # A provider that sells offers prices running time by entitlements (consumer
         # rating, same duration engine); a chargeback one by its list prices.
         offers = provider.billing_mode == BillingMode.OFFERS
+        accounts = None  # all of them
+        if usage_since is not None and not offers:
+            touched = projects_with_usage_received(since=usage_since,
+                                                   period=Period(start=cycle.start, end=until))
+            accounts, projects = _accounts_and_projects(touched, assignments)
+            assignments = [a for a in assignments if a.project_id in projects]
+            resources = lifecycle_for_period(period=Period(start=cycle.start, end=until),
+                                             project_ids=projects)
+        else:
+            resources = lifecycle_for_period(period=Period(start=cycle.start, end=until))
         rating = build_duration_lines(
             resources=resources if not offers else [],
             prices=prices_for_rating(period=period),
@@ -84,6 +102,13 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
             .exclude(status=InvoiceStatus.DRAFT)
             .values_list("billing_account_id", flat=True)
         )
+        if accounts is not None:  # incremental: leave every other account's draft alone
+            frozen_accounts |= {line.key.billing_account_id for line in rating.lines
+                                if line.key.billing_account_id not in accounts}
+            frozen_accounts |= {c.billing_account_id for c in consumer.charge_lines
+                                if c.billing_account_id not in accounts}
+            frozen_accounts |= {c.key.billing_account_id for c in credit_lines
+                                if c.key.billing_account_id not in accounts}
         lines_by_account: dict[int, list[DraftLine]] = defaultdict(list)
         for line in [*rating.lines, *consumer.duration_lines]:
             if line.key.billing_account_id not in frozen_accounts:
@@ -97,7 +122,7 @@ def rating_run(*, cycle: BillingCycle, now: datetime) -> RatingRunResult:
             if charge_line.billing_account_id not in frozen_accounts:
                 charges_by_account[charge_line.billing_account_id].append(charge_line)
         invoices = _write_drafts(cycle, lines_by_account, provider.currency, until,
-                                 credits_by_account, charges_by_account)
+                                 credits_by_account, charges_by_account, accounts)
         unbilled = [
             {"resource_id": u.resource_id, "start": u.period.start.isoformat(),
              "end": u.period.end.isoformat(), "reason": u.reason}
@@ -136,17 +161,34 @@ def _credit_lines(period: Period, resources, rating) -> list[CreditLine]:
     return build_credit_lines(credits=credits, resources=covered, segments=rating.segments)
 
 
+def _accounts_and_projects(touched: set[int], assignments) -> tuple[set[int], set[int]]:
+    """The accounts the `touched` projects bill to in the cycle, and every project those
+    accounts bill for: closed under both (a project moved during the cycle splits its
+    usage between two accounts, and each of their drafts is rewritten whole)."""
+    accounts: set[int] = set()
+    projects = set(touched)
+    while True:
+        more_accounts = {a.billing_account_id for a in assignments if a.project_id in projects}
+        more_projects = {a.project_id for a in assignments
+                         if a.billing_account_id in more_accounts}
+        if more_accounts <= accounts and more_projects <= projects:
+            return accounts, projects
+        accounts |= more_accounts
+        projects |= more_projects
+
+
 def _write_drafts(cycle, lines_by_account, currency, until, credits_by_account,
-                  charges_by_account) -> int:
+                  charges_by_account, accounts=None) -> int:
+    """Replace the lines of the cycle's drafts (of `accounts` only, when given)."""
     names = _Names.load()
     # Consumer lines (usage, one-time, recurring): invoicing/usage_rating.py.
     charge_names = ChargeLineNames() if charges_by_account else None
-    drafts = {
-        invoice.billing_account_id: invoice
-        for invoice in Invoice.objects.select_for_update().filter(
-            cycle=cycle, status=InvoiceStatus.DRAFT
-        )
-    }
+    drafts_query = Invoice.objects.select_for_update().filter(
+        cycle=cycle, status=InvoiceStatus.DRAFT
+    )
+    if accounts is not None:
+        drafts_query = drafts_query.filter(billing_account_id__in=accounts)
+    drafts = {invoice.billing_account_id: invoice for invoice in drafts_query}
     for account_id in {*lines_by_account, *credits_by_account, *charges_by_account}:
         if account_id not in drafts:
             drafts[account_id] = Invoice.objects.create(
@@ -191,34 +233,35 @@ class _Names:
         return cls(projects=project_labels(), metrics=metric_names(),
                    variants=variant_descriptions())
 
-    def line(self, invoice, line: DraftLine, currency: str, position: int) -> InvoiceLine:
-        key = line.key
+    def _resource_fields(self, key) -> dict:
+        """The columns a duration line and a credit on it share: where, what, for whom."""
         project_name, organization_name = self.projects.get(key.project_id, ("", ""))
         metric_name = self.metrics.get(key.metric_key, key.metric_key)
         variant_text = self.variants.get((key.metric_key, key.variant), key.variant)
+        return {
+            "project_id": key.project_id, "project_name": project_name,
+            "organization_name": organization_name, "metric_key": key.metric_key,
+            "variant": key.variant, "region": key.region, "service_class": key.service_class,
+            "resource_label": f"{metric_name}: {variant_text}", "unit": key.unit.value,
+            "rate": key.rate, "price_id": int(key.price_id),
+            # Not columns: for the description.
+            "_metric_name": metric_name, "_variant_text": variant_text,
+        }
+
+    def line(self, invoice, line: DraftLine, currency: str, position: int) -> InvoiceLine:
+        key = line.key
+        fields = self._resource_fields(key)
+        metric_name, variant_text = fields.pop("_metric_name"), fields.pop("_variant_text")
+        project_name = fields["project_name"]
         return InvoiceLine(
-            invoice=invoice,
-            kind=LineKind.USAGE,
-            period_start=line.start,
-            period_end=line.end,
-            project_id=key.project_id,
-            project_name=project_name,
-            organization_name=organization_name,
-            metric_key=key.metric_key,
-            variant=key.variant,
-            region=key.region,
-            service_class=key.service_class,
+            invoice=invoice, kind=LineKind.USAGE, period_start=line.start, period_end=line.end,
             description=(
                 f"Usage of {variant_text} {metric_name.lower()} resources "
                 f"for project {project_name}"
             ),
-            resource_label=f"{metric_name}: {variant_text}",
             resource_count=len(line.resource_pks),
             quantity=line.quantity,
-            unit=key.unit.value,
-            rate=key.rate,
             amount=round_money(line.amount, currency),
-            price_id=int(key.price_id),
             details={
                 "daily_rate": str(line.daily_rate),
                 "running": len(line.running_pks),
@@ -226,34 +269,20 @@ class _Names:
             },
             sort_key=f"{project_name}|{key.metric_key}|{key.variant}|{key.region}|"
             f"{key.service_class}|{line.start.isoformat()}|{position:06d}",
+            **fields,
         )
 
     def credit_line(self, invoice, line: CreditLine, currency: str) -> InvoiceLine:
         """A negative line: the credit's name and description, the time it gave back."""
         key = line.key
-        project_name, organization_name = self.projects.get(key.project_id, ("", ""))
-        metric_name = self.metrics.get(key.metric_key, key.metric_key)
-        variant_text = self.variants.get((key.metric_key, key.variant), key.variant)
+        fields = self._resource_fields(key)
+        del fields["_metric_name"], fields["_variant_text"]
         return InvoiceLine(
-            invoice=invoice,
-            kind=LineKind.CREDIT,
-            period_start=line.start,
-            period_end=line.end,
-            project_id=key.project_id,
-            project_name=project_name,
-            organization_name=organization_name,
-            metric_key=key.metric_key,
-            variant=key.variant,
-            region=key.region,
-            service_class=key.service_class,
+            invoice=invoice, kind=LineKind.CREDIT, period_start=line.start, period_end=line.end,
             description=f"{line.name}: {line.description}"[:300],
-            resource_label=f"{metric_name}: {variant_text}",
             resource_count=len(line.resource_ids),
             quantity=line.quantity.quantize(QUANTITY_QUANTUM, rounding=ROUND_HALF_UP),
-            unit=key.unit.value,
-            rate=key.rate,
             amount=round_money(line.amount, currency),
-            price_id=int(key.price_id),
             details={
                 "credit_id": key.credit_id,
                 "credit_name": line.name,
@@ -262,5 +291,6 @@ class _Names:
                 "window_end": line.window.end.isoformat(),
             },
             sort_key=f"~credit|{line.window.start.isoformat()}|{key.credit_id:09d}|"
-            f"{project_name}|{key.metric_key}|{key.variant}",
+            f"{fields['project_name']}|{key.metric_key}|{key.variant}",
+            **fields,
         )

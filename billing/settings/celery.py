@@ -1,6 +1,18 @@
-"""Celery on Redis; every tenant task runs in the schema of the provider that queued it."""
+"""Celery on Redis; every tenant task runs in the schema of the provider that queued it.
 
-from billing.env import env_int, env_str
+Queues per stage: each stage of the billing flow (ingest, rating, close, pdf, email,
+payments) has a queue of its own, named `<default queue>.<stage>`, so workers can be
+placed per stage on as many machines as needed (`celery worker -Q tally.rating`). A
+worker started without `-Q` consumes every queue (the dev stack's and compose's). The
+test suite's workers consume one queue of the run's own, so there stage queues are
+off unless a test turns them on (TALLY_CELERY_STAGE_QUEUES=1 or the setting).
+"""
+
+import os
+
+from kombu import Exchange, Queue
+
+from billing.env import env_bool, env_int, env_str
 from billing.settings.database import REDIS_URL
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
@@ -17,6 +29,63 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_EXPIRES = 3600
+
+STAGES = ("ingest", "rating", "close", "pdf", "email", "payments")
+# Task name -> stage. Tasks not listed (beat's fan-out, pings) stay on the default queue.
+STAGE_OF_TASK = {
+    "invoicing.tasks.cycles_ensure": "rating",
+    "invoicing.tasks.rate_open_cycles": "rating",
+    "invoicing.tasks.close_due_cycles": "close",
+    "invoicing.tasks.invoice_deliver": "pdf",  # the pipeline starts with the PDF
+    "invoicing.tasks.render_pending_pdfs": "pdf",
+    "invoicing.tasks.email_pending_invoices": "email",
+    "invoicing.tasks.outbox_deliver": "email",
+    "invoicing.tasks.outbox_sweep": "email",
+    "budgets.tasks.webhook_deliver": "email",
+    "budgets.tasks.webhook_sweep": "email",
+    "invoicing.tasks.collect_payments": "payments",
+}
+# Whole modules: ingestion tasks (bulk imports) and payments, present and future.
+STAGE_OF_PREFIX = {"metering.tasks.": "ingest", "invoicing.tasks.payment": "payments"}
+
+CELERY_STAGE_QUEUES = env_bool(
+    "TALLY_CELERY_STAGE_QUEUES",
+    os.environ.get("DJANGO_SETTINGS_MODULE") != "billing.settings.test",
+)
+
+
+def stage_of(task_name: str) -> str | None:
+    stage = STAGE_OF_TASK.get(task_name)
+    if stage is None:
+        stage = next((s for p, s in STAGE_OF_PREFIX.items() if task_name.startswith(p)), None)
+    return stage
+
+
+def stage_queue(default_queue: str, stage: str) -> str:
+    return f"{default_queue}.{stage}"
+
+
+def route_task(name, args, kwargs, options, task=None, **kw):
+    """Celery router: a stage's task to its stage's queue (settings read at send time,
+    so a test's own default queue and an override of CELERY_STAGE_QUEUES both apply)."""
+    from django.conf import settings
+
+    if not getattr(settings, "CELERY_STAGE_QUEUES", False):
+        return None
+    stage = stage_of(name)
+    if stage is None:
+        return None
+    return {"queue": stage_queue(settings.CELERY_TASK_DEFAULT_QUEUE, stage)}
+
+
+CELERY_TASK_ROUTES = (route_task,)
+if CELERY_STAGE_QUEUES:
+    # What a worker started without -Q consumes: the default queue and every stage's.
+    CELERY_TASK_QUEUES = [
+        Queue(name, Exchange(name), routing_key=name)
+        for name in [CELERY_TASK_DEFAULT_QUEUE]
+        + [stage_queue(CELERY_TASK_DEFAULT_QUEUE, stage) for stage in STAGES]
+    ]
 
 # Beat runs in the public schema and fans each entry out to every provider.
 CELERY_BEAT_SCHEDULE = {

@@ -17,7 +17,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from billing.periods import Period, merge_periods, require_aware, subtract_periods
-from catalog.domain.matching import PriceKey, price_segments
+from catalog.domain.matching import PriceKey, matches, price_segments
 from catalog.domain.pricing import TimeUnit, duration_units, validate_rate
 
 ERR_VARIANT_REQUIRED = "created and resized events must carry the variant"
@@ -221,12 +221,23 @@ def rate_resource(
     """
     segments: list[RatedSegment] = []
     unpriced: list[Period] = []
+    # The prices that match each variant, found once per resource rather than once per
+    # interval (a resource running in a hundred intervals, against a catalog of many
+    # prices, spent most of its rating in price matching).
+    candidates: dict[str, list[DurationPrice]] = {}
     for interval in intervals:
         clipped = interval.period.overlap(cycle)
         if clipped is None:
             continue
+        matching = candidates.get(interval.variant)
+        if matching is None:
+            matching = candidates[interval.variant] = [
+                price for price in prices
+                if matches(price, metric=resource.metric, variant=interval.variant,
+                           region=resource.region, service_class=resource.service_class)
+            ]
         pieces = price_segments(
-            prices,
+            matching,
             metric=resource.metric,
             variant=interval.variant,
             region=resource.region,

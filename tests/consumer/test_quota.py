@@ -87,7 +87,8 @@ LIMIT = 5
 THREADS = 16
 
 
-def test_concurrent_reservations_never_exceed_the_limit(alpha_committed, django_db_blocker):
+def test_concurrent_reservations_never_exceed_the_limit(django_db_setup, alpha_committed,
+                                                      django_db_blocker):
     """Real threads, each with its own connection, on committed data (cleaned up after)."""
     with django_db_blocker.unblock():
         with tenant_context(alpha_committed):

@@ -269,9 +269,9 @@ def test_closing_a_cycle_with_a_worker_and_beat_delivers_pdfs_emails_and_payment
     worker = start_worker(stack)
     beat = start_beat(stack)
     try:
-        wait_until(lambda: _all_delivered(stack["provider"], smtp_server), 90,
+        wait_until(lambda: _all_delivered(stack["provider"], smtp_server), 180,
                    "every invoice rendered, emailed and paid", worker, beat)
-        wait_until(lambda: _card_webhook_seen(stack["provider"]), 30,
+        wait_until(lambda: _card_webhook_seen(stack["provider"]), 60,
                    "the signed payment_intent.succeeded webhook", worker, stack["web"])
     finally:
         beat.stop()
@@ -306,14 +306,14 @@ def test_a_worker_killed_mid_pipeline_loses_and_duplicates_nothing(
     worker = start_worker(stack, TALLY_DELIVERY_PAUSE_AT=f"{checkpoint}:{marker}")
     beat = start_beat(stack)
     try:
-        wait_until(marker.exists, 60, f"a worker paused at {checkpoint}", worker, beat)
+        wait_until(marker.exists, 120, f"a worker paused at {checkpoint}", worker, beat)
         worker.kill()  # SIGKILL, the whole process group, in the middle of the step
         if checkpoint == "payment-after-stripe":
             with inside(stack["provider"]):
                 # Stripe charged, Tally has not recorded it: the attempt is in flight.
                 assert PaymentAttempt.objects.get().payment_intent_id == ""
         worker = start_worker(stack)
-        wait_until(lambda: _all_delivered(stack["provider"], smtp_server), 90,
+        wait_until(lambda: _all_delivered(stack["provider"], smtp_server), 180,
                    "every invoice delivered after the restart", worker, beat)
         time.sleep(3)  # beat keeps sweeping: nothing more may happen
     finally:

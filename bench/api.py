@@ -1,0 +1,191 @@
+"""API read benchmark: billing summaries and the entitlement check under load.
+
+    .venv/bin/python bench/api.py --scale small|full
+
+The real path: gunicorn (billing.wsgi, 2 workers x 4 threads, as the Dockerfile)
+on loopback, an API key on every request. An open-loop load generator (threads on
+keep-alive connections, each request sent at its scheduled instant; latency counted
+from that instant, so a slow server cannot hide its queue) drives, one at a time:
+POST /api/v1/entitlements/check, GET /api/v1/organizations/{org}/billing,
+GET /api/v1/projects/{project}/billing, and beside them the physical limit of the
+same stack: GET /api/v1/whoami (a trivial view behind the same middleware and
+API-key auth) and GET /healthz (no auth, no database). Small: 10 s per rate; full:
+30 s per rate, more rates. The provider holds 20 organizations x 5 projects,
+2,000 resources rated into this cycle's drafts, and an offer with a quota.
+"""
+
+import http.client
+import json
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+import world  # noqa: E402
+
+SCALES = {
+    "small": {"seconds": 10, "plan": [("check", 500), ("org", 100), ("project", 100),
+                                      ("whoami", 500), ("healthz", 500)]},
+    "full": {"seconds": 30, "plan": [("check", 250), ("check", 500), ("check", 1000),
+                                     ("org", 100), ("org", 200), ("project", 100),
+                                     ("project", 200), ("whoami", 500), ("whoami", 1000),
+                                     ("healthz", 1000)]},
+}
+THREADS = 32
+
+
+def main() -> None:
+    args = common.parser(__doc__.splitlines()[0]).parse_args()
+    scale = SCALES[args.scale]
+    common.setup(args)
+    info = common.machine()
+    common.print_machine(info)
+    provider = common.provider_new("bench-api")
+    try:
+        with common.inside(provider):
+            requests, key = _data()
+        server = common.Gunicorn(workers=2, threads=4)
+        host = f"{provider.slug}.localhost"
+        try:
+            sample = _once(server.port, host, key, requests["check"])
+            common.say(f"entitlement check answers: {sample}")
+            for name in requests:  # warm every worker and view
+                _load(server.port, host, key, requests[name], rate=50, seconds=1)
+            rows = []
+            for name, rate in scale["plan"]:
+                common.say(f"{name} at {rate} req/s for {scale['seconds']} s")
+                result = _load(server.port, host, key, requests[name], rate, scale["seconds"])
+                rows.append((requests[name][1], rate, result))
+        finally:
+            server.stop()
+        _report(rows, info)
+    finally:
+        if not args.keep:
+            common.provider_drop(provider)
+
+
+def _data() -> tuple[dict, str]:
+    from accounts.models import BillingAccount, Organization, Project
+    from accounts.services import api_key_issue, entitlement_accept
+    from catalog.services import OfferContent, feature_create, offer_create, service_create
+    from invoicing.rating_run import rating_run
+    from invoicing.services import cycles_ensure
+
+    now = datetime.now(UTC)
+    w = world.catalog_and_accounts(organizations=20, accounts_per_org=1, projects_per_account=5,
+                                   variants=20)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    world.resources_copy(w, count=2000, events_each=10, start=month,
+                         span=max(now - month - timedelta(hours=2), timedelta(hours=1)),
+                         resize=False)
+    cycle = [c for c in cycles_ensure(now=now) if c.start <= now < c.end][0]
+    rated = rating_run(cycle=cycle, now=now)
+    common.say(f"rated this cycle: {rated.lines} lines on {rated.invoices} invoices")
+
+    service_create(key="dns", name="DNS")
+    feature_create(service_key="dns", key="dns.zones", name="Zones", kind="quota",
+                   default_limit=Decimal(1000))
+    offer_create(key="pro", name="Pro", now=now - timedelta(days=1),
+                 content=OfferContent(services=["dns"], features=[{"feature": "dns.zones"}]))
+    org = Organization.objects.order_by("name").first()
+    account = BillingAccount.objects.get(organization=org)
+    entitlement_accept(billing_account=account, offer_key="pro", now=now - timedelta(hours=1))
+    project = Project.objects.filter(organization=org).order_by("name").first()
+    key = api_key_issue(username="bench", name="bench").secret
+    check = json.dumps({"project": project.name, "feature": "dns.zones", "quantity": "1"})
+    return {
+        "check": ("POST", "POST /api/v1/entitlements/check", "/api/v1/entitlements/check",
+                  check.encode()),
+        "org": ("GET", "GET /organizations/{org}/billing",
+                f"/api/v1/organizations/{org.name}/billing", None),
+        "project": ("GET", "GET /projects/{project}/billing",
+                    f"/api/v1/projects/{project.name}/billing", None),
+        "whoami": ("GET", "GET /api/v1/whoami (trivial view)", "/api/v1/whoami", None),
+        "healthz": ("GET", "GET /healthz (no auth, no DB)", "/healthz", None),
+    }, key
+
+
+def _headers(host: str, key: str) -> dict:
+    return {"Host": host, "Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+
+def _once(port: int, host: str, key: str, request) -> str:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request(request[0], request[2], body=request[3], headers=_headers(host, key))
+    response = conn.getresponse()
+    text = response.read().decode()
+    conn.close()
+    return f"{response.status} {text[:200]}"
+
+
+def _load(port: int, host: str, key: str, request, rate: int, seconds: float) -> dict:
+    method, _, path, body = request
+    headers = _headers(host, key)
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    service: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    t0 = time.perf_counter() + 0.2
+
+    def worker(offset: int):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for slot in range(offset, total, THREADS):
+            due = t0 + slot / rate
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
+            sent = time.perf_counter()
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException) as error:
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                status = str(error)
+            done = time.perf_counter()
+            with lock:
+                latencies.append(done - due)
+                service.append(done - sent)
+                if status != 200:
+                    errors.append(str(status))
+        conn.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - t0
+    return {"sent": len(latencies), "achieved": len(latencies) / elapsed, "errors": len(errors),
+            "error_sample": errors[:1],
+            "p50": common.percentile(latencies, 50) * 1000,
+            "p99": common.percentile(latencies, 99) * 1000,
+            "max": max(latencies) * 1000 if latencies else float("nan"),
+            "service_p99": common.percentile(service, 99) * 1000}
+
+
+def _report(rows, info: dict) -> None:
+    print()
+    common.say(f"API reads, {info['nproc']} cpu, load {common.load()}")
+    common.table(
+        [(label, rate, f"{r['achieved']:,.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}",
+          f"{r['max']:.0f}", f"{r['errors']}{' ' + r['error_sample'][0] if r['errors'] else ''}")
+         for label, rate, r in rows],
+        ("endpoint", "target req/s", "achieved", "p50 ms", "p99 ms", "max ms", "errors"),
+    )
+    checks = [r for label, rate, r in rows if label.startswith("POST") and rate == 500]
+    if checks:
+        p99 = checks[0]["p99"]
+        print(f"\nentitlement check p99 at 500 req/s: {p99:.1f} ms (target < 10 ms): "
+              f"{'met' if p99 < 10 else 'missed'}")
+
+
+if __name__ == "__main__":
+    main()
