@@ -12,6 +12,7 @@ renamed into place, so a reader (or a worker killed mid-write) never sees half a
 
 import hashlib
 import os
+import socket
 import tempfile
 from dataclasses import dataclass
 from datetime import timedelta
@@ -185,6 +186,36 @@ class StoredPdf:
     created: bool
 
 
+TEMP_PREFIX = ".rendering-"
+
+
+def _temp_prefix() -> str:
+    # Host and process in the name: a later render can tell a dead renderer's leftover
+    # from a file another live process is still writing.
+    return f"{TEMP_PREFIX}{socket.gethostname()}-{os.getpid()}-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale_temps(directory: Path) -> None:
+    """Remove half-written renders left by a worker killed on this host."""
+    host_prefix = f"{TEMP_PREFIX}{socket.gethostname()}-"
+    if not directory.is_dir():
+        return
+    for path in directory.glob(f"{host_prefix}*.pdf"):
+        pid = path.name[len(host_prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
 def invoice_pdf_store(*, invoice: Invoice) -> StoredPdf:
     """Render the invoice's PDF once to its deterministic path.
 
@@ -196,11 +227,12 @@ def invoice_pdf_store(*, invoice: Invoice) -> StoredPdf:
         raise RuntimeError("render invoice PDFs outside database transactions")
     relative = pdf_relative_path(schema_name=connection.schema_name, number=invoice.number)
     target = pdf_absolute_path(relative)
+    _sweep_stale_temps(target.parent)
     if target.is_file():
         return StoredPdf(relative, hashlib.sha256(target.read_bytes()).hexdigest(), False)
     data = html_to_pdf(invoice_html(invoice=invoice))
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".rendering-", suffix=".pdf")
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=_temp_prefix(), suffix=".pdf")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
