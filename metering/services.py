@@ -416,17 +416,22 @@ def _split_repeats(parsed: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, 
     return list(first.values()), repeats
 
 
+def _field_differences(pairs) -> str:
+    """'field stored, not sent' for each (field, stored, sent, shown) that differs:
+    why a re-sent id with another body is still only a duplicate."""
+    return ", ".join(
+        f"{name} {shown(stored)}, not {shown(sent)}"
+        for name, stored, sent, shown in pairs if stored != sent
+    )
+
+
 def _differences(item: _Item, resource_id: str, kind: str, at: datetime, variant: str) -> str:
-    diffs = []
-    if item.resource_id != resource_id:
-        diffs.append(f"resource_id {resource_id!r}, not {item.resource_id!r}")
-    if item.kind != kind:
-        diffs.append(f"kind {kind!r}, not {item.kind!r}")
-    if item.at != at:
-        diffs.append(f"occurred_at {iso(at)}, not {iso(item.at)}")
-    if item.variant != variant:
-        diffs.append(f"variant {variant!r}, not {item.variant!r}")
-    return ", ".join(diffs)
+    return _field_differences([
+        ("resource_id", resource_id, item.resource_id, repr),
+        ("kind", kind, item.kind, repr),
+        ("occurred_at", at, item.at, iso),
+        ("variant", variant, item.variant, repr),
+    ])
 
 
 def _duplicate_reason(item: _Item, resource_id, kind, at, variant) -> str:
@@ -926,16 +931,12 @@ def _parse_usage(items: list, outcomes: _Outcomes) -> list[_UsageItem]:
 
 def _usage_differences(item: _UsageItem, metric: str, project: str, at: datetime,
                        value: Decimal) -> str:
-    diffs = []
-    if item.metric_key != metric:
-        diffs.append(f"metric {metric!r}, not {item.metric_key!r}")
-    if item.project != project:
-        diffs.append(f"project {project!r}, not {item.project!r}")
-    if item.at != at:
-        diffs.append(f"occurred_at {iso(at)}, not {iso(item.at)}")
-    if item.value != value:
-        diffs.append(f"value {value.normalize()}, not {item.value.normalize()}")
-    return ", ".join(diffs)
+    return _field_differences([
+        ("metric", metric, item.metric_key, repr),
+        ("project", project, item.project, repr),
+        ("occurred_at", at, item.at, iso),
+        ("value", value, item.value, lambda v: str(v.normalize())),
+    ])
 
 
 def _usage_duplicate(item: _UsageItem, found) -> str:

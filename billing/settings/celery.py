@@ -9,6 +9,7 @@ off unless a test turns them on (TALLY_CELERY_STAGE_QUEUES=1 or the setting).
 """
 
 import os
+from datetime import timedelta
 
 from kombu import Exchange, Queue
 
@@ -87,50 +88,37 @@ if CELERY_STAGE_QUEUES:
         + [stage_queue(CELERY_TASK_DEFAULT_QUEUE, stage) for stage in STAGES]
     ]
 
+
+def _every_provider(task: str, every_env: str, default_seconds: int) -> dict:
+    """A beat entry that queues `task` in every provider's schema (billing.jobs.fan_out)
+    every `every_env` seconds (an environment variable, default `default_seconds`)."""
+    return {
+        "task": "billing.jobs.fan_out",
+        "schedule": timedelta(seconds=env_int(every_env, default_seconds)),
+        "args": (task,),
+    }
+
+
 # Beat runs in the public schema and fans each entry out to every provider.
 CELERY_BEAT_SCHEDULE = {
-    "billing-cycles-ensure": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_CYCLES_EVERY_SECONDS", 300)),
-        "args": ("invoicing.tasks.cycles_ensure",),
-    },
-    "rating-run": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_RATING_EVERY_SECONDS", 300)),
-        "args": ("invoicing.tasks.rate_open_cycles",),
-    },
-    "cycles-close": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_CLOSING_EVERY_SECONDS", 600)),
-        "args": ("invoicing.tasks.close_due_cycles",),
-    },
-    # Invoice delivery (issue 5): each sweep picks work by state, so a run that finds
-    # nothing to do does nothing; the task queued at finalization usually gets there first.
-    "invoices-render-pdfs": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_DELIVERY_EVERY_SECONDS", 120)),
-        "args": ("invoicing.tasks.render_pending_pdfs",),
-    },
-    "invoices-email": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_DELIVERY_EVERY_SECONDS", 120)),
-        "args": ("invoicing.tasks.email_pending_invoices",),
-    },
-    "invoices-collect-payments": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_PAYMENTS_EVERY_SECONDS", 600)),
-        "args": ("invoicing.tasks.collect_payments",),
-    },
+    "billing-cycles-ensure": _every_provider(
+        "invoicing.tasks.cycles_ensure", "TALLY_CYCLES_EVERY_SECONDS", 300),
+    "rating-run": _every_provider(
+        "invoicing.tasks.rate_open_cycles", "TALLY_RATING_EVERY_SECONDS", 300),
+    "cycles-close": _every_provider(
+        "invoicing.tasks.close_due_cycles", "TALLY_CLOSING_EVERY_SECONDS", 600),
+    # Invoice delivery: each sweep picks work by state, so a run that finds nothing to
+    # do does nothing; the task queued at finalization usually gets there first.
+    "invoices-render-pdfs": _every_provider(
+        "invoicing.tasks.render_pending_pdfs", "TALLY_DELIVERY_EVERY_SECONDS", 120),
+    "invoices-email": _every_provider(
+        "invoicing.tasks.email_pending_invoices", "TALLY_DELIVERY_EVERY_SECONDS", 120),
+    "invoices-collect-payments": _every_provider(
+        "invoicing.tasks.collect_payments", "TALLY_PAYMENTS_EVERY_SECONDS", 600),
     # Retries: emails whose transient failure is due again, or whose worker died.
-    "outbox-sweep": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_OUTBOX_EVERY_SECONDS", 60)),
-        "args": ("invoicing.tasks.outbox_sweep",),
-    },
+    "outbox-sweep": _every_provider(
+        "invoicing.tasks.outbox_sweep", "TALLY_OUTBOX_EVERY_SECONDS", 60),
     # Budget webhooks whose transient failure is due again, or whose worker died.
-    "budget-webhooks-sweep": {
-        "task": "billing.jobs.fan_out",
-        "schedule": float(env_int("TALLY_WEBHOOKS_EVERY_SECONDS", 120)),
-        "args": ("budgets.tasks.webhook_sweep",),
-    },
+    "budget-webhooks-sweep": _every_provider(
+        "budgets.tasks.webhook_sweep", "TALLY_WEBHOOKS_EVERY_SECONDS", 120),
 }
