@@ -174,7 +174,9 @@ def variant_add(*, metric_key: str, key: str, description: str) -> Variant:
         return Variant.objects.create(metric=metric, key=key, description=description)
 
 
-def region_create(*, key: str, name: str) -> Region:
+def _keyed_create(model, *, key: str, name: str, taken: str, **fields):
+    """Create a catalog row named by a unique key and a display name, with the
+    field-level reasons every such row shares (bad key, no name, key taken)."""
     key, name = (key or "").strip(), (name or "").strip()
     errors: dict[str, list[str]] = {}
     if reasons := key_errors(key):
@@ -182,10 +184,14 @@ def region_create(*, key: str, name: str) -> Region:
     if not name:
         errors["name"] = [NAME_REQUIRED]
     with transaction.atomic():
-        if "key" not in errors and Region.objects.filter(key=key).exists():
-            errors["key"] = [REGION_KEY_TAKEN.format(key=key)]
+        if "key" not in errors and model.objects.filter(key=key).exists():
+            errors["key"] = [taken.format(key=key)]
         _raise(errors)
-        return Region.objects.create(key=key, name=name)
+        return model.objects.create(key=key, name=name, **fields)
+
+
+def region_create(*, key: str, name: str) -> Region:
+    return _keyed_create(Region, key=key, name=name, taken=REGION_KEY_TAKEN)
 
 
 # --- prices ----------------------------------------------------------------------------
@@ -414,17 +420,8 @@ _AGGREGATIONS = ", ".join(a for a in Aggregation.values if a != Aggregation.DURA
 
 
 def service_create(*, key: str, name: str, description: str = "") -> Service:
-    key, name = (key or "").strip(), (name or "").strip()
-    errors: dict[str, list[str]] = {}
-    if reasons := key_errors(key):
-        errors["key"] = reasons
-    if not name:
-        errors["name"] = [NAME_REQUIRED]
-    with transaction.atomic():
-        if "key" not in errors and Service.objects.filter(key=key).exists():
-            errors["key"] = [SERVICE_KEY_TAKEN.format(key=key)]
-        _raise(errors)
-        return Service.objects.create(key=key, name=name, description=(description or "").strip())
+    return _keyed_create(Service, key=key, name=name, taken=SERVICE_KEY_TAKEN,
+                         description=(description or "").strip())
 
 
 def _limit(value, errors: dict, field_name: str) -> Decimal | None:
