@@ -62,6 +62,14 @@ def access_for(user) -> Access:
     grants = RoleGrant.objects.filter(user_id=user.pk).values_list(
         "role", "organization_id", "project_id"
     )
+    return access_from_grants(user, grants)
+
+
+def access_from_grants(user, grants) -> Access:
+    """Fold (role, organization_id, project_id) rows into an Access, for a caller that
+    read the grants already (API-key authentication reads them with the key)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return NO_ACCESS
     roles: dict[str, set[int]] = {role: set() for role in Role.values}
     for role, organization_id, project_id in grants:
         roles[role].add(organization_id or project_id or 0)

@@ -19,8 +19,12 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import visible_projects
-from accounts.selectors import billing_account_visible, entitlement_get, entitlement_list
+from accounts.selectors import (
+    billing_account_visible,
+    entitlement_get,
+    entitlement_list,
+    project_visible_named,
+)
 from accounts.services import (
     QuotaAnswer,
     entitlement_accept,
@@ -160,7 +164,7 @@ def _quota_input(request):
     data = QuotaInputSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     values = data.validated_data
-    project = visible_projects(request_access(request)).filter(name=values["project"]).first()
+    project = project_visible_named(access=request_access(request), name=values["project"])
     if project is None:
         raise Http404(f"no project {values['project']!r}")
     return project, values

@@ -16,6 +16,7 @@ from accounts.models import (
     Role,
     RoleGrant,
 )
+from billing.db import row_get
 from billing.periods import Period
 
 
@@ -90,6 +91,14 @@ def project_get(*, access: Access, name: str, at: datetime | None = None) -> Pro
     if project is None:
         raise Http404(f"no project {name!r}")
     return project
+
+
+def project_visible_named(*, access: Access, name: str) -> Project | None:
+    """The project called `name` if the caller may see it (the same rule as
+    visible_projects), as one indexed read without the ORM's compiler: quota
+    checks call this on every request."""
+    project = row_get(Project, "name", name)
+    return project if project is not None and access.can_view_project(project) else None
 
 
 def billing_account_list(*, access: Access, organization: Organization

@@ -48,6 +48,13 @@ def main() -> None:
         print(f"{len(queries)} queries in one request:")
         for query in queries:
             print(f"  {query['time']}s  {query['sql'][:150]}")
+        started, cpu = time.perf_counter(), time.process_time()
+        for _ in range(args.requests):
+            call()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"{args.requests} requests in {elapsed:.2f} s: "
+              f"{elapsed / args.requests * 1000:.2f} ms each in one process (no profiler), "
+              f"{cpu / args.requests * 1000:.2f} ms of this process's CPU")
         profile = cProfile.Profile()
         started = time.perf_counter()
         profile.enable()

@@ -89,6 +89,15 @@ def _back_to_public():
     connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def _forget_cached_providers():
+    """Each test rolls back its provider changes, which no signal reports: start every
+    test with an empty host -> provider cache."""
+    from tenancy.middleware import provider_cache_clear
+
+    provider_cache_clear()
+
+
 @pytest.fixture
 def alpha(db) -> Provider:
     return Provider.objects.get(slug="alpha")

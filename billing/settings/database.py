@@ -8,8 +8,9 @@ DATABASE_URL = env_str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tal
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
-# django-tenants switches the search_path per request; its backend wraps psycopg.
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants switches the search_path per request; its backend wraps psycopg,
+# and billing/db_backend skips the switch when the schema is already in effect.
+DATABASES["default"]["ENGINE"] = "billing.db_backend"
 
 CACHES = {
     "default": {

@@ -1,5 +1,7 @@
 """Tenancy: one PostgreSQL schema per service provider (django-tenants)."""
 
+from billing.env import env_int
+
 # The public schema holds only the provider registry and the platform's own admin.
 SHARED_APPS = [
     "django_tenants",
@@ -43,3 +45,7 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 # keeps the template current.
 TENANT_BASE_SCHEMA = "tally_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+
+# How long each web process trusts the host -> provider lookup it made (see
+# tenancy/middleware.py); 0 looks the provider up on every request.
+TALLY_PROVIDER_CACHE_SECONDS = env_int("TALLY_PROVIDER_CACHE_SECONDS", 10)

@@ -1,0 +1,1 @@
+"""django-tenants' PostgreSQL backend with one round trip less per request (see base.py)."""
