@@ -7,6 +7,12 @@ back one page at a time, related rows are fetched with select_related/prefetch.
 
 Spend always means `invoicing.selectors.billed_lines`: the lines of the cycle's draft
 and finalized invoices (void ones no longer count), credits included.
+
+They only read, so each query names `read_alias()`: the read replica when one is
+configured and healthy, else `default` (billing/replica.py). Objects they return carry
+that alias, and the related rows a page loads from them follow it. Reads made through
+other apps' selectors that take no alias (ingestion health, unentitled usage, offers,
+catalog names, roles) stay on `default`.
 """
 
 from bisect import bisect_right
@@ -35,11 +41,12 @@ from django.http import Http404
 from accounts.access import Access, visible_organizations, visible_projects
 from accounts.models import BillingAccount, Organization, Project, ProjectAccountAssignment
 from billing.money import round_money
+from billing.replica import read_alias
 from invoicing import models as invoicing_models
+from invoicing import selectors as invoicing_selectors
 from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceLine, InvoiceStatus
 from invoicing.selectors import (
     SpendSummary,
-    billed_lines,
     cycle_for_label,
     invoice_list,
     spend_summary,
@@ -68,19 +75,21 @@ def dashboard_cycle(*, label: str | None, now: datetime) -> BillingCycle | None:
     """The cycle a page shows: the one named `label` (YYYY-MM), else the one containing
     `now`, else the latest that has started. Http404 for a label with no cycle."""
     try:
-        cycle = cycle_for_label(label or None, now=now)
+        cycle = cycle_for_label(label or None, now=now, using=read_alias())
     except ValueError as exc:
         raise Http404(str(exc)) from exc
     if cycle is None and label:
         raise Http404(NO_SUCH_CYCLE.format(label=label))
     if cycle is None:
-        cycle = BillingCycle.objects.filter(start__lte=now).order_by("-start").first()
+        cycle = (BillingCycle.objects.using(read_alias()).filter(start__lte=now)
+                 .order_by("-start").first())
     return cycle
 
 
 def cycle_choices(*, now: datetime, limit: int = 24) -> list[BillingCycle]:
     """The latest cycles that have started, newest first, for the period picker."""
-    return list(BillingCycle.objects.filter(start__lte=now).order_by("-start")[:limit])
+    return list(BillingCycle.objects.using(read_alias()).filter(start__lte=now)
+                .order_by("-start")[:limit])
 
 
 def cycle_is_open(cycle: BillingCycle | None) -> bool:
@@ -88,6 +97,11 @@ def cycle_is_open(cycle: BillingCycle | None) -> bool:
 
 
 # --- spend ----------------------------------------------------------------------------
+
+
+def billed_lines(*, cycle: BillingCycle) -> QuerySet:
+    """The fleet's spend in `cycle`: every organization's lines."""
+    return invoicing_selectors.billed_lines(cycle=cycle, using=read_alias())
 
 
 def organization_lines(*, cycle: BillingCycle, organization: Organization) -> QuerySet:
@@ -182,8 +196,10 @@ def spend_trend(*, upto: BillingCycle, lines_filter: Q | None = None,
                 cycles: int = TREND_CYCLES) -> list[TrendPoint]:
     """Total spend per cycle, oldest first, for the `cycles` cycles up to `upto`
     (two queries)."""
-    recent = list(BillingCycle.objects.filter(start__lte=upto.start).order_by("-start")[:cycles])
-    lines = InvoiceLine.objects.filter(invoice__cycle__in=recent).exclude(
+    alias = read_alias()
+    recent = list(BillingCycle.objects.using(alias).filter(start__lte=upto.start)
+                  .order_by("-start")[:cycles])
+    lines = InvoiceLine.objects.using(alias).filter(invoice__cycle__in=recent).exclude(
         invoice__status=InvoiceStatus.VOID
     )
     if lines_filter is not None:
@@ -204,7 +220,7 @@ def organization_spend(*, cycle: BillingCycle, access: Access) -> QuerySet:
     lines = billed_lines(cycle=cycle).filter(invoice__billing_account__organization=OuterRef("pk"))
     total = lines.values("invoice__billing_account__organization").annotate(
         total=Sum("amount")).values("total")[:1]
-    organizations = visible_organizations(access)
+    organizations = visible_organizations(access).using(read_alias())
     if not access.sees_fleet:
         organizations = organizations.filter(pk__in=access.org_ids)
     return (
@@ -225,7 +241,7 @@ def project_spend(*, cycle: BillingCycle, access: Access,
     daily = lines.annotate(
         daily=Sum(Cast(KeyTextTransform("daily_rate", "details"), MONEY))
     ).values("daily")[:1]
-    projects = visible_projects(access)
+    projects = visible_projects(access).using(read_alias())
     if organization is not None:
         projects = projects.filter(organization=organization)
     zero = Value(Decimal(0))
@@ -244,7 +260,8 @@ def rated_until(*, cycle: BillingCycle) -> datetime | None:
     """How far the cycle's drafts are rated (the latest rating of any of its invoices)."""
     from django.db.models import Max
 
-    return Invoice.objects.filter(cycle=cycle).aggregate(at=Max("rated_at"))["at"]
+    return (Invoice.objects.using(read_alias()).filter(cycle=cycle)
+            .aggregate(at=Max("rated_at"))["at"])
 
 
 def remaining_days(*, cycle: BillingCycle, until: datetime | None) -> Decimal:
@@ -354,7 +371,8 @@ def upcoming_invoices(*, organization: Organization, cycle: BillingCycle | None
     if not cycle_is_open(cycle):
         return []
     return list(
-        invoice_list(organization_ids=[organization.pk], status=InvoiceStatus.DRAFT)
+        invoice_list(organization_ids=[organization.pk], status=InvoiceStatus.DRAFT,
+                     using=read_alias())
         .filter(cycle=cycle).order_by("billing_account__name")
     )
 
@@ -362,7 +380,8 @@ def upcoming_invoices(*, organization: Organization, cycle: BillingCycle | None
 def past_invoices(*, organization: Organization) -> QuerySet[Invoice]:
     """The organization's issued invoices (finalized and void), newest first."""
     return _with_delivery(
-        invoice_list(organization_ids=[organization.pk]).exclude(status=InvoiceStatus.DRAFT)
+        invoice_list(organization_ids=[organization.pk], using=read_alias())
+        .exclude(status=InvoiceStatus.DRAFT)
     ).order_by("-cycle__start", "billing_account__name", "pk")
 
 
@@ -370,14 +389,16 @@ def invoice_visible(*, access: Access, invoice_id: int) -> Invoice:
     """One invoice the caller may see (fleet roles; org roles on its organization):
     Http404 otherwise."""
     org_ids = None if access.sees_fleet else access.org_ids
-    invoice = _with_delivery(invoice_list(organization_ids=org_ids)).filter(pk=invoice_id).first()
+    invoices = _with_delivery(invoice_list(organization_ids=org_ids, using=read_alias()))
+    invoice = invoices.filter(pk=invoice_id).first()
     if invoice is None:
         raise Http404(f"no invoice {invoice_id}")
     return invoice
 
 
 def invoice_lines(*, invoice: Invoice) -> QuerySet[InvoiceLine]:
-    return InvoiceLine.objects.filter(invoice=invoice).order_by("sort_key", "id")
+    return InvoiceLine.objects.using(read_alias()).filter(invoice=invoice).order_by(
+        "sort_key", "id")
 
 
 def invoice_pdf_path(*, invoice: Invoice, now: datetime):
@@ -419,7 +440,7 @@ def invoices_needing_attention() -> QuerySet[Invoice] | None:
     from invoicing.delivery import deliveries_with_problems
 
     return (
-        Invoice.objects.filter(deliveries_with_problems())
+        Invoice.objects.using(read_alias()).filter(deliveries_with_problems())
         .select_related("cycle", "billing_account__organization", "delivery")
         .order_by("-cycle__start", "pk").distinct()
     )
@@ -448,7 +469,7 @@ def billing_accounts_with_projects(*, organization: Organization, at: datetime
     (when invoicing keeps one) and `current_projects` (the projects billing to it at
     `at`). Three queries."""
     accounts = (
-        BillingAccount.objects.filter(organization=organization)
+        BillingAccount.objects.using(read_alias()).filter(organization=organization)
         .prefetch_related(
             "contacts",
             Prefetch(
@@ -488,7 +509,7 @@ def ingestion_today(*, now: datetime):
 def credit_list() -> QuerySet:
     from invoicing.models import Credit
 
-    return Credit.objects.select_related(
+    return Credit.objects.using(read_alias()).select_related(
         "organization", "project", "resource", "created_by"
     ).order_by("-window_start", "-id")
 
@@ -534,7 +555,7 @@ def entitlements_of(*, organization: Organization, now: datetime) -> list:
     if not hasattr(accounts_models, "Entitlement"):
         return []
     return list(
-        accounts_models.Entitlement.objects.filter(
+        accounts_models.Entitlement.objects.using(read_alias()).filter(
             Q(end__isnull=True) | Q(end__gt=now), billing_account__organization=organization,
             start__lte=now,
         ).select_related("billing_account", "offer_version__offer").order_by(
@@ -565,11 +586,12 @@ def budgets_for(*, organization: Organization | None = None, project: Project | 
     from budgets.models import BudgetAlert
     from budgets.selectors import budget_list
 
-    budgets = list(budget_list(organization=organization, project=project))
+    alias = read_alias()
+    budgets = list(budget_list(organization=organization, project=project).using(alias))
     alerts: dict[int, list] = defaultdict(list)
     if budgets and cycle is not None:
         for alert in (
-            BudgetAlert.objects.filter(budget__in=budgets, cycle=cycle)
+            BudgetAlert.objects.using(alias).filter(budget__in=budgets, cycle=cycle)
             .order_by("threshold", "recipient")
         ):
             alerts[alert.budget_id].append(alert)

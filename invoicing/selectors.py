@@ -45,18 +45,21 @@ SECONDS_PER_DAY = Decimal(86400)
 NO_SUCH_PERIOD = "no billing cycle {label}: periods look like 2026-11"
 
 
-def cycle_for_label(label: str | None, *, now: datetime) -> BillingCycle | None:
-    """The cycle named `YYYY-MM`, or the one containing `now` when no label is given."""
+def cycle_for_label(label: str | None, *, now: datetime,
+                    using: str | None = None) -> BillingCycle | None:
+    """The cycle named `YYYY-MM`, or the one containing `now` when no label is given.
+    `using`: a database alias (the dashboards pass `billing.replica.read_alias()`)."""
+    cycles = BillingCycle.objects.using(using)
     if label:
         parse_month(label)  # ValueError with a clear message for a malformed label
-        return BillingCycle.objects.filter(label=label).first()
-    return BillingCycle.objects.filter(start__lte=now, end__gt=now).first()
+        return cycles.filter(label=label).first()
+    return cycles.filter(start__lte=now, end__gt=now).first()
 
 
-def billed_lines(*, cycle: BillingCycle) -> QuerySet[InvoiceLine]:
+def billed_lines(*, cycle: BillingCycle, using: str | None = None) -> QuerySet[InvoiceLine]:
     """Lines that count as spend in `cycle`: drafts while open, issued ones after
     (void invoices no longer count)."""
-    return InvoiceLine.objects.filter(invoice__cycle=cycle).exclude(
+    return InvoiceLine.objects.using(using).filter(invoice__cycle=cycle).exclude(
         invoice__status=InvoiceStatus.VOID
     )
 
@@ -115,8 +118,10 @@ def spend_summary(*, cycle: BillingCycle, lines: QuerySet[InvoiceLine]) -> Spend
 
 
 def invoice_list(*, organization_ids=None, billing_account_id=None, project_id=None,
-                 period: str | None = None, status: str | None = None) -> QuerySet[Invoice]:
-    invoices = Invoice.objects.select_related("cycle", "billing_account__organization")
+                 period: str | None = None, status: str | None = None,
+                 using: str | None = None) -> QuerySet[Invoice]:
+    invoices = Invoice.objects.using(using).select_related(
+        "cycle", "billing_account__organization")
     if organization_ids is not None:
         invoices = invoices.filter(billing_account__organization_id__in=organization_ids)
     if billing_account_id is not None:

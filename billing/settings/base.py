@@ -30,6 +30,8 @@ MIDDLEWARE = [
     # Picks the provider's schema from the host name; must run before anything
     # that reads the database.
     "tenancy.middleware.ProviderMiddleware",
+    # The same schema on the read replica's connection, when one is configured.
+    "billing.replica.ReplicaMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -20,6 +20,7 @@ from catalog.services import (
     service_create,
 )
 from invoicing.models import BillingCycle
+from tenancy.middleware import provider_cache_clear
 from tenancy.models import BillingMode, Provider
 from tests.factories import make_org, make_project
 
@@ -92,6 +93,7 @@ def sells_offers(provider: Provider, *, timezone: str | None = None) -> Provider
     if timezone:
         fields["billing_timezone"] = timezone
     Provider.objects.filter(pk=provider.pk).update(**fields)
+    provider_cache_clear()  # .update() sends no signal; a save in the admin would clear it
     for name, value in fields.items():
         setattr(provider, name, value)
     return provider

@@ -273,6 +273,7 @@ def test_rate_now_is_for_fleet_admins_only(beta, world):
 def test_unentitled_usage_is_shown_to_operators_of_providers_that_sell_offers(beta, world):
     from catalog.models import Aggregation, Metric, Service
     from metering.models import UsageEvent
+    from tenancy.middleware import provider_cache_clear
     from tenancy.models import Provider
 
     client = signed_in(beta, "ops")
@@ -281,6 +282,7 @@ def test_unentitled_usage_is_shown_to_operators_of_providers_that_sell_offers(be
     assert client.get("/operator/unentitled/" + OCT).status_code == 404
 
     Provider.objects.filter(slug="beta").update(billing_mode="offers")
+    provider_cache_clear()  # .update() sends no signal; a save in the admin would clear it
     with inside(beta):
         dns = Service.objects.create(key="dns", name="DNS")
         queries = Metric.objects.create(key="dns.queries", name="DNS queries", service=dns,
