@@ -101,8 +101,13 @@ class UsageEvent(models.Model):
     """
 
     event_id = models.CharField(max_length=200, unique=True)
-    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="usage_events")
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage_events")
+    # No index of their own (migration 0004): the (project, metric, occurred_at) index
+    # serves project lookups, nothing looks usage up by metric alone, and each index
+    # is paid by every ingested event.
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="usage_events",
+                               db_index=False)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="usage_events",
+                                db_index=False)
     occurred_at = models.DateTimeField()
     value = models.DecimalField(max_digits=30, decimal_places=10)
     attributes = models.JSONField(default=dict, blank=True)

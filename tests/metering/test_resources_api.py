@@ -231,3 +231,18 @@ def test_the_openapi_schema_documents_the_endpoints_without_warnings(fleet, admi
     assert "metering/" not in warnings
     for name in ("LifecycleEvent", "ResourceDetail", "ItemOutcome", "StoredEvent"):
         assert name not in warnings
+
+
+def test_fractional_numbers_in_attributes_are_stored_as_the_numbers_sent(fleet, admin_key):
+    client = host_client(fleet.provider)
+    body = {"events": [
+        event("f1", attributes={"size": 1.5, "tier": 2, "deep": {"ratio": 0.1}}),
+        event("f2", "resized", at="2026-11-02T00:00:00Z", variant="8cpu-32gb",
+              attributes={"size": 2.25}),
+    ]}
+    response = post(client, body, **admin_key)
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 2
+    with inside(fleet.provider):
+        assert Resource.objects.get(resource_id="i-1").attributes == {
+            "size": 2.25, "tier": 2, "deep": {"ratio": 0.1}}
