@@ -33,8 +33,10 @@ class Provider(TenantMixin):
     address = models.TextField(blank=True, help_text="Printed on invoices.")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # Creating a provider clones the migrated template schema (TENANT_BASE_SCHEMA).
-    auto_create_schema = True
+    # Its schema is cloned from the migrated template (TENANT_BASE_SCHEMA) by
+    # tenancy.services.provider_create with tenancy.cloning, not by django-tenants
+    # on save(): its clone function grew slower with every provider.
+    auto_create_schema = False
     # Deleting a registry row must never silently destroy a provider's billing history.
     auto_drop_schema = False
 

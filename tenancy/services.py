@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django_tenants.utils import schema_context, schema_exists
 
+from tenancy.cloning import schema_clone
 from tenancy.models import BillingMode, Domain, Provider
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ def template_schema_ensure(*, verbosity: int = 0) -> bool:
 
     Returns True when the schema had to be created. Migrating it costs what a
     provider's migration costs (dj-stripe alone is about 70 s on a new schema),
-    once per installation; every later provider is a one-second clone.
+    once per installation; every later provider is a clone (tenancy.cloning) of
+    under a second, whatever the number of providers.
     """
     template = settings.TENANT_BASE_SCHEMA
     created = False
@@ -53,39 +55,6 @@ def template_schema_ensure(*, verbosity: int = 0) -> bool:
         # migrate_schemas leaves the connection in the schema it migrated last.
         connection.set_schema_to_public()
     return created
-
-
-_CONSTRAINTS_SQL = """
-    SELECT c.conrelid::regclass::text, pg_get_constraintdef(c.oid), c.contype, c.conname
-    FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-    WHERE n.nspname = %s AND c.contype IN ('u', 'c', 'x', 'p', 'f')
-"""
-
-
-def _align_constraint_names(template: str, schema: str) -> int:
-    """Give the clone's constraints the template's names.
-
-    django-tenants' clone function recreates unique constraints under
-    PostgreSQL's default names, so a later migration that alters a named
-    constraint would fail on cloned providers only. Returns how many were renamed.
-    """
-    def by_definition(name: str) -> dict[tuple[str, str, str], str]:
-        with connection.cursor() as cursor:
-            cursor.execute(_CONSTRAINTS_SQL, [name])
-            return {(table.split(".")[-1], definition, kind): conname
-                    for table, definition, kind, conname in cursor.fetchall()}
-
-    wanted = by_definition(template)
-    renamed = 0
-    with connection.cursor() as cursor:
-        for key, current in by_definition(schema).items():
-            target = wanted.get(key)
-            if target and target != current:
-                cursor.execute(
-                    f'ALTER TABLE "{schema}"."{key[0]}" RENAME CONSTRAINT "{current}" TO "{target}"'
-                )
-                renamed += 1
-    return renamed
 
 
 def _schema_name_for(slug: str) -> str:
@@ -109,7 +78,8 @@ def provider_create(
     """Register a provider, clone its schema, route its host and create its first admin.
 
     All or nothing: a failure at any step leaves no registry row, no schema and
-    no domain behind (PostgreSQL DDL is transactional).
+    no domain behind (PostgreSQL DDL is transactional). The clone copies the
+    template's migration history with its tables, so nothing is migrated here.
     """
     from django.contrib.auth import get_user_model
 
@@ -146,12 +116,12 @@ def provider_create(
     host = f"{slug}.{base_domain}"
     with transaction.atomic():
         provider.save(verbosity=0)
+        schema_clone(source=settings.TENANT_BASE_SCHEMA, target=provider.schema_name)
         Domain.objects.create(domain=host, tenant=provider, is_primary=True)
         with schema_context(provider.schema_name):
             user_model.objects.create_superuser(
                 username=admin_username, email=admin_email, password=password
             )
-        _align_constraint_names(settings.TENANT_BASE_SCHEMA, provider.schema_name)
     logger.info("created provider %s on %s", slug, host)
     return ProviderCreated(
         provider=provider, domain=host, admin_username=admin_username, admin_password=password

@@ -41,10 +41,9 @@ TENANT_DOMAIN_MODEL = "tenancy.Domain"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 # dj-stripe's migrations cost about 70 s per schema. New providers are cloned
-# from a migrated template schema instead (about a second); `tally_migrate`
-# keeps the template current.
+# from a migrated template schema instead (tenancy/cloning.py, about a second,
+# called by provider_create); `tally_migrate` keeps the template current.
 TENANT_BASE_SCHEMA = "tally_template"
-TENANT_CREATION_FAKES_MIGRATIONS = True
 
 # How long each web process trusts the host -> provider lookup it made (see
 # tenancy/middleware.py); 0 looks the provider up on every request.
