@@ -267,8 +267,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
         celery = [str(VENV_PY), "-m", "celery", "-A", "billing"]
         processes = {
-            "web": [str(VENV_PY), "-m", "gunicorn", "billing.wsgi", "--bind",
-                    f"0.0.0.0:{WEB_PORT}", "--workers", "2", "--threads", "4",
+            "web": [str(VENV_PY), "-m", "gunicorn", "billing.wsgi",
+                    "-c", "billing/gunicorn.conf.py", "--bind", f"0.0.0.0:{WEB_PORT}",
                     "--access-logfile", "-", "--graceful-timeout", "5"],
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
             "beat": [*celery, "beat", "--loglevel", "INFO",

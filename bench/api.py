@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py --scale small|full
 
-The real path: gunicorn (billing.wsgi, 2 workers x 4 threads, as the Dockerfile)
+The real path: gunicorn (billing.wsgi with billing/gunicorn.conf.py, as deployed)
 on loopback, an API key on every request. An open-loop load generator (threads on
 keep-alive connections, each request sent at its scheduled instant; latency counted
 from that instant, so a slow server cannot hide its queue) drives, one at a time:
@@ -39,7 +39,12 @@ THREADS = 32
 
 
 def main() -> None:
-    args = common.parser(__doc__.splitlines()[0]).parse_args()
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--only", choices=("check", "org", "project", "whoami", "healthz"),
+                   help="run one endpoint of the plan")
+    p.add_argument("--workers", type=int, help="default: billing/gunicorn.conf.py's")
+    p.add_argument("--threads", type=int, help="default: billing/gunicorn.conf.py's")
+    args = p.parse_args()
     scale = SCALES[args.scale]
     common.setup(args)
     info = common.machine()
@@ -48,7 +53,7 @@ def main() -> None:
     try:
         with common.inside(provider):
             requests, key = _data()
-        server = common.Gunicorn(workers=2, threads=4)
+        server = common.Gunicorn(workers=args.workers, threads=args.threads)
         host = f"{provider.slug}.localhost"
         try:
             sample = _once(server.port, host, key, requests["check"])
@@ -57,8 +62,12 @@ def main() -> None:
                 _load(server.port, host, key, requests[name], rate=50, seconds=1)
             rows = []
             for name, rate in scale["plan"]:
+                if args.only and name != args.only:
+                    continue
                 common.say(f"{name} at {rate} req/s for {scale['seconds']} s")
+                cpu = server.cpu_seconds()
                 result = _load(server.port, host, key, requests[name], rate, scale["seconds"])
+                result["server_cpu_ms"] = (server.cpu_seconds() - cpu) / result["sent"] * 1000
                 rows.append((requests[name][1], rate, result))
         finally:
             server.stop()
@@ -176,9 +185,11 @@ def _report(rows, info: dict) -> None:
     common.say(f"API reads, {info['nproc']} cpu, load {common.load()}")
     common.table(
         [(label, rate, f"{r['achieved']:,.0f}", f"{r['p50']:.1f}", f"{r['p99']:.1f}",
-          f"{r['max']:.0f}", f"{r['errors']}{' ' + r['error_sample'][0] if r['errors'] else ''}")
+          f"{r['max']:.0f}", f"{r['server_cpu_ms']:.2f}",
+          f"{r['errors']}{' ' + r['error_sample'][0] if r['errors'] else ''}")
          for label, rate, r in rows],
-        ("endpoint", "target req/s", "achieved", "p50 ms", "p99 ms", "max ms", "errors"),
+        ("endpoint", "target req/s", "achieved", "p50 ms", "p99 ms", "max ms",
+         "server CPU ms/req", "errors"),
     )
     checks = [r for label, rate, r in rows if label.startswith("POST") and rate == 500]
     if checks:

@@ -175,14 +175,17 @@ def free_port() -> int:
 class Gunicorn:
     """The real web server, as deployed (billing.wsgi), on a free loopback port."""
 
-    def __init__(self, workers: int = 2, threads: int = 1):
+    def __init__(self, workers: int | None = None, threads: int | None = None):
+        """The deployed configuration (billing/gunicorn.conf.py) unless told otherwise."""
         self.port = free_port()
         env = os.environ.copy()
         self.log = open(f"/tmp/tally-bench-gunicorn-{self.port}.log", "w")  # noqa: SIM115
+        overrides = [*(["--workers", str(workers)] if workers else []),
+                     *(["--threads", str(threads)] if threads else [])]
         self.popen = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "billing.wsgi", "--bind",
-             f"127.0.0.1:{self.port}", "--workers", str(workers), "--threads", str(threads),
-             "--log-level", "warning", "--timeout", "120"],
+            [str(Path(sys.executable).parent / "gunicorn"), "billing.wsgi",
+             "-c", "billing/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+             *overrides, "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
@@ -195,6 +198,19 @@ class Gunicorn:
                     raise RuntimeError(Path(self.log.name).read_text()) from None
                 time.sleep(0.2)
         raise RuntimeError("gunicorn did not start")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the workers have used so far, from /proc."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        children = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children")
+        total = 0
+        for pid in children.read_text().split():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
 
     def stop(self) -> None:
         if self.popen.poll() is None:

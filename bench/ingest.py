@@ -2,10 +2,9 @@
 
     .venv/bin/python bench/ingest.py --scale small|full
 
-The real path: gunicorn (billing.wsgi, 2 sync workers) on loopback, POST
-/api/v1/usage/events with 1,000 events a batch, an API key checked on every
-request, dedup on (every id is claimed in the ids table). Client threads on
-keep-alive connections send for the whole duration (small 10 s, full 60 s); figures:
+The real path: gunicorn (billing.wsgi with billing/gunicorn.conf.py, as deployed) on
+loopback, POST /api/v1/usage/events with 1,000 events a batch, an API key checked on
+every request, dedup on (every id is claimed in the ids table). Client threads send for the whole duration (small 10 s, full 60 s); figures:
 events/s sustained, p50/p99 batch latency. Then a re-send of already stored batches
 (all duplicates). Beside them, the physical limit on the same machine, same run:
 PostgreSQL's COPY of the same rows into the same table.
@@ -32,7 +31,6 @@ ACCEPTED = re.compile(rb'"accepted":\s*(\d+)')
 
 def main() -> None:
     args = common.parser(__doc__.splitlines()[0]).parse_args()
-    args.workers = 2
     scale = SCALES[args.scale]
     common.setup(args)
     info = common.machine()
@@ -43,7 +41,7 @@ def main() -> None:
     try:
         key = _catalog(provider)
         host = f"{provider.slug}.localhost"
-        server = common.Gunicorn(workers=args.workers)
+        server = common.Gunicorn()
         try:
             # Warm-up (imports, connections, caches of each worker): not counted.
             _http_run(server.port, host, key, 2, prefix="warm")

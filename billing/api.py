@@ -74,5 +74,9 @@ class PlainDecimalField(serializers.Field):
         super().__init__(**kwargs)
 
     def to_representation(self, value) -> str:
-        text = format(Decimal(value).normalize(), "f")
-        return text
+        return plain_decimal(value)
+
+
+def plain_decimal(value) -> str:
+    """A rate or quantity as a plain string without trailing zeros ("0.1", "669600")."""
+    return format(Decimal(value).normalize(), "f")
