@@ -4,8 +4,9 @@
 
 The real path: gunicorn (billing.wsgi with billing/gunicorn.conf.py, as deployed) on
 loopback, POST /api/v1/usage/events with 1,000 events a batch, an API key checked on
-every request, dedup on (every id is claimed in the ids table). Client threads send for the whole duration (small 10 s, full 60 s); figures:
-events/s sustained, p50/p99 batch latency. Then a re-send of already stored batches
+every request, dedup on (every id is claimed in the ids table). Client threads send
+for the whole duration (small 10 s, full 60 s); figures: events/s sustained, p50/p99
+batch latency. Then a re-send of already stored batches
 (all duplicates). Beside them, the physical limit on the same machine, same run:
 PostgreSQL's COPY of the same rows into the same table.
 """
