@@ -1097,25 +1097,30 @@ def usage_events_ingest(*, items: list, now: datetime) -> IngestionResult:
 def _stored_usage(event_ids: list[str]) -> dict[str, tuple]:
     """Stored events among `event_ids`: id -> (metric key, project name, instant, value).
 
-    One probe of the event_id index of each month partition per id, whatever the
-    planner believes of the partitions: the ids travel as one JSON array and each is
-    looked up in a lateral subquery (OFFSET 0 keeps it one, so it cannot become a hash
-    join over whole partitions). An array of ids compared with `= ANY(...)` was at the
-    mercy of statistics that lag behind a growing month: a seq scan of the partition
-    per batch (10 ms at 100,000 rows, growing with the month) with a literal array,
-    and a thousand comparisons per row with an array parameter (300 ms at 12,000 rows),
-    until autovacuum analyzed it."""
+    The ids table first: every stored event's id is claimed there (a foreign key,
+    migration 0005), so an id it lacks is new, found with one probe of one index,
+    whatever the number of month partitions and however large they grow; that page
+    is the one the claim then writes. Only the ids it holds are looked up in the
+    partitions. Each id is probed in a lateral subquery (`OFFSET 0` keeps it one)
+    so no plan can turn the lookup into a scan: an array compared with `= ANY(...)`
+    was at the mercy of statistics that lag behind a growing month (a seq scan of the
+    partition per batch), and the plain partition probes outgrew the buffer cache
+    once a month held 1.7 M events (bench/RESULTS.md §1)."""
     if not event_ids:
         return {}
+    table = UsageEvent._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             SELECT e.event_id, m.key, p.name, e.occurred_at, e.value
             FROM json_array_elements_text(%s::json) AS i(event_id)
             CROSS JOIN LATERAL (
+                SELECT c.event_id FROM {table}_ids c WHERE c.event_id = i.event_id OFFSET 0
+            ) claimed
+            CROSS JOIN LATERAL (
                 SELECT event_id, metric_id, project_id, occurred_at, value
-                FROM {UsageEvent._meta.db_table}
-                WHERE event_id = i.event_id
+                FROM {table}
+                WHERE event_id = claimed.event_id
                 OFFSET 0
             ) e
             JOIN {Metric._meta.db_table} m ON m.id = e.metric_id
@@ -1131,6 +1136,8 @@ _USAGE_FOREIGN_KEYS = (
     "metering_usageevent_metric_id_ea9803d2_fk_catalog_metric_id, "
     "metering_usageevent_project_id_d5ea30fb_fk_accounts_project_id"
 )
+
+
 def _json_number(value):
     """A Decimal inside free-form `attributes` (the API parses every JSON number as
     Decimal), as the JSON number it arrived as: an int when whole, a float when that

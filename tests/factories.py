@@ -55,3 +55,16 @@ def make_price(metric: Metric, rate: str, time_unit: str, *, variant: str = "", 
         service_class=service_class, rate=Decimal(rate), time_unit=time_unit,
         valid_from=valid_from, valid_to=valid_to,
     )
+
+
+def make_usage_event(**fields):
+    """A usage event stored around ingestion, as a script would: its id claimed
+    first, as the database requires of every writer (metering migration 0005)."""
+    from django.db import connection
+
+    from metering.models import UsageEvent
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {UsageEvent._meta.db_table}_ids (event_id) VALUES (%s)",
+                       [fields["event_id"]])
+    return UsageEvent.objects.create(**fields)

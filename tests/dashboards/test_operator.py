@@ -272,9 +272,9 @@ def test_rate_now_is_for_fleet_admins_only(beta, world):
 
 def test_unentitled_usage_is_shown_to_operators_of_providers_that_sell_offers(beta, world):
     from catalog.models import Aggregation, Metric, Service
-    from metering.models import UsageEvent
     from tenancy.middleware import provider_cache_clear
     from tenancy.models import Provider
+    from tests.factories import make_usage_event
 
     client = signed_in(beta, "ops")
     page = client.get("/operator/" + OCT)
@@ -288,7 +288,7 @@ def test_unentitled_usage_is_shown_to_operators_of_providers_that_sell_offers(be
         queries = Metric.objects.create(key="dns.queries", name="DNS queries", service=dns,
                                         aggregation=Aggregation.SUM)
         for i in range(3):
-            UsageEvent.objects.create(
+            make_usage_event(
                 event_id=f"u-{i}", metric=queries, project=world.adventure,
                 occurred_at=datetime(2020, 10, 3 + i, tzinfo=UTC), value=Decimal("10.5"),
                 received_at=datetime(2020, 10, 3 + i, tzinfo=UTC))

@@ -352,3 +352,22 @@ def test_fractional_numbers_in_usage_attributes_are_stored_as_numbers(fleet):
                                                  "deep": [Decimal("0.1")], "exact": long}))
     assert result.accepted == 1, result.items
     assert stored()["attr-1"][4] == {"gb": 1.5, "n": 2, "deep": [0.1], "exact": str(long)}
+
+
+def test_the_database_refuses_a_usage_event_whose_id_is_not_claimed(fleet):
+    """Every writer claims the id (migration 0005), which is what lets the duplicate
+    lookup trust the ids table."""
+    from django.db import IntegrityError, transaction
+
+    from accounts.models import Project
+    from catalog.models import Metric
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UsageEvent.objects.create(
+            event_id="unclaimed", metric=Metric.objects.get(key="requests"),
+            project=Project.objects.get(name="adventure"),
+            occurred_at=datetime(2026, 11, 10, 8, tzinfo=UTC), value=Decimal(1), received_at=NOW)
+    assert ingest(usage("unclaimed")).accepted == 1
+    again = ingest(usage("unclaimed", value="2"))
+    assert again.duplicate == 1
+    assert "value 1.5, not 2" in again.items[0]["reason"]

@@ -15,7 +15,13 @@ from metering.models import IngestionDay, LifecycleEvent, UsageEvent
 from metering.services import lifecycle_events_ingest, usage_events_ingest
 from tenancy.services import provider_create
 from tests.conftest import inside
-from tests.factories import make_org, make_project, make_region, make_resource_type
+from tests.factories import (
+    make_org,
+    make_project,
+    make_region,
+    make_resource_type,
+    make_usage_event,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -129,7 +135,7 @@ def test_rows_of_a_month_in_the_default_partition_move_into_its_new_partition(al
     with inside(alpha):
         _catalog()
         # Written around ingestion (the ORM): no partition for 2032-03, so the default.
-        UsageEvent.objects.create(
+        make_usage_event(
             event_id="early", metric=Metric.objects.get(key="requests"),
             project=Project.objects.get(name="adventure"),
             occurred_at=datetime(2032, 3, 2, tzinfo=UTC), value=Decimal(1), received_at=NOW,
