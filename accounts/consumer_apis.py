@@ -32,7 +32,7 @@ from accounts.services import (
     QuotaAnswer,
     entitlement_accept,
     entitlement_end,
-    quota_check,
+    quota_check_named,
     quota_release,
     quota_reserve,
 )
@@ -205,12 +205,17 @@ def quota_payload(answer: QuotaAnswer) -> dict:
     return data
 
 
-def _quota_input(request):
+def _quota_values(request) -> dict:
     values = quota_input_fast(request.data)
     if values is None:
         data = QuotaInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+    return values
+
+
+def _quota_input(request):
+    values = _quota_values(request)
     project = project_visible_named(access=request_access(request), name=values["project"])
     if project is None:
         raise Http404(f"no project {values['project']!r}")
@@ -232,10 +237,14 @@ class EntitlementCheckApi(APIView):
         request=QuotaInputSerializer, responses=QuotaOutputSerializer,
     )
     def post(self, request):
-        project, values = _quota_input(request)
-        return _quota_response(quota_check(project=project, feature_key=values["feature"],
-                                           quantity=values.get("quantity"),
-                                           now=timezone.now()))
+        values = _quota_values(request)
+        answer = quota_check_named(
+            project_name=values["project"], feature_key=values["feature"],
+            quantity=values.get("quantity"), now=timezone.now(),
+            visible=request_access(request).can_view_project)
+        if answer is None:
+            raise Http404(f"no project {values['project']!r}")
+        return _quota_response(answer)
 
 
 class _FleetQuotaApi(APIView):

@@ -146,3 +146,35 @@ def test_concurrent_reservations_never_exceed_the_limit(django_db_setup, alpha_c
                 BillingAccount.objects.filter(organization=org).delete()
                 Organization.objects.filter(pk=org.pk).delete()
             connection.set_schema_to_public()
+
+
+def test_the_check_by_name_answers_as_the_check_of_the_project(alpha, no_cycles):
+    """The API's one-round-trip check (project found in the same query) gives the
+    answers quota_check gives, and nothing for a project unknown or out of sight."""
+    from accounts.services import quota_check_named
+
+    with inside(alpha):
+        datum_catalog()
+        acme = make_consumer()
+        lonely = make_project("acme-lonely", acme.org)
+        now = T0 + timedelta(days=1)
+        entitlement_accept(billing_account=acme.account, offer_key="pro", now=now)
+        later = now + timedelta(hours=1)
+        quota_reserve(project=acme.project, feature_key="compute.vcpus", quantity=Decimal(4),
+                      now=later)
+        for project in (acme.project, lonely):
+            for feature, quantity in (("dns.zones", Decimal(3)), ("dns.zones", None),
+                                      ("dns.dnssec", None), ("compute.vcpus", Decimal(1)),
+                                      ("nope", None)):
+                for at in (now - timedelta(days=400), later):
+                    named = quota_check_named(project_name=project.name, feature_key=feature,
+                                              now=at, quantity=quantity, visible=lambda p: True)
+                    assert named == quota_check(project=project, feature_key=feature, now=at,
+                                                quantity=quantity), (project, feature, at)
+        seen = []
+        hidden = quota_check_named(project_name=acme.project.name, feature_key="dns.zones",
+                                   now=later, visible=lambda p: seen.append(p) or False)
+        assert hidden is None
+        assert [(p.pk, p.organization_id) for p in seen] == [(acme.project.pk, acme.org.pk)]
+        assert quota_check_named(project_name="no-such-project", feature_key="dns.zones",
+                                 now=later, visible=lambda p: True) is None
