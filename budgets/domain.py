@@ -59,7 +59,3 @@ def webhook_signature_valid(*, secret: str, body: bytes, header: str) -> bool:
     """What a receiver does: recompute and compare in constant time."""
     return hmac.compare_digest(webhook_signature(secret=secret, body=body), header or "")
 
-
-def backoff_seconds(*, attempts: int, base: float, cap: float) -> float:
-    """Seconds to wait after the `attempts`-th failed attempt: base * 2^(attempts-1), capped."""
-    return min(base * (2 ** max(attempts - 1, 0)), cap)

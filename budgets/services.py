@@ -34,11 +34,11 @@ from accounts.models import Organization, Project
 from billing.fields import MONEY_DIGITS, MONEY_PLACES
 from billing.leases import due_ids
 from billing.money import minor_unit, money_quantum
+from billing.retries import backoff_seconds
 from budgets.domain import (
     SIGNATURE_HEADER,
     THRESHOLD_MAX,
     THRESHOLD_MIN,
-    backoff_seconds,
     normalize_thresholds,
     percent_used,
     thresholds_crossed,
@@ -618,10 +618,10 @@ class WebhookRetryLater(Exception):
 @dataclass(frozen=True)
 class WebhookPolicy:
     max_attempts: int
-    backoff_seconds: float
-    backoff_max_seconds: float
-    lease_seconds: float
-    timeout_seconds: float
+    backoff_seconds: int
+    backoff_max_seconds: int
+    lease_seconds: int
+    timeout_seconds: int
     allow_private_hosts: bool
 
 
@@ -630,10 +630,10 @@ def webhook_policy() -> WebhookPolicy:
     a 5-minute lease, a 10-second timeout, and no private or local receivers."""
     return WebhookPolicy(
         max_attempts=int(getattr(settings, "TALLY_WEBHOOK_MAX_ATTEMPTS", 6)),
-        backoff_seconds=float(getattr(settings, "TALLY_WEBHOOK_BACKOFF_SECONDS", 30)),
-        backoff_max_seconds=float(getattr(settings, "TALLY_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)),
-        lease_seconds=float(getattr(settings, "TALLY_WEBHOOK_LEASE_SECONDS", 300)),
-        timeout_seconds=float(getattr(settings, "TALLY_WEBHOOK_TIMEOUT_SECONDS", 10)),
+        backoff_seconds=int(getattr(settings, "TALLY_WEBHOOK_BACKOFF_SECONDS", 30)),
+        backoff_max_seconds=int(getattr(settings, "TALLY_WEBHOOK_BACKOFF_MAX_SECONDS", 3600)),
+        lease_seconds=int(getattr(settings, "TALLY_WEBHOOK_LEASE_SECONDS", 300)),
+        timeout_seconds=int(getattr(settings, "TALLY_WEBHOOK_TIMEOUT_SECONDS", 10)),
         allow_private_hosts=bool(getattr(settings, "TALLY_WEBHOOK_ALLOW_PRIVATE_HOSTS", False)),
     )
 

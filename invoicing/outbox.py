@@ -29,6 +29,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
 from billing.leases import due_ids
+from billing.retries import backoff_seconds
 from invoicing.models import OutboxMessage, OutboxStatus
 
 logger = logging.getLogger(__name__)
@@ -48,21 +49,22 @@ class OutboxRetryLater(Exception):
 @dataclass(frozen=True)
 class OutboxPolicy:
     max_attempts: int
-    backoff_seconds: float
-    backoff_max_seconds: float
-    lease_seconds: float
+    backoff_seconds: int
+    backoff_max_seconds: int
+    lease_seconds: int
 
-    def delay_after(self, attempts: int) -> float:
-        """Seconds to wait after the `attempts`-th failed attempt: base * 2^(attempts-1)."""
-        return min(self.backoff_seconds * (2 ** max(attempts - 1, 0)), self.backoff_max_seconds)
+    def delay_after(self, attempts: int) -> int:
+        """Seconds to wait after the `attempts`-th failed attempt."""
+        return backoff_seconds(attempts=attempts, base=self.backoff_seconds,
+                               cap=self.backoff_max_seconds)
 
 
 def outbox_policy() -> OutboxPolicy:
     return OutboxPolicy(
         max_attempts=settings.TALLY_OUTBOX_MAX_ATTEMPTS,
-        backoff_seconds=float(settings.TALLY_OUTBOX_BACKOFF_SECONDS),
-        backoff_max_seconds=float(settings.TALLY_OUTBOX_BACKOFF_MAX_SECONDS),
-        lease_seconds=float(settings.TALLY_OUTBOX_LEASE_SECONDS),
+        backoff_seconds=settings.TALLY_OUTBOX_BACKOFF_SECONDS,
+        backoff_max_seconds=settings.TALLY_OUTBOX_BACKOFF_MAX_SECONDS,
+        lease_seconds=settings.TALLY_OUTBOX_LEASE_SECONDS,
     )
 
 

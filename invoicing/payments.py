@@ -30,6 +30,7 @@ from django.db.models import Max
 
 from accounts.models import BillingAccount, PaymentKind
 from billing.money import minor_unit
+from billing.retries import backoff_seconds
 from invoicing.models import (
     Invoice,
     InvoiceDelivery,
@@ -164,19 +165,19 @@ def payment_method_set(*, billing_account: BillingAccount, payment_method: str) 
 @dataclass(frozen=True)
 class PaymentPolicy:
     max_attempts: int
-    retry_seconds: float
-    lease_seconds: float
+    retry_seconds: int
+    lease_seconds: int
 
     def retry_delay(self, attempts: int) -> timedelta:
         """After the n-th failed attempt wait base * 2^(n-1)."""
-        return timedelta(seconds=self.retry_seconds * (2 ** max(attempts - 1, 0)))
+        return timedelta(seconds=backoff_seconds(attempts=attempts, base=self.retry_seconds))
 
 
 def payment_policy() -> PaymentPolicy:
     return PaymentPolicy(
         max_attempts=settings.TALLY_PAYMENT_MAX_ATTEMPTS,
-        retry_seconds=float(settings.TALLY_PAYMENT_RETRY_SECONDS),
-        lease_seconds=float(settings.TALLY_PAYMENT_LEASE_SECONDS),
+        retry_seconds=settings.TALLY_PAYMENT_RETRY_SECONDS,
+        lease_seconds=settings.TALLY_PAYMENT_LEASE_SECONDS,
     )
 
 

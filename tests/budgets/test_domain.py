@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from billing.retries import backoff_seconds
 from budgets.domain import (
-    backoff_seconds,
     normalize_thresholds,
     percent_used,
     thresholds_crossed,
