@@ -718,7 +718,7 @@ def _insert_resources(decisions: list[_Decision], now: datetime) -> dict[str, in
                 [d.variant for d in decisions],
                 [f.region for f in firsts],
                 [f.service_class for f in firsts],
-                [_compact_json(d.attributes) for d in decisions],
+                [_attributes_json(d.attributes) for d in decisions],
             ],
         )
         return dict(cursor.fetchall())
@@ -743,7 +743,7 @@ def _link_parents(links: list[tuple[int, str]], pks: dict[str, int]) -> None:
 def _update_stored(pairs: list[tuple[_Stored, _Decision]]) -> None:
     """Keep a stored resource's latest variant and merged attributes current."""
     changes = [
-        (s.pk, d.variant, _compact_json(d.attributes))
+        (s.pk, d.variant, _attributes_json(d.attributes))
         for s, d in pairs
         if d.accepted and (d.variant != s.variant or d.attributes)
     ]
@@ -1138,20 +1138,21 @@ _USAGE_FOREIGN_KEYS = (
 )
 
 
-def _json_number(value):
-    """A Decimal inside free-form `attributes` (the API parses every JSON number as
-    Decimal), as the JSON number it arrived as: an int when whole, a float when that
-    float prints back the same digits, and only otherwise (more than 15 significant
-    digits) its exact text, so no digit is ever lost."""
-    if isinstance(value, Decimal) and value.is_finite():
-        if value == value.to_integral_value():
-            return int(value)
-        as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value else str(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+def _attributes_json(value) -> str:
+    """JSON text of free-form `attributes`, with every Decimal written as the exact
+    number it is: the API parses every JSON number as a Decimal, which the json
+    module cannot write (a TypeError, a 500, until this), and a float would round."""
+    if isinstance(value, Decimal):
+        return str(value)  # a finite Decimal's text is a JSON number: 1.5, 1E+1, 0E-10
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{json.dumps(str(k))}:{_attributes_json(v)}"
+                              for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_attributes_json(v) for v in value) + "]"
+    return json.dumps(value)
 
 
-_compact_json = json.JSONEncoder(separators=(",", ":"), default=_json_number).encode
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def _insert_usage(items: list[_UsageItem], now: datetime) -> set[str]:
@@ -1174,7 +1175,7 @@ def _insert_usage(items: list[_UsageItem], now: datetime) -> set[str]:
             at = texts[i.at] = i.at.isoformat()
         row = {"e": i.event_id, "m": i.metric_id, "p": i.project_id, "t": at, "v": str(i.value)}
         if i.attributes:
-            row["a"] = i.attributes
+            row["a"] = _attributes_json(i.attributes)
         rows.append(row)
     with connection.cursor() as cursor:
         # The foreign keys to metric and project are deferred: checked in the insert,
@@ -1187,9 +1188,9 @@ def _insert_usage(items: list[_UsageItem], now: datetime) -> set[str]:
             WITH v AS (
                 SELECT r.e AS event_id, r.m AS metric_id, r.p AS project_id,
                        r.t::timestamptz AS occurred_at, r.v::numeric AS value,
-                       coalesce(r.a, '{{}}'::jsonb) AS attributes
+                       coalesce(r.a::jsonb, '{{}}'::jsonb) AS attributes
                 FROM json_to_recordset(%s::json)
-                    AS r(e text, m bigint, p bigint, t text, v text, a jsonb)
+                    AS r(e text, m bigint, p bigint, t text, v text, a text)
             ), claimed AS (
                 INSERT INTO {table}_ids (event_id) SELECT event_id FROM v ORDER BY event_id
                 ON CONFLICT DO NOTHING

@@ -346,12 +346,16 @@ def test_an_instant_is_parsed_once_per_batch_and_kept_exact():
 
 def test_fractional_numbers_in_usage_attributes_are_stored_as_numbers(fleet):
     """The usage API parses every JSON number as an exact Decimal (a 500 here once):
-    attributes keep them as numbers, and past float precision as their exact text."""
+    attributes keep them as numbers, every digit of them."""
     long = Decimal("0.12345678901234567890123")
     result = ingest(usage("attr-1", attributes={"gb": Decimal("1.5"), "n": Decimal("2"),
                                                  "deep": [Decimal("0.1")], "exact": long}))
     assert result.accepted == 1, result.items
-    assert stored()["attr-1"][4] == {"gb": 1.5, "n": 2, "deep": [0.1], "exact": str(long)}
+    assert stored()["attr-1"][4] == {"gb": 1.5, "n": 2, "deep": [0.1], "exact": float(long)}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT attributes->>'exact', jsonb_typeof(attributes->'exact') "
+                       "FROM metering_usageevent WHERE event_id = 'attr-1'")
+        assert cursor.fetchone() == (str(long), "number")
 
 
 def test_the_database_refuses_a_usage_event_whose_id_is_not_claimed(fleet):
