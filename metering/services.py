@@ -292,16 +292,24 @@ def _timestamp(raw: dict, errors: dict) -> datetime | None:
     if value is None:
         errors["occurred_at"] = [ERR_REQUIRED]
         return None
+    at = _instant(value)
+    if isinstance(at, str):
+        errors["occurred_at"] = [at]
+        return None
+    return at
+
+
+def _instant(value) -> datetime | str:
+    """`value` as a UTC instant if it is an ISO-8601 timestamp with an offset, else
+    the reason it is not one."""
+    if not isinstance(value, str):
+        return ERR_TIMESTAMP
     try:
-        if not isinstance(value, str):
-            raise ValueError
         at = datetime.fromisoformat(value)
     except ValueError:
-        errors["occurred_at"] = [ERR_TIMESTAMP]
-        return None
+        return ERR_TIMESTAMP
     if at.tzinfo is None or at.utcoffset() is None:
-        errors["occurred_at"] = [ERR_NAIVE]
-        return None
+        return ERR_NAIVE
     return at.astimezone(UTC)
 
 
@@ -952,7 +960,7 @@ def _usage_fast(index: int, raw, metric_ids: dict[str, int], project_ids: dict[s
     at = instants.get(text)
     if at is None:
         at = _instant(text)
-        if at is None:
+        if isinstance(at, str):
             return None
         instants[text] = at
     value = raw.get("value")
@@ -968,18 +976,6 @@ def _usage_fast(index: int, raw, metric_ids: dict[str, int], project_ids: dict[s
         return None
     return _UsageItem(index, event_id, metric_id, metric, project_id, project, at,
                       Decimal(value), attributes)
-
-
-def _instant(text: str) -> datetime | None:
-    """`text` as a UTC instant if it is an ISO-8601 timestamp with an offset (as
-    `_timestamp` reads it), else None."""
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if at.tzinfo is None or at.utcoffset() is None:
-        return None
-    return at.astimezone(UTC)
 
 
 def _usage_detailed(index: int, raw, metrics: dict[str, tuple[int, str]],
