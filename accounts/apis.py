@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import ORG_ROLES, BillingAccount, PaymentKind, Role
+from accounts.permissions import request_access
 from accounts.selectors import (
     billing_account_get,
     billing_account_list,
@@ -34,7 +35,7 @@ from accounts.services import (
     role_grant,
     role_revoke,
 )
-from billing.api import StandardPagination, request_access
+from core.api import StandardPagination
 
 
 class WhoAmIApi(APIView):

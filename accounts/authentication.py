@@ -41,7 +41,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        # billing.api.request_access reads this instead of querying the grants again.
+        # accounts.permissions.request_access reads this instead of querying the grants again.
         request._tally_access = access_from_grants(api_key.user, grants)
         return api_key.user, api_key
 

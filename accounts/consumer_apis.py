@@ -22,6 +22,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import request_access
 from accounts.selectors import (
     billing_account_visible,
     entitlement_get,
@@ -36,9 +37,8 @@ from accounts.services import (
     quota_release,
     quota_reserve,
 )
-from billing.api import MoneyField, PlainDecimalField, plain_decimal, request_access
 from catalog.apis import DecimalJSONParser
-from tenancy.selectors import provider_current
+from core.api import PlainDecimalField, plain_decimal
 
 NOT_ORG_ADMIN = "Only an admin of this organization (or a fleet admin) may do this."
 FLEET_ADMIN_ONLY = "Only a fleet billing admin may reserve or release quota."
@@ -284,57 +284,3 @@ class EntitlementReleaseApi(_FleetQuotaApi):
         project, values = self._prepare(request)
         return _quota_response(quota_release(project=project, feature_key=values["feature"],
                                              quantity=values["quantity"], now=timezone.now()))
-
-
-# --- the upcoming invoice --------------------------------------------------------------
-
-
-class UpcomingLineSerializer(serializers.Serializer):
-    kind = serializers.CharField()
-    period_start = serializers.DateTimeField()
-    period_end = serializers.DateTimeField()
-    description = serializers.CharField()
-    project = serializers.CharField(source="project_name")
-    resource_type = serializers.CharField(source="metric_key")
-    quantity = PlainDecimalField()
-    unit = serializers.CharField()
-    rate = PlainDecimalField()
-    amount = MoneyField()
-    details = serializers.DictField()
-
-
-@extend_schema_serializer(component_name="UpcomingInvoice")
-class UpcomingInvoiceSerializer(serializers.Serializer):
-    billing_account = serializers.IntegerField()
-    period = serializers.CharField(allow_null=True)
-    period_start = serializers.DateTimeField(allow_null=True)
-    period_end = serializers.DateTimeField(allow_null=True)
-    status = serializers.CharField(allow_null=True)
-    currency = serializers.CharField()
-    rated_until = serializers.DateTimeField(allow_null=True)
-    total = MoneyField()
-    forecast = MoneyField(help_text="The total at the cycle's end if usage keeps its pace.")
-    lines = UpcomingLineSerializer(many=True)
-
-
-class UpcomingInvoiceApi(APIView):
-    @extend_schema(operation_id="billing_account_upcoming_invoice",
-                   summary="The open cycle's draft invoice and its forecast",
-                   responses=UpcomingInvoiceSerializer)
-    def get(self, request, billing_account_id: int):
-        # Reads invoicing's draft: the consumer's view of its billing account.
-        from invoicing.usage_rating import upcoming_invoice
-
-        account = _account(request, billing_account_id)
-        upcoming = upcoming_invoice(billing_account=account, now=timezone.now(),
-                                    currency=provider_current().currency)
-        cycle = upcoming.cycle
-        return Response(UpcomingInvoiceSerializer({
-            "billing_account": account.pk,
-            "period": cycle.label if cycle else None,
-            "period_start": cycle.start if cycle else None,
-            "period_end": cycle.end if cycle else None,
-            "status": upcoming.invoice.status if upcoming.invoice else None,
-            "currency": upcoming.currency, "rated_until": upcoming.rated_until,
-            "total": upcoming.total, "forecast": upcoming.forecast, "lines": upcoming.lines,
-        }).data)

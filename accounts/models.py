@@ -5,7 +5,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 
-from billing.db import TsTzRange
+from core.db import TsTzRange
 
 
 class ApiKey(models.Model):

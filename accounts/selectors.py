@@ -16,8 +16,8 @@ from accounts.models import (
     Role,
     RoleGrant,
 )
-from billing.db import row_get
-from billing.periods import Period
+from core.db import row_get
+from core.periods import Period
 
 
 def api_key_list_for_user(*, user) -> QuerySet[ApiKey]:

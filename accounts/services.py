@@ -26,6 +26,8 @@ from accounts.models import (
     Role,
     RoleGrant,
 )
+from cycles.guard import cycle_guard
+from cycles.selectors import billing_period_containing, finalized_until
 
 KEY_PREFIX = "tly"
 USER_NOT_FOUND = "no user {username!r} in this provider"
@@ -93,10 +95,6 @@ ACCOUNT_OTHER_ORG = "billing account {account!r} does not belong to organization
 MOVE_SAME_ACCOUNT = "the project already bills to {account!r} from that instant"
 MOVE_BEFORE_CURRENT = (
     "{when} is before {since}, when the project's current billing account took effect"
-)
-MOVE_BEFORE_FINALIZED = (
-    "{when} is before {until}, the end of the last finalized billing cycle: "
-    "its invoices never change"
 )
 ROLE_SCOPE_FLEET = "a fleet role is granted fleet-wide: give neither organization nor project"
 ROLE_SCOPE_ORG = "an organization role needs an organization (and no project)"
@@ -344,8 +342,6 @@ def project_create(*, name: str, organization: Organization, actor, now: datetim
     project's creator sees its spend and may grant that to others), even if
     they already see it as an org admin, so it survives a change of their org role.
     """
-    from invoicing.selectors import billing_period_containing, finalized_until
-
     name, account = project_check(
         name=name, organization=organization, billing_account=billing_account
     )
@@ -382,8 +378,6 @@ class _MovePlan:
 
 def _move_plan(*, project: Project, billing_account: BillingAccount,
                effective_from: datetime | None, now: datetime) -> _MovePlan:
-    from invoicing.selectors import FINALIZED_CYCLE, finalized_cycle_label_at, finalized_until
-
     when = effective_from or now
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValidationError({"effective_from": ["give a timezone-aware instant"]})
@@ -391,14 +385,7 @@ def _move_plan(*, project: Project, billing_account: BillingAccount,
     if billing_account.organization_id != project.organization_id:
         raise ValidationError({"billing_account": [ACCOUNT_OTHER_ORG.format(
             account=billing_account.name, org=project.organization.name)]})
-    until = finalized_until()
-    if until is not None and when < until:
-        label = finalized_cycle_label_at(when)
-        message = (
-            FINALIZED_CYCLE.format(when=when.isoformat(), label=label) if label
-            else MOVE_BEFORE_FINALIZED.format(when=when.isoformat(), until=until.isoformat())
-        )
-        raise ValidationError({"effective_from": [message]})
+    cycle_guard(when, field="effective_from")
     rows = list(ProjectAccountAssignment.objects.filter(project=project).order_by("valid_from"))
 
     def in_force_at(t: datetime) -> ProjectAccountAssignment | None:
@@ -583,9 +570,9 @@ from accounts.models import (  # noqa: E402
     FeatureGrant,
     QuotaCounter,
 )
-from billing.errors import Conflict  # noqa: E402
 from catalog.models import Feature, FeatureKind, FeatureScope, OfferVersion  # noqa: E402
 from catalog.services import offer_version_mark_accepted  # noqa: E402
+from core.errors import Conflict  # noqa: E402
 
 OFFER_NOT_FOUND = "no offer {offer!r}"
 OFFER_VERSION_NOT_FOUND = "offer {offer!r} has no version {number}"

@@ -81,8 +81,8 @@ def _data() -> tuple[dict, str]:
     from accounts.models import BillingAccount, Organization, Project
     from accounts.services import api_key_issue, entitlement_accept
     from catalog.services import OfferContent, feature_create, offer_create, service_create
+    from cycles.services import cycles_ensure
     from invoicing.rating_run import rating_run
-    from invoicing.services import cycles_ensure
 
     now = datetime.now(UTC)
     w = world.catalog_and_accounts(organizations=20, accounts_per_org=1, projects_per_account=5,

@@ -67,7 +67,7 @@ def argparse_hidden():
 
 
 def _world(accounts: int) -> None:
-    from invoicing.models import BillingCycle
+    from cycles.models import BillingCycle
 
     w = world.catalog_and_accounts(organizations=accounts, accounts_per_org=1,
                                    projects_per_account=1, variants=20)
@@ -98,8 +98,8 @@ def _limits() -> tuple[float, float]:
 
 
 def _child(slug: str) -> None:
+    from cycles.models import BillingCycle
     from invoicing.closing import cycle_close
-    from invoicing.models import BillingCycle
     from tenancy.models import Provider
 
     with common.inside(Provider.objects.get(slug=slug)):
@@ -157,7 +157,8 @@ def _close(args, provider, accounts: int) -> dict:
 def _check(accounts: int) -> dict:
     from django.db.models import Count
 
-    from invoicing.models import BillingCycle, Invoice, InvoiceCounter, InvoiceLine, InvoiceStatus
+    from cycles.models import BillingCycle
+    from invoicing.models import Invoice, InvoiceCounter, InvoiceLine, InvoiceStatus
 
     invoices = Invoice.objects.filter(cycle__label="2026-10")
     finalized = invoices.filter(status=InvoiceStatus.FINALIZED)

@@ -71,7 +71,8 @@ def argparse_hidden():
 
 def _invoice(label: str, lines: int) -> int:
     from accounts.models import BillingAccount, Organization
-    from invoicing.models import BillingCycle, Invoice, InvoiceLine, LineKind
+    from cycles.models import BillingCycle
+    from invoicing.models import Invoice, InvoiceLine, LineKind
 
     cycle, _ = BillingCycle.objects.get_or_create(
         label="2026-10", defaults={"start": CYCLE_START, "end": datetime(2026, 11, 1, tzinfo=UTC)})

@@ -49,7 +49,8 @@ def main() -> None:
 def _run(resources: int, profile: bool) -> dict:
     from django.db import connection
 
-    from invoicing.models import BillingCycle, InvoiceLine
+    from cycles.models import BillingCycle
+    from invoicing.models import InvoiceLine
     from invoicing.rating_run import rating_run
 
     w = world.catalog_and_accounts(organizations=100, accounts_per_org=1,

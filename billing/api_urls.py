@@ -7,5 +7,6 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("metering.urls")),
     path("", include("invoicing.urls")),
+    path("", include("notifications.urls")),
     path("", include("budgets.urls")),
 ]

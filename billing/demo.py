@@ -21,11 +21,11 @@ from accounts.services import (
     project_quota_set,
     role_grant,
 )
-from billing.periods import month_containing
 from catalog.models import PriceChangeSource
 from catalog.services import price_set, region_create, resource_type_create
+from core.periods import month_containing
+from cycles.services import cycles_ensure
 from invoicing.jobs import close_due_cycles, rate_open_cycles
-from invoicing.services import cycles_ensure
 from metering.services import lifecycle_events_ingest
 from tenancy.selectors import provider_current
 

@@ -2,34 +2,24 @@
 
 The budget form runs `budget_check` in `clean()`, then `save_model` calls
 `budget_create` / `budget_update` (which check again inside their transaction and
-write the audit row). Alerts, webhook deliveries, the audit trail and users'
-notification preferences are read-only here: they are history, or the users' own choice.
+write the audit row). Alerts, webhook deliveries and the audit trail are
+read-only here: they are history.
 """
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.models import Organization, Project
-from budgets.models import (
-    Budget,
-    BudgetAlert,
-    BudgetChange,
-    BudgetScope,
-    BudgetWebhookDelivery,
-    NotificationPreference,
-    WebhookStatus,
-)
-from budgets.services import (
-    budget_check,
-    budget_create,
-    budget_delete,
-    budget_update,
-    budget_webhook_retry,
-)
+from budgets.alerts import webhook_subject
+from budgets.models import Budget, BudgetAlert, BudgetChange, BudgetScope
+from budgets.services import budget_check, budget_create, budget_delete, budget_update
+from notifications.webhooks import webhook_deliveries_for
 
 THRESHOLDS_FORMAT = "whole percentages separated by commas, e.g. 50, 80, 100"
 SCOPE_TARGET_REQUIRED = "choose the {scope} this budget is for"
@@ -154,25 +144,6 @@ class BudgetAlertInline(admin.TabularInline):
         return super().get_queryset(request).select_related("cycle")
 
 
-class BudgetWebhookInline(admin.TabularInline):
-    model = BudgetWebhookDelivery
-    fields = ("cycle", "threshold", "status", "attempts", "last_status_code", "last_error",
-              "delivered_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False  # history, shown read-only (and not re-validated on save)
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).select_related("cycle")
-
-
 @admin.register(Budget)
 class BudgetAdmin(admin.ModelAdmin):
     form = BudgetForm
@@ -182,7 +153,7 @@ class BudgetAdmin(admin.ModelAdmin):
     search_fields = ("name", "project__name", "organization__name",
                      "project__organization__name")
     list_select_related = ("organization", "project")
-    inlines = [BudgetAlertInline, BudgetWebhookInline]
+    inlines = [BudgetAlertInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("recipients")
@@ -192,13 +163,15 @@ class BudgetAdmin(admin.ModelAdmin):
                   "webhook_url", "webhook_secret"]
         if obj is None:
             return ["scope", "organization", "project", *fields]
-        return ["scope", "target", *fields, "created_by", "created_at", "updated_at"]
+        return ["scope", "target", *fields, "webhook_deliveries", "created_by", "created_at",
+                "updated_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # The scope is what the alerts and their keys refer to: fixed once created.
         if obj is None:
             return ()
-        return ("scope", "target", "created_by", "created_at", "updated_at")
+        return ("scope", "target", "webhook_deliveries", "created_by", "created_at",
+                "updated_at")
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
@@ -213,6 +186,15 @@ class BudgetAdmin(admin.ModelAdmin):
     @admin.display(description="for")
     def target(self, budget):
         return budget.project if budget.scope == BudgetScope.PROJECT else budget.organization
+
+    @admin.display(description="webhook deliveries")
+    def webhook_deliveries(self, budget):
+        rows = webhook_deliveries_for(subject=webhook_subject(budget.pk))[:20]
+        return format_html_join(
+            mark_safe("<br>"), "{} · {}% · {} ({} attempts)",
+            ((d.details.get("period"), d.details.get("threshold"), d.get_status_display(),
+              d.attempts) for d in rows),
+        ) or "none yet"
 
     @admin.display(description="thresholds")
     def threshold_list(self, budget):
@@ -279,42 +261,8 @@ class BudgetAlertAdmin(_ReadOnlyAdmin):
     list_select_related = ("budget__organization", "budget__project", "cycle")
 
 
-@admin.register(BudgetWebhookDelivery)
-class BudgetWebhookDeliveryAdmin(_ReadOnlyAdmin):
-    list_display = ("budget", "cycle", "threshold", "url", "status", "attempts",
-                    "last_status_code", "next_attempt_at", "delivered_at")
-    list_filter = ("status", "cycle")
-    search_fields = ("budget__name", "url")
-    list_select_related = ("budget__organization", "budget__project", "cycle")
-    actions = ["retry_failed"]
-
-    def has_retry_permission(self, request):
-        return request.user.is_superuser
-
-    @admin.action(description="Retry the selected failed deliveries",
-                  permissions=["retry"])
-    def retry_failed(self, request, queryset):
-        retried = sum(
-            budget_webhook_retry(delivery_id=pk)
-            for pk in queryset.filter(status=WebhookStatus.FAILED).values_list("pk", flat=True)
-        )
-        skipped = queryset.count() - retried
-        self.message_user(request, f"{retried} deliveries queued again; {skipped} were not "
-                          "failed and were left as they are.",
-                          messages.SUCCESS if retried else messages.WARNING)
-
-
 @admin.register(BudgetChange)
 class BudgetChangeAdmin(_ReadOnlyAdmin):
     list_display = ("budget_ref", "kind", "actor", "at")
     list_filter = ("kind",)
     list_select_related = ("actor",)
-
-
-@admin.register(NotificationPreference)
-class NotificationPreferenceAdmin(_ReadOnlyAdmin):
-    list_display = ("user", "organization", "project", "invoice_email", "budget_email",
-                    "updated_at")
-    list_filter = ("invoice_email", "budget_email")
-    search_fields = ("user__username", "organization__name", "project__name")
-    list_select_related = ("user", "organization", "project")

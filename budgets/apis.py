@@ -17,20 +17,15 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.access import visible_organizations, visible_projects
-from billing.api import StandardPagination, request_access
-from billing.money import money_quantum, to_decimal
+from accounts.permissions import organization_in_scope, project_in_scope, request_access
+from budgets.alerts import webhook_subject
 from budgets.domain import percent_used, thresholds_crossed
 from budgets.models import Budget, BudgetScope
 from budgets.selectors import (
-    alert_email_statuses,
     budget_alert_list,
     budget_get,
     budget_get_visible,
     budget_list,
-    budget_webhook_delivery_list,
-    notification_preference_get,
-    notification_preference_list,
     scope_total,
 )
 from budgets.services import (
@@ -38,14 +33,14 @@ from budgets.services import (
     budget_create,
     budget_delete,
     budget_update,
-    notification_preference_set,
 )
 from catalog.apis import DecimalJSONParser
-from invoicing.selectors import cycle_for_label
+from core.api import StandardPagination
+from core.money import money_quantum, to_decimal
+from cycles.selectors import cycle_for_label
+from notifications.selectors import outbox_statuses
+from notifications.webhooks import webhook_deliveries_for
 from tenancy.selectors import provider_current
-
-NO_SUCH_PROJECT = "no project {name!r}"
-NO_SUCH_ORG = "no organization {name!r}"
 
 
 def _iso(value):
@@ -75,22 +70,6 @@ class AmountField(serializers.Field):
 # --- scope ---------------------------------------------------------------------------
 
 
-def _project_scope(request, project_name: str):
-    project = visible_projects(request_access(request)).select_related("organization").filter(
-        name=project_name).first()
-    if project is None:
-        raise exceptions.NotFound(NO_SUCH_PROJECT.format(name=project_name))
-    return None, project
-
-
-def _org_scope(request, org_name: str):
-    access = request_access(request)
-    organization = visible_organizations(access).filter(name=org_name).first()
-    if organization is None or not access.can_view_org(organization.pk):
-        raise exceptions.NotFound(NO_SUCH_ORG.format(name=org_name))
-    return organization, None
-
-
 class _ScopedView(APIView):
     """Resolves the path's scope (a project or an organization) for the caller, or 404."""
 
@@ -98,8 +77,8 @@ class _ScopedView(APIView):
 
     def scope(self, request, kwargs):
         if self.scope_kind == BudgetScope.PROJECT:
-            return _project_scope(request, kwargs["project_name"])
-        return _org_scope(request, kwargs["org_name"])
+            return project_in_scope(request, kwargs["project_name"])
+        return organization_in_scope(request, kwargs["org_name"])
 
     def budget(self, request, kwargs) -> Budget:
         organization, project = self.scope(request, kwargs)
@@ -350,7 +329,7 @@ class BudgetAlertListApi(APIView):
         alerts = budget_alert_list(budget=budget, period=request.query_params.get("period"))
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(alerts, request, view=self)
-        statuses = alert_email_statuses(keys=[a.outbox_key for a in page])
+        statuses = outbox_statuses(keys=[a.outbox_key for a in page])
         data = [
             {"id": a.pk, "period": a.cycle.label, "threshold": a.threshold,
              "recipient": a.recipient, "user": a.user.username if a.user_id else None,
@@ -387,10 +366,12 @@ class BudgetWebhookDeliveryListApi(APIView):
     def get(self, request, budget_id: int):
         budget = _visible_budget(request, budget_id)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(budget_webhook_delivery_list(budget=budget),
-                                           request, view=self)
+        deliveries = webhook_deliveries_for(subject=webhook_subject(budget.pk)).order_by(
+            "-details__period", "details__threshold")
+        page = paginator.paginate_queryset(deliveries, request, view=self)
         data = [
-            {"id": d.pk, "period": d.cycle.label, "threshold": d.threshold, "url": d.url,
+            {"id": d.pk, "period": d.details.get("period"),
+             "threshold": d.details.get("threshold"), "url": d.url,
              "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
              "last_error": d.last_error, "next_attempt_at": _iso(d.next_attempt_at),
              "delivered_at": _iso(d.delivered_at), "created_at": _iso(d.created_at)}
@@ -399,80 +380,3 @@ class BudgetWebhookDeliveryListApi(APIView):
         return paginator.get_paginated_response(
             WebhookDeliveryOutputSerializer(data, many=True).data
         )
-
-
-# --- notification preferences --------------------------------------------------------
-
-
-class PreferenceOutputSerializer(serializers.Serializer):
-    scope = serializers.CharField(help_text="project or organization")
-    organization = serializers.CharField()
-    project = serializers.CharField(allow_null=True)
-    invoice_email = serializers.BooleanField(
-        help_text="The month's invoice email (organizations' billing users)."
-    )
-    budget_email = serializers.BooleanField(help_text="Budget alert emails.")
-    is_default = serializers.BooleanField(help_text="True until the user chooses.")
-
-
-class PreferenceInputSerializer(serializers.Serializer):
-    invoice_email = serializers.BooleanField(required=False)
-    budget_email = serializers.BooleanField(required=False)
-
-
-def _preference_data(view) -> dict:
-    return {"scope": view.scope, "organization": view.organization, "project": view.project,
-            "invoice_email": view.invoice_email, "budget_email": view.budget_email,
-            "is_default": view.is_default}
-
-
-class NotificationPreferenceListApi(APIView):
-    """The caller's own notification preferences: each organization and project they
-    hold a billing role on (defaults until they choose), and any they saved."""
-
-    @extend_schema(responses=PreferenceOutputSerializer(many=True))
-    def get(self, request):
-        views = notification_preference_list(user=request.user, access=request_access(request))
-        return Response(PreferenceOutputSerializer(
-            [_preference_data(v) for v in views], many=True).data)
-
-
-class _PreferenceView(APIView):
-    scope_kind = BudgetScope.PROJECT
-
-    def scope(self, request, kwargs):
-        if self.scope_kind == BudgetScope.PROJECT:
-            return _project_scope(request, kwargs["project_name"])
-        return _org_scope(request, kwargs["org_name"])
-
-
-class NotificationPreferenceDetailApi(_PreferenceView):
-    @extend_schema(responses=PreferenceOutputSerializer)
-    def get(self, request, **kwargs):
-        organization, project = self.scope(request, kwargs)
-        view = notification_preference_get(user=request.user, organization=organization,
-                                           project=project)
-        return Response(PreferenceOutputSerializer(_preference_data(view)).data)
-
-
-class NotificationPreferenceSetApi(_PreferenceView):
-    """Choose which emails the caller gets for this organization or project; a field left
-    out keeps its current value."""
-
-    @extend_schema(request=PreferenceInputSerializer, responses=PreferenceOutputSerializer)
-    def put(self, request, **kwargs):
-        organization, project = self.scope(request, kwargs)
-        data = PreferenceInputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        notification_preference_set(user=request.user, organization=organization,
-                                    project=project, now=timezone.now(), **data.validated_data)
-        view = notification_preference_get(user=request.user, organization=organization,
-                                           project=project)
-        return Response(PreferenceOutputSerializer(_preference_data(view)).data)
-
-
-ProjectPreferenceDetailApi = _scoped(NotificationPreferenceDetailApi, BudgetScope.PROJECT)
-ProjectPreferenceSetApi = _scoped(NotificationPreferenceSetApi, BudgetScope.PROJECT)
-OrganizationPreferenceDetailApi = _scoped(NotificationPreferenceDetailApi,
-                                          BudgetScope.ORGANIZATION)
-OrganizationPreferenceSetApi = _scoped(NotificationPreferenceSetApi, BudgetScope.ORGANIZATION)

@@ -3,4 +3,8 @@ from django.apps import AppConfig
 
 class BudgetsConfig(AppConfig):
     name = "budgets"
-    verbose_name = "Budgets and alerts"
+
+    def ready(self):
+        # Imported here, once the app registry is ready, to connect the receivers
+        # (Django's idiom: a module-level import would load models too early).
+        from budgets import receivers  # noqa: F401

@@ -1,17 +1,13 @@
-"""Pure budget rules: which thresholds a spend has crossed, and how a webhook is signed.
+"""Pure budget rules: which thresholds a spend has crossed.
 
 No ORM, no settings, no clock. Amounts are Decimals in the provider's currency;
 thresholds are whole percentages of the budget's amount.
 """
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 from decimal import ROUND_HALF_UP, Decimal
 
 THRESHOLD_MIN, THRESHOLD_MAX = 1, 1000
-SIGNATURE_HEADER = "X-Tally-Signature"
-SIGNATURE_SCHEME = "sha256"
 
 
 def thresholds_crossed(*, spend: Decimal, amount: Decimal, thresholds: Iterable[int]) -> list[int]:
@@ -46,16 +42,4 @@ def normalize_thresholds(values: Iterable[int]) -> list[int]:
             raise ValueError(value)
         out.add(value)
     return sorted(out)
-
-
-def webhook_signature(*, secret: str, body: bytes) -> str:
-    """The `X-Tally-Signature` header value: `sha256=` and the hex HMAC-SHA256 of the
-    exact body bytes under the budget's secret."""
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return f"{SIGNATURE_SCHEME}={digest}"
-
-
-def webhook_signature_valid(*, secret: str, body: bytes, header: str) -> bool:
-    """What a receiver does: recompute and compare in constant time."""
-    return hmac.compare_digest(webhook_signature(secret=secret, body=body), header or "")
 

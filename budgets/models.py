@@ -1,17 +1,18 @@
-"""Budgets on a project or an organization, the alerts they raised, and who gets what email.
+"""Budgets on a project or an organization, and the alerts they raised.
 
 A budget is an amount per billing cycle in the provider's currency, with thresholds in
 percent. After each rating run the scope's spend in the cycle is compared with them:
 each threshold crossed notifies each recipient once per cycle (a `BudgetAlert` row,
 unique, written with its outbox email in one transaction) and, when the budget has a
-webhook, POSTs one signed request per threshold per cycle (a `BudgetWebhookDelivery`).
+webhook, POSTs one signed request per threshold per cycle (a notifications
+`WebhookDelivery` keyed by budget, cycle and threshold).
 """
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
-from billing.fields import money_field
+from core.fields import money_field
 
 
 class BudgetScope(models.TextChoices):
@@ -116,7 +117,7 @@ class BudgetAlert(models.Model):
 
     budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
     cycle = models.ForeignKey(
-        "invoicing.BillingCycle", on_delete=models.PROTECT, related_name="+"
+        "cycles.BillingCycle", on_delete=models.PROTECT, related_name="+"
     )
     threshold = models.PositiveSmallIntegerField(help_text="Percent of the budget.")
     # The address the email went to, lowercased: what "one per recipient" counts.
@@ -142,60 +143,6 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.budget.name}: {self.threshold}% in {self.cycle} -> {self.recipient}"
-
-
-class WebhookStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    # Claimed by a worker talking to the receiver right now; a claim older than the
-    # lease (a worker killed mid-request) may be taken again.
-    SENDING = "sending", "Sending"
-    DELIVERED = "delivered", "Delivered"
-    FAILED = "failed", "Failed"
-
-
-class BudgetWebhookDelivery(models.Model):
-    """One signed POST per budget, cycle and threshold crossed.
-
-    The body is stored as sent, so every retry carries the same bytes and signature.
-    """
-
-    budget = models.ForeignKey(
-        Budget, on_delete=models.CASCADE, related_name="webhook_deliveries"
-    )
-    cycle = models.ForeignKey(
-        "invoicing.BillingCycle", on_delete=models.PROTECT, related_name="+"
-    )
-    threshold = models.PositiveSmallIntegerField()
-    url = models.URLField(max_length=500)
-    body = models.TextField()
-    status = models.CharField(
-        max_length=10, choices=WebhookStatus.choices, default=WebhookStatus.PENDING
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        verbose_name_plural = "budget webhook deliveries"
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["budget", "cycle", "threshold"],
-                name="one_budget_webhook_per_threshold_cycle",
-            ),
-            models.CheckConstraint(
-                name="delivered_webhook_has_delivered_at",
-                condition=~models.Q(status="delivered") | models.Q(delivered_at__isnull=False),
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.budget.name}: {self.threshold}% in {self.cycle} -> {self.url}"
 
 
 class BudgetChangeKind(models.TextChoices):
@@ -226,50 +173,3 @@ class BudgetChange(models.Model):
 
     def __str__(self) -> str:
         return f"budget {self.budget_ref} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
-
-
-class NotificationPreference(models.Model):
-    """How a user wants to hear about one organization or project.
-
-    No row means the defaults: org billing users (org admins and org billing
-    viewers) get the month's invoice email, and budget recipients get budget
-    emails. `invoice_email` is read on organization rows (invoices are per billing
-    account of an organization); `budget_email` on both, a project's row winning
-    over its organization's.
-    """
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
-        related_name="notification_preferences",
-    )
-    organization = models.ForeignKey(
-        "accounts.Organization", null=True, blank=True, on_delete=models.CASCADE,
-        related_name="+",
-    )
-    project = models.ForeignKey(
-        "accounts.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
-    )
-    invoice_email = models.BooleanField(default=True)
-    budget_email = models.BooleanField(default=True)
-    updated_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["user_id", "organization_id", "project_id"]
-        constraints = [
-            models.CheckConstraint(
-                name="notification_preference_org_or_project",
-                condition=(models.Q(organization__isnull=False, project__isnull=True)
-                           | models.Q(organization__isnull=True, project__isnull=False)),
-            ),
-            models.UniqueConstraint(
-                fields=["user", "organization"], condition=models.Q(organization__isnull=False),
-                name="notification_preference_unique_per_org",
-            ),
-            models.UniqueConstraint(
-                fields=["user", "project"], condition=models.Q(project__isnull=False),
-                name="notification_preference_unique_per_project",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.user} on {self.project or self.organization}"

@@ -1,25 +1,17 @@
 """Celery tasks of budgets: load ids, call a service, nothing else."""
 
-from django.utils import timezone
+from datetime import datetime
 
-from billing.jobs import provider_task
-
-
-@provider_task(name="budgets.tasks.webhook_deliver", bind=True, max_retries=None)
-def webhook_deliver_task(self, delivery_id: int) -> bool:
-    """POST one budget webhook; a transient failure comes back after its backoff (the
-    bound on attempts is kept on the row, see budgets/services.py)."""
-    from budgets.services import WebhookRetryLater, budget_webhook_deliver
-
-    try:
-        return budget_webhook_deliver(delivery_id=delivery_id, now=timezone.now())
-    except WebhookRetryLater as retry:
-        raise self.retry(countdown=retry.delay) from None
+from budgets.alerts import budget_alerts_evaluate
+from cycles.models import BillingCycle
+from tenancy.jobs import provider_task
 
 
-@provider_task(name="budgets.tasks.webhook_sweep")
-def webhook_sweep_task() -> int:
-    """Requeue due and stuck deliveries (for a beat entry next to the outbox sweep)."""
-    from budgets.services import budget_webhook_sweep
-
-    return budget_webhook_sweep(now=timezone.now())
+@provider_task(name="budgets.tasks.budget_alerts_evaluate")
+def budget_alerts_evaluate_task(cycle_id: int, now: str) -> dict:
+    """Compare the budgets with the spend the rating run just wrote (budgets/receivers.py
+    queues it after every rating run of the cycle)."""
+    cycle = BillingCycle.objects.get(pk=cycle_id)
+    result = budget_alerts_evaluate(cycle=cycle, now=datetime.fromisoformat(now))
+    return {"cycle": result.cycle, "alerts": result.alerts, "webhooks": result.webhooks,
+            "failed": result.failed}

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from billing.api import request_access
+from accounts.permissions import request_access
 from catalog.models import (
     Aggregation,
     Metric,

@@ -35,9 +35,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api import StandardPagination, request_access
-from billing.api_errors import error_response
-from billing.money import to_decimal
+from accounts.permissions import request_access
 from catalog.models import PriceChangeSource, ServiceClass, TimeUnit
 from catalog.selectors import (
     metric_get,
@@ -48,10 +46,12 @@ from catalog.selectors import (
 )
 from catalog.services import (
     RESOURCE_TYPE_NOT_FOUND,
-    PriceInFinalizedCycle,
     ResourceTypeNotFound,
     price_set,
 )
+from core.api import StandardPagination
+from core.money import to_decimal
+from cycles.guard import CycleFinalized
 from tenancy.selectors import provider_current
 
 PRICE_NOT_DELETABLE = (
@@ -387,14 +387,8 @@ class ResourceTypeBillingApi(_NoDeleteMixin, APIView):
             )
         except ResourceTypeNotFound as missing:
             raise exceptions.NotFound(str(missing)) from None
-        except PriceInFinalizedCycle as refused:
-            fields = _api_fields(refused.message_dict)
-            return error_response(
-                status_code=status.HTTP_409_CONFLICT,
-                code="finalized_cycle",
-                message=fields["effective_from"][0],
-                fields=fields,
-            )
+        except CycleFinalized:
+            raise  # the one 409 `cycle_finalized` answer (core.api_errors)
         except ValidationError as invalid:
             raise exceptions.ValidationError(_api_fields(invalid.message_dict)) from None
         shown = price_get(price_id=price.pk)

@@ -7,8 +7,8 @@ from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import F, Q
 
-from billing.db import TsTzRange
-from billing.fields import quantity_field, rate_field
+from core.db import TsTzRange
+from core.fields import quantity_field, rate_field
 
 KEY_HELP = "Lowercase letters, digits, '.', '_' and '-': how the API and events name it."
 

@@ -9,9 +9,9 @@ from datetime import datetime
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from billing.periods import Period
+from catalog.domain.matching import DurationPrice
 from catalog.models import Aggregation, Metric, Price, PriceChange, Region, Variant
-from invoicing.domain.rating import DurationPrice
+from core.periods import Period
 
 LIST_PRICE_LIST_KEY = "list"
 

@@ -14,7 +14,6 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from billing.fields import RATE_DIGITS, RATE_PLACES
 from catalog.models import (
     Aggregation,
     Metric,
@@ -29,12 +28,9 @@ from catalog.models import (
     Variant,
 )
 from catalog.selectors import LIST_PRICE_LIST_KEY
-from invoicing.selectors import (
-    FINALIZED_CYCLE,
-    billing_period_containing,
-    finalized_cycle_label_at,
-    finalized_until,
-)
+from core.fields import RATE_DIGITS, RATE_PLACES
+from cycles.guard import cycle_guard
+from cycles.selectors import billing_period_containing
 
 LIST_PRICE_LIST_NAME = "List prices"
 
@@ -65,10 +61,6 @@ VARIANT_UNKNOWN = "resource type {metric!r} has no variant {variant!r}"
 REGION_UNKNOWN = "no region {region!r}"
 SERVICE_CLASS_INVALID = "must be one of {classes}, or empty for any class"
 EFFECTIVE_FROM_NAIVE = "must carry a UTC offset (e.g. 2026-03-01T00:00:00Z)"
-EFFECTIVE_BEFORE_FINALIZED = (
-    "{when} is before {boundary}, the end of the last finalized billing cycle: "
-    "finalized invoices never change"
-)
 
 _UNITS = ", ".join(TimeUnit.values)
 _CLASSES = ", ".join(ServiceClass.values)
@@ -80,14 +72,6 @@ class ResourceTypeNotFound(Exception):
     def __init__(self, key: str):
         self.key = key
         super().__init__(RESOURCE_TYPE_NOT_FOUND.format(key=key))
-
-
-class PriceInFinalizedCycle(ValidationError):
-    """The effective instant falls before the end of the last finalized cycle.
-
-    A ValidationError on `effective_from` (forms show it next to the field),
-    distinct so the API can answer 409 Conflict rather than 400.
-    """
 
 
 # --- resource types, variants, regions -------------------------------------------------
@@ -236,20 +220,6 @@ def _effective_instant(
     return effective_from
 
 
-def _refuse_if_finalized(effective: datetime) -> None:
-    boundary = finalized_until()
-    if boundary is None or effective >= boundary:
-        return
-    label = finalized_cycle_label_at(effective)
-    if label is not None:
-        message = FINALIZED_CYCLE.format(when=effective.isoformat(), label=label)
-    else:
-        message = EFFECTIVE_BEFORE_FINALIZED.format(
-            when=effective.isoformat(), boundary=boundary.isoformat()
-        )
-    raise PriceInFinalizedCycle({"effective_from": [message]})
-
-
 def price_set(
     *,
     metric_key: str,
@@ -268,7 +238,7 @@ def price_set(
     The price takes effect at `effective_from`, or, when None, at the start of
     the billing cycle containing `now` (so the whole open cycle is billed at
     it), and holds for every later cycle. The instant may not fall before the
-    end of the last finalized cycle (PriceInFinalizedCycle). From that instant
+    end of the last finalized cycle (cycles.guard.CycleFinalized). From that instant
     it replaces what was in force or scheduled for the same key: the row in
     force is closed at the instant, rows starting at or after it are marked
     superseded (kept for history, ignored by rating), and a new open-ended row
@@ -312,7 +282,7 @@ def price_set(
             errors["service_class"] = [SERVICE_CLASS_INVALID.format(classes=_CLASSES)]
         effective = _effective_instant(effective_from=effective_from, now=now, errors=errors)
         _raise(errors)
-        _refuse_if_finalized(effective)
+        cycle_guard(effective, field="effective_from")
         rate = Decimal(rate)
 
         price_list = list_price_list_ensure()
@@ -414,7 +384,6 @@ FEATURE_NOT_IN_SERVICES = "feature {key!r} belongs to no service of this offer"
 FEATURE_REPEATED = "feature {key!r} is listed twice"
 OFFER_KEY_TAKEN = "an offer with key {key!r} already exists"
 OFFER_NEEDS_SERVICE = "an offer bundles at least one service"
-CHARGE_EFFECTIVE_BEFORE_FINALIZED = EFFECTIVE_BEFORE_FINALIZED
 
 _AGGREGATIONS = ", ".join(a for a in Aggregation.values if a != Aggregation.DURATION)
 
@@ -555,7 +524,7 @@ def usage_price_set(*, metric_key: str, charge: dict, effective_from: datetime |
             errors["model"] = ["list prices are usage prices; fixed fees belong to offers"]
         effective = _effective_instant(effective_from=effective_from, now=now, errors=errors)
         _raise(errors)
-        _refuse_if_finalized(effective)
+        cycle_guard(effective, field="effective_from")
         price_list = list_price_list_ensure()
         live = list(Charge.objects.select_for_update().filter(
             price_list=price_list, metric=metric).order_by("valid_from"))

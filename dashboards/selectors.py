@@ -40,17 +40,14 @@ from django.http import Http404
 
 from accounts.access import Access, visible_organizations, visible_projects
 from accounts.models import BillingAccount, Organization, Project, ProjectAccountAssignment
-from billing.money import round_money
-from billing.replica import read_alias
+from core.money import round_money
+from core.replica import read_alias
+from cycles.models import BillingCycle, CycleStatus
+from cycles.selectors import cycle_for_label
 from invoicing import models as invoicing_models
 from invoicing import selectors as invoicing_selectors
-from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceLine, InvoiceStatus
-from invoicing.selectors import (
-    SpendSummary,
-    cycle_for_label,
-    invoice_list,
-    spend_summary,
-)
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
+from invoicing.selectors import SpendSummary, invoice_list, spend_summary
 from tenancy.selectors import provider_current
 
 PAGE_SIZE = 25
@@ -527,7 +524,7 @@ def unentitled_usage_available() -> bool:
 
 def unentitled_usage(*, cycle: BillingCycle) -> list:
     """Usage in the cycle no entitlement covered, per project and metric (one query)."""
-    from billing.periods import Period
+    from core.periods import Period
     from metering.selectors import unentitled_usage as metering_unentitled
 
     return metering_unentitled(period=Period(start=cycle.start, end=cycle.end))

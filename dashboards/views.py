@@ -1,6 +1,6 @@
 """Server-rendered dashboards: the operator's fleet view and the consumers' spend.
 
-Every view resolves the caller's roles once (`billing.api.request_access`) and narrows
+Every view resolves the caller's roles once (`accounts.permissions.request_access`) and narrows
 what it reads to them; anything outside the caller's scope answers 404, never another's
 data. Views call selectors (reads) and services (writes) only. Each table offers its
 rows as CSV with `?format=csv` (all its pages, the same columns).
@@ -19,8 +19,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.permissions import request_access
 from accounts.selectors import organization_get, project_get
-from billing.api import request_access
 from dashboards import exports, selectors
 from dashboards.forms import CreditForm, OfferAcceptForm
 from tenancy.selectors import provider_current
@@ -374,7 +374,7 @@ def _currency() -> str:
 
 
 def _money_text(value) -> str:
-    from billing.money import money_quantum
+    from core.money import money_quantum
 
     return str(Decimal(value).quantize(money_quantum(_currency())))
 

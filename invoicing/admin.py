@@ -10,33 +10,16 @@ from django.utils import timezone
 from invoicing.closing import invoice_void
 from invoicing.delivery import deliveries_with_problems, delivery_retry
 from invoicing.models import (
-    BillingCycle,
     Invoice,
     InvoiceDelivery,
     InvoiceLine,
     InvoiceStatus,
-    OutboxMessage,
-    OutboxStatus,
     PaymentAttempt,
     PaymentProfile,
     PaymentStatus,
     RatingRun,
     StripeWebhookEvent,
 )
-from invoicing.outbox import outbox_retry
-
-
-@admin.register(BillingCycle)
-class BillingCycleAdmin(admin.ModelAdmin):
-    list_display = ("label", "start", "end", "status", "closed_at")
-    list_filter = ("status",)
-    readonly_fields = ("label", "start", "end", "status", "closed_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class InvoiceLineInline(admin.TabularInline):
@@ -206,27 +189,6 @@ class InvoiceDeliveryAdmin(ReadOnlyAdmin):
         now = timezone.now()
         count = sum(delivery_retry(invoice_id=d.invoice_id, now=now) for d in queryset)
         self.message_user(request, f"Retrying {count} invoice(s).", messages.SUCCESS)
-
-
-@admin.register(OutboxMessage)
-class OutboxMessageAdmin(ReadOnlyAdmin):
-    list_display = ("to", "subject", "status", "attempts", "created_at", "sent_at",
-                    "last_error")
-    list_filter = ("status",)
-    search_fields = ("to", "subject", "key")
-    readonly_fields = ("key", "to", "subject", "text", "html", "attachments", "status",
-                       "attempts", "last_error", "next_attempt_at", "claimed_at", "sent_at",
-                       "created_at")
-    actions = ["retry"]
-
-    def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser
-
-    @admin.action(description="Send failed messages again")
-    def retry(self, request, queryset):
-        count = sum(outbox_retry(message_id=m.pk)
-                    for m in queryset.filter(status=OutboxStatus.FAILED))
-        self.message_user(request, f"Queued {count} message(s) again.", messages.SUCCESS)
 
 
 @admin.register(PaymentProfile)

@@ -16,12 +16,15 @@ from rest_framework.views import APIView
 
 from accounts.access import visible_organizations, visible_projects
 from accounts.models import BillingAccount
-from billing.api import MoneyField, PlainDecimalField, StandardPagination, request_access
+from accounts.permissions import request_access
+from core.api import PlainDecimalField, StandardPagination
+from cycles.selectors import cycle_for_label
 from invoicing.closing import invoice_void
 from invoicing.delivery import PDF_NOT_READY, invoice_pdf_file
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentProfile
 from invoicing.payments import payment_method_set, payment_profile_for, stripe_webhook_receive
-from invoicing.selectors import billed_lines, cycle_for_label, invoice_list, spend_summary
+from invoicing.selectors import billed_lines, invoice_list, spend_summary
+from tenancy.api_fields import MoneyField
 from tenancy.selectors import provider_current
 
 NO_CYCLE = "there is no billing cycle {label}"

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from accounts.models import ProjectQuota
-from billing.money import round_money
-from billing.periods import Period
 from catalog.domain.matching import select_price
 from catalog.domain.pricing import TimeUnit
 from catalog.selectors import prices_for_rating
-from invoicing.selectors import billing_period_containing
+from core.money import round_money
+from core.periods import Period
+from cycles.selectors import billing_period_containing
 from metering.selectors import running_counts
 from tenancy.selectors import provider_current
 

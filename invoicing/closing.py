@@ -15,11 +15,11 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
-from billing.errors import Conflict
-from billing.locks import usage_lock_exclusive
-from budgets.services import budget_alerts_evaluate
+from core.errors import Conflict
+from core.locks import usage_lock_exclusive
+from cycles.models import BillingCycle, CycleStatus
 from invoicing.delivery import delivery_start_after_commit
-from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceCounter, InvoiceStatus
+from invoicing.models import Invoice, InvoiceCounter, InvoiceStatus
 from invoicing.rating_run import rating_run
 from tenancy.selectors import provider_current
 
@@ -66,9 +66,8 @@ def cycle_close(*, cycle: BillingCycle, now: datetime) -> CloseResult:
             status=CycleStatus.CLOSING
         )
     # The last rating: usage and prices of the cycle can no longer change. Budgets
-    # crossed only by it still alert.
+    # crossed only by it still alert (the run publishes cycle_rated).
     rating_run(cycle=cycle, now=now)
-    budget_alerts_evaluate(cycle=cycle, now=now)
 
     finalized = 0
     draft_ids = list(

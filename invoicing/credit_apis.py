@@ -9,7 +9,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import visible_organizations, visible_projects
-from billing.api import IsFleetAdmin, StandardPagination, request_access
+from accounts.permissions import IsFleetAdmin, request_access
+from core.api import StandardPagination
 from invoicing.credits import credit_create, credit_withdraw
 from invoicing.models import Credit
 

@@ -10,27 +10,16 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from billing.errors import Conflict
+from cycles.guard import cycle_guard
 from invoicing.models import Credit, CreditScope
-from invoicing.selectors import finalized_until
 
 NAME_REQUIRED = "a credit needs a name: it is printed on the invoice"
 DESCRIPTION_REQUIRED = "a credit needs a description: it says why on the invoice"
 WINDOW_NAIVE = "give the instant with its UTC offset, e.g. 2020-10-15T23:00:00Z"
 WINDOW_ORDER = "the window must end after it starts"
 ONE_SCOPE = "name exactly one of organization, project or resource"
-IN_FINALIZED = (
-    "the window starts at {start:%Y-%m-%d %H:%M} UTC, inside a finalized cycle (finalized "
-    "until {until:%Y-%m-%d %H:%M} UTC): its invoices never change"
-)
 UNKNOWN_REGION = "no region {key!r} in the catalog"
 UNKNOWN_TYPE = "no resource type {key!r} in the catalog"
-
-
-def _check_open(window_start: datetime) -> None:
-    until = finalized_until()
-    if until is not None and window_start < until:
-        raise Conflict({"window_start": [IN_FINALIZED.format(start=window_start, until=until)]})
 
 
 def credit_create(
@@ -72,7 +61,7 @@ def credit_create(
     scope = (CreditScope.ORGANIZATION if organization is not None
              else CreditScope.PROJECT if project is not None else CreditScope.RESOURCE)
     with transaction.atomic():
-        _check_open(window_start)
+        cycle_guard(window_start, field="window_start")
         return Credit.objects.create(
             name=name, description=description, window_start=window_start,
             window_end=window_end, scope=scope, organization=organization, project=project,
@@ -83,5 +72,5 @@ def credit_create(
 def credit_withdraw(*, credit: Credit) -> None:
     """Remove a credit while its window is still in open cycles."""
     with transaction.atomic():
-        _check_open(credit.window_start)
+        cycle_guard(credit.window_start, field="window_start")
         Credit.objects.filter(pk=credit.pk).delete()

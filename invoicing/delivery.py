@@ -27,19 +27,18 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 
 from accounts.models import BillingContact, PaymentKind
-from budgets.selectors import invoice_email_recipients
 from invoicing.models import (
     Invoice,
     InvoiceDelivery,
     InvoiceStatus,
-    OutboxMessage,
-    OutboxStatus,
     PaymentStatus,
     StepStatus,
 )
-from invoicing.outbox import outbox_enqueue, outbox_retry
 from invoicing.payments import PaymentRetryLater, invoice_payment_collect, payment_retry_now
 from invoicing.pdf import invoice_pdf_store, money_text, pdf_absolute_path
+from notifications.models import OutboxMessage, OutboxStatus
+from notifications.outbox import outbox_enqueue, outbox_retry
+from notifications.selectors import invoice_email_recipients
 
 logger = logging.getLogger(__name__)
 

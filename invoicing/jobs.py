@@ -3,11 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from budgets.services import budget_alerts_evaluate
+from cycles.models import BillingCycle, CycleStatus
+from cycles.services import cycles_ensure
 from invoicing.closing import CloseResult, cycle_close, cycles_due_for_closing
-from invoicing.models import BillingCycle, CycleStatus
 from invoicing.rating_run import RatingRunResult, rating_run
-from invoicing.services import cycles_ensure
 
 
 @dataclass(frozen=True)
@@ -23,7 +22,6 @@ def rate_open_cycles(*, now: datetime) -> list[RatingRunResult]:
     results = []
     for cycle in cycles:
         results.append(rating_run(cycle=cycle, now=now))
-        budget_alerts_evaluate(cycle=cycle, now=now)
     return results
 
 

@@ -1,44 +1,12 @@
-"""Invoicing: billing cycles (and, later, invoices, lines and credits)."""
+"""Invoicing: invoices and their lines, rating runs, credits, delivery and payment."""
 
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 
-from billing.fields import money_field, quantity_field, rate_field
-
-
-class CycleStatus(models.TextChoices):
-    OPEN = "open", "Open"
-    # Past its end plus grace: no more usage or price changes are accepted for it,
-    # its invoices are being finalized.
-    CLOSING = "closing", "Closing"
-    # Every invoice of the cycle is finalized.
-    CLOSED = "closed", "Closed"
-
-
-class BillingCycle(models.Model):
-    """A calendar month in the provider's billing time zone, stored as UTC `[start, end)`.
-
-    Stored rather than recomputed, so a later change of the provider's time zone
-    never moves a cycle that was already billed.
-    """
-
-    start = models.DateTimeField(unique=True)
-    end = models.DateTimeField(unique=True)
-    label = models.CharField(max_length=7, unique=True, help_text="YYYY-MM in the billing zone")
-    status = models.CharField(max_length=10, choices=CycleStatus.choices, default=CycleStatus.OPEN)
-    closed_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["start"]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(start__lt=models.F("end")),
-                                   name="cycle_start_before_end"),
-        ]
-
-    def __str__(self) -> str:
-        return self.label
+from core.fields import money_field, quantity_field, rate_field
+from cycles.models import BillingCycle
 
 
 class InvoiceStatus(models.TextChoices):
@@ -256,50 +224,6 @@ class Credit(models.Model):
 
 
 # --- Delivery and payment (issue 5) -------------------------------------------------
-
-
-class OutboxStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    # Claimed by a worker that is talking to the SMTP server right now; a claim
-    # older than the lease (a worker killed mid-send) may be taken again.
-    SENDING = "sending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
-
-
-class OutboxMessage(models.Model):
-    """One email to one recipient, written in the transaction that decided to send it
-    and delivered after commit by a Celery task. `key` makes enqueuing idempotent."""
-
-    key = models.CharField(max_length=300, unique=True)
-    to = models.EmailField()
-    subject = models.CharField(max_length=300)
-    text = models.TextField()
-    html = models.TextField(blank=True)
-    # [[filename, content_type, absolute path], ...]
-    attachments = models.JSONField(default=list, blank=True)
-    status = models.CharField(
-        max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
-    )
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "next_attempt_at"])]
-        constraints = [
-            models.CheckConstraint(
-                name="sent_outbox_message_has_sent_at",
-                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False),
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.subject} -> {self.to} ({self.status})"
 
 
 class PaymentProfile(models.Model):

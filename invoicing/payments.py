@@ -29,8 +29,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 
 from accounts.models import BillingAccount, PaymentKind
-from billing.money import minor_unit
-from billing.retries import backoff_seconds
+from core.money import minor_unit
+from core.retries import backoff_seconds
 from invoicing.models import (
     Invoice,
     InvoiceDelivery,

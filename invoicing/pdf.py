@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import connection
 from django.template.loader import render_to_string
 
-from billing.money import round_money
+from core.money import round_money
 from invoicing.models import Invoice, InvoiceStatus, LineKind
 from tenancy.selectors import provider_current
 

@@ -16,22 +16,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 
 from accounts.selectors import assignments_for_period, project_labels, project_organization_ids
-from billing.fields import QUANTITY_PLACES
-from billing.money import round_money
-from billing.periods import Period
 from catalog.selectors import metric_names, prices_for_rating, variant_descriptions
+from core.fields import QUANTITY_PLACES
+from core.money import round_money
+from core.periods import Period
+from cycles.models import BillingCycle, CycleStatus
 from invoicing.domain.credit_lines import CoveredResource, CreditLine, build_credit_lines
 from invoicing.domain.lines import DraftLine, build_duration_lines
-from invoicing.models import (
-    BillingCycle,
-    CycleStatus,
-    Invoice,
-    InvoiceLine,
-    InvoiceStatus,
-    LineKind,
-    RatingRun,
-)
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, LineKind, RatingRun
 from invoicing.selectors import credits_for_period
+from invoicing.signals import cycle_rated
 from invoicing.usage_rating import ChargeLineNames, consumer_rating
 from metering.selectors import lifecycle_for_period, projects_with_usage_received
 from tenancy.models import BillingMode
@@ -142,6 +136,7 @@ def rating_run(*, cycle: BillingCycle, now: datetime,
         lines=line_count, invoices=invoices, unbilled=unbilled_count,
     )
     logger.info("rated %s", result)
+    cycle_rated.send(sender=RatingRun, cycle_id=cycle.pk, now=now)
     return result
 
 

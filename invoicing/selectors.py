@@ -5,55 +5,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Max, QuerySet
+from django.db.models import QuerySet
 
-from billing.money import round_money
-from billing.periods import Period, month_containing, parse_month
-from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceLine, InvoiceStatus
+from core.money import round_money
+from core.periods import Period
+from cycles.models import BillingCycle, CycleStatus
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
 from tenancy.selectors import provider_current
-
-FROZEN = (CycleStatus.CLOSING, CycleStatus.CLOSED)
-FINALIZED_CYCLE = (
-    "{when} falls in the billing cycle {label}, which is finalized: its invoices never change"
-)
-
-
-def billing_period_containing(t: datetime) -> Period:
-    """The calendar month (in the provider's billing time zone) that contains `t`."""
-    return month_containing(t, provider_current().billing_timezone)
-
-
-def finalized_until() -> datetime | None:
-    """The end of the provider's last closing or finalized cycle: nothing before it may
-    change (a closing cycle is being finalized and takes no more usage or prices)."""
-    return BillingCycle.objects.filter(status__in=FROZEN).aggregate(end=Max("end"))["end"]
-
-
-def finalized_cycle_label_at(t: datetime) -> str | None:
-    """The label of the finalized cycle containing `t`, if there is one."""
-    cycle = (
-        BillingCycle.objects.filter(status__in=FROZEN, start__lte=t, end__gt=t)
-        .only("label")
-        .first()
-    )
-    return cycle.label if cycle else None
-
 
 # --- spend, invoices and itemized lines ------------------------------------
 
 SECONDS_PER_DAY = Decimal(86400)
 NO_SUCH_PERIOD = "no billing cycle {label}: periods look like 2026-11"
-
-
-def cycle_for_label(label: str | None, *, now: datetime,
-                    using: str | None = None) -> BillingCycle | None:
-    """The cycle named `YYYY-MM`, or the one containing `now` when no label is given.
-    `using`: a database alias (the dashboards pass `billing.replica.read_alias()`)."""
-    cycles = BillingCycle.objects.using(using)
-    if label:
-        parse_month(label)  # ValueError with a clear message for a malformed label
-        return cycles.filter(label=label).first()
-    return cycles.filter(start__lte=now, end__gt=now).first()
 
 
 def billed_lines(*, cycle: BillingCycle, using: str | None = None) -> QuerySet[InvoiceLine]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from invoicing import apis, capacity_apis, credit_apis
+from invoicing import apis, capacity_apis, credit_apis, upcoming_apis
 
 urlpatterns = [
     path("organizations/<slug:org_name>/billing", apis.OrganizationBillingApi.as_view(),
@@ -17,6 +17,8 @@ urlpatterns = [
     path("invoices/<int:invoice_id>/pdf", apis.InvoicePdfApi.as_view(), name="invoice-pdf"),
     path("billing-accounts/<int:billing_account_id>/payment-method",
          apis.PaymentMethodApi.as_view(), name="billing-account-payment-method"),
+    path("billing-accounts/<int:billing_account_id>/upcoming-invoice",
+         upcoming_apis.UpcomingInvoiceApi.as_view(), name="billing-account-upcoming-invoice"),
     path("stripe/webhook", apis.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("credits", credit_apis.CreditListCreateApi.as_view(), name="credit-list"),
     path("credits/<int:credit_id>", credit_apis.CreditDetailApi.as_view(), name="credit-detail"),

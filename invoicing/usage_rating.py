@@ -20,8 +20,6 @@ from django.db import connection
 
 from accounts.models import BillingAccount, Entitlement, ProjectAccountAssignment
 from accounts.selectors import EntitlementSpan, entitlements_for_period, project_labels
-from billing.money import round_money
-from billing.periods import Period, subtract_periods, timedelta_seconds
 from catalog.domain.charges import charge_spec
 from catalog.models import Metric, MetricPolicy, OfferVersion
 from catalog.selectors import (
@@ -31,6 +29,9 @@ from catalog.selectors import (
     metric_services,
     offer_duration_prices,
 )
+from core.money import round_money
+from core.periods import Period, subtract_periods, timedelta_seconds
+from cycles.models import BillingCycle
 from invoicing.domain.lines import NO_ACCOUNT, AccountWindow, DraftLine, build_duration_lines
 from invoicing.domain.usage import (
     SECONDS_PER_DAY,
@@ -42,7 +43,7 @@ from invoicing.domain.usage import (
     forecast_usage_amount,
     usage_lines,
 )
-from invoicing.models import BillingCycle, Invoice, InvoiceLine, InvoiceStatus, LineKind
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.models import UsageEvent
 
 UNENTITLED_RUNNING = "no active entitlement covers this resource type's service"

@@ -14,7 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.api import IsFleetAdmin, request_access
+from accounts.permissions import IsFleetAdmin, request_access
 from metering.domain.lifecycle import iso
 from metering.models import LifecycleKind
 from metering.selectors import resource_visible_detail
@@ -202,9 +202,10 @@ class ResourceDetailApi(APIView):
 
 # --- usage events ----------------------------------------------------------------------
 
-from billing.api import IsFleetAdminOrReadOnlyViewer, PlainDecimalField  # noqa: E402
-from billing.periods import parse_month  # noqa: E402
+from accounts.permissions import IsFleetAdminOrReadOnlyViewer  # noqa: E402
 from catalog.apis import DecimalJSONParser  # noqa: E402
+from core.api import PlainDecimalField  # noqa: E402
+from core.periods import parse_month  # noqa: E402
 from metering.domain.cloudevents import cloudevent_to_item  # noqa: E402
 from metering.selectors import unentitled_usage  # noqa: E402
 from metering.services import usage_events_ingest  # noqa: E402
@@ -305,7 +306,7 @@ class UnentitledUsageApi(APIView):
         responses=UnentitledUsageSerializer(many=True),
     )
     def get(self, request):
-        from invoicing.selectors import billing_period_containing
+        from cycles.selectors import billing_period_containing
         from tenancy.selectors import provider_current
 
         label = request.query_params.get("period")
@@ -315,7 +316,7 @@ class UnentitledUsageApi(APIView):
                 year, month = parse_month(label)
             except ValueError as error:
                 raise ValidationError({"period": [str(error)]}) from None
-            from billing.periods import month_period
+            from core.periods import month_period
 
             period = month_period(year, month, provider_current().billing_timezone)
         else:

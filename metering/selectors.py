@@ -8,9 +8,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.access import Access, visible_projects
-from billing.periods import Period
-from invoicing.domain.rating import LifecycleEvent as RatedEvent
-from invoicing.domain.rating import LifecycleKind as RatedKind
+from core.periods import Period
 from metering.domain.lifecycle import (
     KIND_ORDER,
     Timeline,
@@ -18,6 +16,8 @@ from metering.domain.lifecycle import (
     TimelineState,
     timeline_violation,
 )
+from metering.domain.timeline import LifecycleEvent as RatedEvent
+from metering.domain.timeline import LifecycleKind as RatedKind
 from metering.models import IngestionDay, LifecycleEvent, LifecycleKind, Resource
 
 STREAMS = ("lifecycle", "usage")

@@ -33,18 +33,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
 from accounts.models import Project
-from billing.locks import usage_lock_shared
 from catalog.models import Aggregation, Metric, Region, ServiceClass, Variant
-from invoicing.selectors import FINALIZED_CYCLE, billing_period_containing, finalized_until
+from core.locks import usage_lock_shared
+from cycles.guard import finalized_boundary
 from metering.domain.lifecycle import Timeline, TimelineEvent, iso, timeline_key
 from metering.models import IngestionDay, IngestionOutcome, LifecycleEvent, LifecycleKind, Resource
-from tenancy.selectors import provider_current
 
 MAX_BATCH = 5000
 STREAM_LIFECYCLE = "lifecycle"
@@ -175,12 +173,15 @@ class _Outcomes:
         self.rows: list[dict[str, Any] | None] = [None] * size
 
     def set(self, index: int, event_id, status: str, reason: str | None = None,
-            fields: dict[str, list[str]] | None = None) -> None:
+            fields: dict[str, list[str]] | None = None, error: dict | None = None) -> None:
         row: dict[str, Any] = {"index": index, "event_id": event_id, "status": str(status)}
         if reason is not None:
             row["reason"] = reason
         if fields:
             row["fields"] = fields
+        if error:
+            # The error envelope's body, as a single write would get it (cycle_finalized).
+            row["error"] = error
         self.rows[index] = row
 
     def accept(self, index: int, event_id: str) -> None:
@@ -400,22 +401,18 @@ def _parse_one(index: int, event_id, raw: dict, catalog: _Catalog, errors: dict)
 
 
 def _refuse_finalized(parsed: list[_Item], outcomes: _Outcomes) -> list[_Item]:
+    """Items dated in a finalized cycle get the guard's refusal (one query per batch)."""
     if not parsed:
         return parsed
-    boundary = finalized_until()
-    if boundary is None:
-        return parsed
-    zone = ZoneInfo(provider_current().billing_timezone)
+    boundary = finalized_boundary()
     kept = []
     for item in parsed:
-        if item.at < boundary:
-            # Everything before the boundary is finalized; the cycle is the billing
-            # month containing the instant (computed, not queried: one query per batch).
-            label = billing_period_containing(item.at).start.astimezone(zone).strftime("%Y-%m")
-            outcomes.set(item.index, item.event_id, IngestionOutcome.REFUSED,
-                         FINALIZED_CYCLE.format(when=iso(item.at), label=label))
-        else:
+        refused = boundary.refusal(item.at, field="occurred_at")
+        if refused is None:
             kept.append(item)
+        else:
+            outcomes.set(item.index, item.event_id, IngestionOutcome.REFUSED, refused.text,
+                         error=refused.body())
     return kept
 
 
@@ -842,7 +839,7 @@ def _count_day(now: datetime, counts: dict[str, int]) -> None:
 import re  # noqa: E402
 from decimal import Decimal, InvalidOperation  # noqa: E402
 
-from billing.fields import QUANTITY_DIGITS, QUANTITY_PLACES  # noqa: E402
+from core.fields import QUANTITY_DIGITS, QUANTITY_PLACES  # noqa: E402
 from metering.domain.cloudevents import CLOUDEVENT_ERRORS  # noqa: E402
 from metering.models import UsageEvent  # noqa: E402
 

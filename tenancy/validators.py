@@ -5,7 +5,7 @@ import zoneinfo
 
 from django.core.exceptions import ValidationError
 
-from billing.currencies import ISO_4217
+from core.currencies import ISO_4217
 
 SLUG_INVALID = (
     "slug must be 2-40 characters: lowercase letters, digits and hyphens, starting with a "

@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 from django.core.management import call_command
 
-from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceStatus
+from cycles.models import BillingCycle, CycleStatus
+from invoicing.models import Invoice, InvoiceStatus
 from tenancy.models import Provider
 from tests.conftest import host_client, inside, sign_in
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from billing.env import env_bool, env_list, env_str
+from core.env import env_bool, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 # Everything Tally writes at run time (embedded databases, invoice PDFs, collected
@@ -31,7 +31,7 @@ MIDDLEWARE = [
     # that reads the database.
     "tenancy.middleware.ProviderMiddleware",
     # The same schema on the read replica's connection, when one is configured.
-    "billing.replica.ReplicaMiddleware",
+    "core.replica.ReplicaMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

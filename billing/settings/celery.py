@@ -13,8 +13,8 @@ from datetime import timedelta
 
 from kombu import Exchange, Queue
 
-from billing.env import env_bool, env_int, env_str
 from billing.settings.database import REDIS_URL
+from core.env import env_bool, env_int, env_str
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
@@ -34,16 +34,17 @@ CELERY_RESULT_EXPIRES = 3600
 STAGES = ("ingest", "rating", "close", "pdf", "email", "payments")
 # Task name -> stage. Tasks not listed (beat's fan-out, pings) stay on the default queue.
 STAGE_OF_TASK = {
-    "invoicing.tasks.cycles_ensure": "rating",
+    "cycles.tasks.cycles_ensure": "rating",
     "invoicing.tasks.rate_open_cycles": "rating",
     "invoicing.tasks.close_due_cycles": "close",
     "invoicing.tasks.invoice_deliver": "pdf",  # the pipeline starts with the PDF
     "invoicing.tasks.render_pending_pdfs": "pdf",
     "invoicing.tasks.email_pending_invoices": "email",
-    "invoicing.tasks.outbox_deliver": "email",
-    "invoicing.tasks.outbox_sweep": "email",
-    "budgets.tasks.webhook_deliver": "email",
-    "budgets.tasks.webhook_sweep": "email",
+    "notifications.tasks.outbox_deliver": "email",
+    "notifications.tasks.outbox_sweep": "email",
+    "notifications.tasks.webhook_deliver": "email",
+    "notifications.tasks.webhook_sweep": "email",
+    "budgets.tasks.budget_alerts_evaluate": "rating",
     "invoicing.tasks.collect_payments": "payments",
 }
 # Whole modules: ingestion tasks (bulk imports) and payments, present and future.
@@ -90,10 +91,10 @@ if CELERY_STAGE_QUEUES:
 
 
 def _every_provider(task: str, every_env: str, default_seconds: int) -> dict:
-    """A beat entry that queues `task` in every provider's schema (billing.jobs.fan_out)
+    """A beat entry that queues `task` in every provider's schema (tenancy.jobs.fan_out)
     every `every_env` seconds (an environment variable, default `default_seconds`)."""
     return {
-        "task": "billing.jobs.fan_out",
+        "task": "tenancy.jobs.fan_out",
         "schedule": timedelta(seconds=env_int(every_env, default_seconds)),
         "args": (task,),
     }
@@ -102,7 +103,7 @@ def _every_provider(task: str, every_env: str, default_seconds: int) -> dict:
 # Beat runs in the public schema and fans each entry out to every provider.
 CELERY_BEAT_SCHEDULE = {
     "billing-cycles-ensure": _every_provider(
-        "invoicing.tasks.cycles_ensure", "TALLY_CYCLES_EVERY_SECONDS", 300),
+        "cycles.tasks.cycles_ensure", "TALLY_CYCLES_EVERY_SECONDS", 300),
     "rating-run": _every_provider(
         "invoicing.tasks.rate_open_cycles", "TALLY_RATING_EVERY_SECONDS", 300),
     "cycles-close": _every_provider(
@@ -117,8 +118,8 @@ CELERY_BEAT_SCHEDULE = {
         "invoicing.tasks.collect_payments", "TALLY_PAYMENTS_EVERY_SECONDS", 600),
     # Retries: emails whose transient failure is due again, or whose worker died.
     "outbox-sweep": _every_provider(
-        "invoicing.tasks.outbox_sweep", "TALLY_OUTBOX_EVERY_SECONDS", 60),
-    # Budget webhooks whose transient failure is due again, or whose worker died.
-    "budget-webhooks-sweep": _every_provider(
-        "budgets.tasks.webhook_sweep", "TALLY_WEBHOOKS_EVERY_SECONDS", 120),
+        "notifications.tasks.outbox_sweep", "TALLY_OUTBOX_EVERY_SECONDS", 60),
+    # Webhooks whose transient failure is due again, or whose worker died.
+    "webhooks-sweep": _every_provider(
+        "notifications.tasks.webhook_sweep", "TALLY_WEBHOOKS_EVERY_SECONDS", 120),
 }

@@ -2,7 +2,7 @@
 
 import dj_database_url
 
-from billing.env import env_int, env_str
+from core.env import env_int, env_str
 
 DATABASE_URL = env_str("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/tally")
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

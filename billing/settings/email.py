@@ -1,6 +1,6 @@
 """Outgoing email over SMTP (Django's email framework)."""
 
-from billing.env import env_bool, env_int, env_str
+from core.env import env_bool, env_int, env_str
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
@@ -13,7 +13,7 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Tally <billing@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
-# The outbox (invoicing/outbox.py): transient SMTP failures are retried with
+# The outbox (notifications/outbox.py): transient SMTP failures are retried with
 # exponential backoff (base * 2^(n-1), capped), at most this many attempts in all.
 TALLY_OUTBOX_MAX_ATTEMPTS = env_int("TALLY_OUTBOX_MAX_ATTEMPTS", 6)
 TALLY_OUTBOX_BACKOFF_SECONDS = env_int("TALLY_OUTBOX_BACKOFF_SECONDS", 30)

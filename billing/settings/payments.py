@@ -1,6 +1,6 @@
 """Card payments through Stripe (dj-stripe)."""
 
-from billing.env import env_bool, env_int, env_str
+from core.env import env_bool, env_int, env_str
 
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
 STRIPE_TEST_SECRET_KEY = env_str("STRIPE_TEST_SECRET_KEY", "")

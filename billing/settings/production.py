@@ -1,7 +1,7 @@
 """Production: a real secret is mandatory, HTTPS everywhere, DEBUG never."""
 
-from billing.env import env_bool, env_int, env_mandatory_secret
 from billing.settings.base import *  # noqa: F401,F403
+from core.env import env_bool, env_int, env_mandatory_secret
 
 DEBUG = False
 SECRET_KEY = env_mandatory_secret("SECRET_KEY")

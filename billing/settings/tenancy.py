@@ -1,6 +1,6 @@
 """Tenancy: one PostgreSQL schema per service provider (django-tenants)."""
 
-from billing.env import env_int
+from core.env import env_int
 
 # The public schema holds only the provider registry and the platform's own admin.
 SHARED_APPS = [
@@ -26,15 +26,19 @@ TENANT_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "djstripe",
-    "accounts",
+    "cycles",
     "catalog",
+    "accounts",
     "metering",
+    "notifications",
     "invoicing",
-    "dashboards",
     "budgets",
+    "dashboards",
 ]
 
-INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+# `billing` is the project itself: no models, only its management commands (the demo).
+INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS] + [
+    "billing"]
 
 TENANT_MODEL = "tenancy.Provider"
 TENANT_DOMAIN_MODEL = "tenancy.Domain"

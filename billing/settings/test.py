@@ -2,8 +2,8 @@
 
 import os
 
-from billing.env import env_str
 from billing.settings.base import *  # noqa: F401,F403
+from core.env import env_str
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from billing.money import to_decimal
 from catalog.domain.pricing import (
     ZERO,
     Charge,
@@ -25,6 +24,7 @@ from catalog.domain.pricing import (
     validate_rate,
     validate_tiers,
 )
+from core.money import to_decimal
 
 ONE_TIME = "one_time"
 RECURRING = "recurring"

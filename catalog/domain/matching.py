@@ -20,9 +20,11 @@ Specificity, the rule that picks one price among several that match:
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from billing.periods import Period, require_aware
+from catalog.domain.pricing import TimeUnit, validate_rate
+from core.periods import Period, require_aware
 
 ERR_VALIDITY = "valid_from must be before valid_to"
 ERR_AMBIGUOUS = "several prices match with the same specificity and valid_from"
@@ -204,3 +206,18 @@ def price_segments(
         else:
             segments.append((Period(start=start, end=end), winner))
     return segments
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DurationPrice(PriceKey):
+    """A price of a resource type: `rate` money per one `unit` of running time."""
+
+    rate: Decimal
+    unit: TimeUnit
+
+    def __post_init__(self) -> None:
+        # Explicit base call: zero-argument super() breaks in slots dataclasses on 3.11.
+        PriceKey.__post_init__(self)
+        # Frozen: store the checked values ("minute" becomes TimeUnit.MINUTE).
+        object.__setattr__(self, "rate", validate_rate(name="rate", value=self.rate))
+        object.__setattr__(self, "unit", TimeUnit(self.unit))

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from billing.money import ERR_FLOAT, RATE_PLACES, round_money
-from billing.periods import Period
+from core.money import ERR_FLOAT, RATE_PLACES, round_money
+from core.periods import Period
 
 ERR_NOT_DECIMAL = "must be a Decimal or an int"
 ERR_NOT_FINITE = "must be finite"

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import template
 from django.utils.html import format_html
 
-from billing.money import money_quantum
+from core.money import money_quantum
 
 register = template.Library()
 

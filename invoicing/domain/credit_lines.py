@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from billing.periods import Period, merge_periods
 from catalog.domain.pricing import TimeUnit
+from core.periods import Period, merge_periods
 from invoicing.domain.credits import CreditWindow, compute_credits, dependency_closure
 from invoicing.domain.lines import BilledSegment
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from billing.periods import Period, merge_periods, subtract_periods
 from catalog.domain.pricing import TimeUnit, exact_units
+from core.periods import Period, merge_periods, subtract_periods
 from invoicing.domain.rating import RatedSegment
 
 ERR_DUPLICATE_CREDIT = "credit ids must be unique"

@@ -22,16 +22,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from billing.periods import Period, subtract_periods
+from catalog.domain.matching import DurationPrice
 from catalog.domain.pricing import TimeUnit
-from invoicing.domain.rating import (
-    DurationPrice,
+from core.periods import Period, subtract_periods
+from invoicing.domain.rating import RatedResource, RatedSegment, rate_resource
+from metering.domain.timeline import (
     LifecycleEvent,
     LifecycleKind,
-    RatedResource,
-    RatedSegment,
     RunningInterval,
-    rate_resource,
     running_intervals,
 )
 

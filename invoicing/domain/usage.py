@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing.periods import Period
 from catalog.domain.charges import ONE_TIME, RECURRING, ChargeSpec
 from catalog.domain.pricing import ZERO, prorate
+from core.periods import Period
 
 SECONDS_PER_DAY = Decimal(86400)
 PLACES = Decimal(1).scaleb(-10)  # quantities and rates are stored with 10 places

@@ -3,7 +3,7 @@
 A timeline is a resource's lifecycle events sorted by `timeline_key`: instant,
 then a fixed order of kinds for events at the same instant (created, started,
 stopped, resized, deleted), then event id. Rating reads events in this same
-order (`invoicing.domain.rating.running_intervals`), so what is validated here
+order (`metering.domain.timeline.running_intervals`), so what is validated here
 is exactly what is rated.
 
 The state machine (the kinds mean what rating makes of them):
@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from billing.periods import require_aware
-from invoicing.domain.rating import LifecycleKind
+from core.periods import require_aware
+from metering.domain.timeline import LifecycleKind
 
 ERR_STARTED_TWICE = "resource {resource} is already running at {at} (started twice)"
 ERR_STOPPED_TWICE = "resource {resource} is already stopped at {at} (stopped twice)"

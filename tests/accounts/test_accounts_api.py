@@ -13,7 +13,8 @@ from accounts.services import (
     organization_create,
     project_create,
 )
-from invoicing.models import BillingCycle, CycleStatus
+from cycles.guard import CYCLE_FINALIZED
+from cycles.models import BillingCycle, CycleStatus
 from tests.accounts.support import Api, make_user
 from tests.conftest import inside
 
@@ -228,17 +229,17 @@ def test_move_splits_and_refusals_answer_400_403_404(beta, world):
     assert second["valid_to"] is None
 
 
-def test_a_move_into_a_finalized_cycle_is_400_with_the_reason(beta, world):
+def test_a_move_into_a_finalized_cycle_is_409_cycle_finalized(beta, world):
     with inside(beta):
         BillingCycle.objects.create(start=datetime(2026, 1, 1, tzinfo=UTC),
                                     end=datetime(2026, 2, 1, tzinfo=UTC), label="2026-01",
                                     status=CycleStatus.CLOSED)
     error = _error(Api(beta, "orgadmin").post("/api/v1/projects/adventure/move", {
         "billing_account": world["research"].pk, "effective_from": "2026-01-15T00:00:00Z"}),
-        400)
-    assert error["fields"]["effective_from"] == [
-        "2026-01-15T00:00:00+00:00 falls in the billing cycle 2026-01, which is finalized: "
-        "its invoices never change"]
+        409)
+    message = CYCLE_FINALIZED.format(when="2026-01-15T00:00:00+00:00", label="2026-01")
+    assert error == {"status": 409, "code": "cycle_finalized", "message": message,
+                     "cycle": "2026-01", "fields": {"effective_from": [message]}}
 
 
 # --- grants -----------------------------------------------------------------

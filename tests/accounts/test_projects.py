@@ -12,7 +12,6 @@ from accounts.selectors import AssignmentSpan, assignments_for_period, project_b
 from accounts.services import (
     ACCOUNT_OTHER_ORG,
     MOVE_BEFORE_CURRENT,
-    MOVE_BEFORE_FINALIZED,
     MOVE_SAME_ACCOUNT,
     NO_BILLING_ACCOUNT,
     PROJECT_NAME_TAKEN,
@@ -22,9 +21,9 @@ from accounts.services import (
     project_create,
     project_move,
 )
-from billing.periods import Period
-from invoicing.models import BillingCycle, CycleStatus
-from invoicing.selectors import FINALIZED_CYCLE
+from core.periods import Period
+from cycles.guard import CYCLE_FINALIZED
+from cycles.models import BillingCycle, CycleStatus
 from tests.accounts.support import make_user
 from tests.conftest import inside
 
@@ -180,13 +179,13 @@ def test_a_move_into_a_finalized_cycle_is_refused(beta):
             project_move(project=project, billing_account=research, effective_from=at,
                          actor=None, now=NOW)
         assert refused.value.message_dict == {"effective_from": [
-            FINALIZED_CYCLE.format(when=at.isoformat(), label="2026-10")]}
+            CYCLE_FINALIZED.format(when=at.isoformat(), label="2026-10")]}
         before = datetime(2026, 9, 1, tzinfo=UTC)  # no stored cycle: the boundary is named
         with pytest.raises(ValidationError) as refused:
             project_move(project=project, billing_account=research, effective_from=before,
                          actor=None, now=NOW)
-        assert refused.value.message_dict == {"effective_from": [MOVE_BEFORE_FINALIZED.format(
-            when=before.isoformat(), until=NOV.isoformat())]}
+        assert refused.value.message_dict == {"effective_from": [CYCLE_FINALIZED.format(
+            when=before.isoformat(), label="2026-09")]}
         # Exactly at the boundary is allowed: the finalized cycle ends there.
         project_move(project=project, billing_account=research, effective_from=NOV,
                      actor=None, now=NOW)

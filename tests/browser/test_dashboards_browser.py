@@ -65,8 +65,9 @@ def test_operator_edits_a_price_in_the_admin_and_sees_the_forecast_change(page: 
     with db_access():
         from django.utils import timezone
 
+        from cycles.selectors import cycle_for_label
         from dashboards.templatetags.dashboards import money_text
-        from invoicing.selectors import billed_lines, cycle_for_label, spend_summary
+        from invoicing.selectors import billed_lines, spend_summary
 
         cycle = cycle_for_label(None, now=timezone.now())
         summary = spend_summary(cycle=cycle,

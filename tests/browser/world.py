@@ -16,11 +16,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import BillingAccount, Role, RoleGrant
-from billing.periods import month_containing
+from core.periods import month_containing
+from cycles.models import BillingCycle
+from cycles.selectors import billing_period_containing
 from invoicing.closing import cycle_close
-from invoicing.models import BillingCycle
 from invoicing.rating_run import rating_run
-from invoicing.selectors import billing_period_containing
 from tenancy.selectors import provider_current
 from tests.conftest import PASSWORD
 from tests.factories import make_org, make_project

@@ -6,7 +6,10 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 
 from accounts.models import Role, RoleGrant
+from budgets.alerts import budget_alerts_evaluate
 from budgets.services import budget_create
+from cycles.models import BillingCycle
+from invoicing.jobs import rate_open_cycles as invoicing_rate_open_cycles
 from tests.conftest import PASSWORD
 from tests.invoicing.builders import at, seed_adventure, seed_prices
 
@@ -49,3 +52,12 @@ def project_budget(world, *, amount="2500.00", thresholds=(50, 80, 100), users=(
         recipient_emails=list(emails), actor=world["projviewer"], now=at(2020, 10, 1),
         **kwargs,
     )
+
+
+def rate_open_cycles(*, now):
+    """The beat job as workers run it: rate every open cycle, then the budget check each
+    rating queues (after commit, as a task, in production; here, right away)."""
+    results = invoicing_rate_open_cycles(now=now)
+    for cycle in BillingCycle.objects.filter(label__in=[r.cycle for r in results]):
+        budget_alerts_evaluate(cycle=cycle, now=now)
+    return results

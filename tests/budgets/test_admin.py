@@ -6,16 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from budgets.models import (
-    Budget,
-    BudgetChange,
-    BudgetChangeKind,
-    BudgetWebhookDelivery,
-    WebhookStatus,
-)
-from budgets.services import RECIPIENT_USER_CANNOT_SEE, notification_preference_set
-from invoicing.jobs import rate_open_cycles
-from tests.budgets.support import NOW, project_budget, seed_world
+from budgets.models import Budget, BudgetChange, BudgetChangeKind
+from budgets.services import RECIPIENT_USER_CANNOT_SEE
+from notifications.models import WebhookDelivery, WebhookStatus
+from notifications.services import notification_preference_set
+from tests.budgets.support import NOW, project_budget, rate_open_cycles, seed_world
 from tests.conftest import host_client, inside, sign_in
 
 
@@ -44,9 +39,9 @@ def _page(client, path) -> str:
     return response.content.decode()
 
 
-def _inlines(initial_alerts: int, initial_webhooks: int) -> dict:
+def _inlines(initial_alerts: int) -> dict:
     data = {}
-    for prefix, initial in (("alerts", initial_alerts), ("webhook_deliveries", initial_webhooks)):
+    for prefix, initial in (("alerts", initial_alerts),):
         data.update({f"{prefix}-TOTAL_FORMS": str(initial),
                      f"{prefix}-INITIAL_FORMS": str(initial),
                      f"{prefix}-MIN_NUM_FORMS": "0", f"{prefix}-MAX_NUM_FORMS": "1000"})
@@ -62,16 +57,18 @@ def test_every_budgets_admin_page_renders(admin_client, world, beta):
     assert "0123456789abcdef" not in change  # the secret is never shown
     _page(admin_client, "/admin/budgets/budget/add/")
     assert "orgviewer@example.com" in _page(admin_client, "/admin/budgets/budgetalert/")
-    assert "https://h.example/x" in _page(admin_client, "/admin/budgets/budgetwebhookdelivery/")
+    assert "https://h.example/x" in _page(admin_client,
+                                          "/admin/notifications/webhookdelivery/")
+    assert "2020-10 · 50% · Pending" in change  # the budget's own deliveries
     with inside(beta):
-        delivery = BudgetWebhookDelivery.objects.first()
+        delivery = WebhookDelivery.objects.first()
         alert = budget.alerts.first()
         change_row = BudgetChange.objects.first()
-    _page(admin_client, f"/admin/budgets/budgetwebhookdelivery/{delivery.pk}/change/")
+    _page(admin_client, f"/admin/notifications/webhookdelivery/{delivery.pk}/change/")
     _page(admin_client, f"/admin/budgets/budgetalert/{alert.pk}/change/")
     _page(admin_client, "/admin/budgets/budgetchange/")
     _page(admin_client, f"/admin/budgets/budgetchange/{change_row.pk}/change/")
-    assert "orgviewer" in _page(admin_client, "/admin/budgets/notificationpreference/")
+    assert "orgviewer" in _page(admin_client, "/admin/notifications/notificationpreference/")
     assert admin_client.get("/admin/budgets/budgetalert/add/").status_code == 403
 
 
@@ -125,12 +122,12 @@ def test_refusals_are_form_errors(admin_client, world, beta):
 def test_changing_a_budget_keeps_its_secret_and_writes_the_audit_row(admin_client, world, beta):
     budget = world["budget"]
     with inside(beta):
-        alerts, webhooks = budget.alerts.count(), budget.webhook_deliveries.count()
+        alerts = budget.alerts.count()
     response = admin_client.post(f"/admin/budgets/budget/{budget.pk}/change/", {
         "name": "Adventure (admin)", "amount": "3000.00", "thresholds": "75",
         "recipient_users": [], "recipient_emails": "fin@mars.example",
         "webhook_url": "https://h.example/y", "webhook_secret": "",
-        **_inlines(alerts, webhooks),
+        **_inlines(alerts),
     })
     assert response.status_code == 302, re.findall(r'errorlist[^<]*<li>([^<]*)',
                                                     response.content.decode())
@@ -155,12 +152,12 @@ def test_deleting_a_budget_keeps_the_audit_trail(admin_client, world, beta):
 
 def test_retry_action_requeues_failed_deliveries(admin_client, world, beta):
     with inside(beta):
-        failed = BudgetWebhookDelivery.objects.order_by("threshold").first()
-        BudgetWebhookDelivery.objects.filter(pk=failed.pk).update(
+        failed = WebhookDelivery.objects.order_by("details__threshold").first()
+        WebhookDelivery.objects.filter(pk=failed.pk).update(
             status=WebhookStatus.FAILED, attempts=6, last_error="HTTP 500")
-        others = list(BudgetWebhookDelivery.objects.exclude(pk=failed.pk)
+        others = list(WebhookDelivery.objects.exclude(pk=failed.pk)
                       .values_list("pk", flat=True))
-    response = admin_client.post("/admin/budgets/budgetwebhookdelivery/", {
+    response = admin_client.post("/admin/notifications/webhookdelivery/", {
         "action": "retry_failed", "_selected_action": [failed.pk, *others]}, follow=True)
     assert "1 deliveries queued again; 1 were not failed" in response.content.decode()
     with inside(beta):

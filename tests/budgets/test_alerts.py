@@ -2,28 +2,38 @@
 through the invoice outbox, written with its alert row; re-runs send nothing new."""
 
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from django.core import mail
 
 from accounts.models import Role, RoleGrant
+from budgets import alerts
+from budgets.alerts import alert_key, budget_alerts_evaluate
 from budgets.models import BudgetAlert, BudgetChange, BudgetChangeKind
 from budgets.services import (
     NOBODY_NOTIFIED,
     RECIPIENT_USER_CANNOT_SEE,
     THRESHOLDS_REQUIRED,
-    alert_key,
-    budget_alerts_evaluate,
     budget_create,
     budget_delete,
     budget_update,
-    notification_preference_set,
 )
-from invoicing.jobs import rate_open_cycles
-from invoicing.models import BillingCycle, OutboxMessage, OutboxStatus
-from invoicing.outbox import outbox_deliver
+from cycles.models import BillingCycle
 from invoicing.rating_run import rating_run
-from tests.budgets.support import NOW, TEN_DAYS, grant, make_user, project_budget, seed_world
+from notifications.models import OutboxMessage, OutboxStatus
+from notifications.outbox import outbox_deliver
+from notifications.services import notification_preference_set
+from tenancy import jobs
+from tests.budgets.support import (
+    NOW,
+    TEN_DAYS,
+    grant,
+    make_user,
+    project_budget,
+    rate_open_cycles,
+    seed_world,
+)
 from tests.conftest import inside
 from tests.factories import make_project
 from tests.invoicing.builders import at, run_resource
@@ -119,14 +129,24 @@ def test_each_recipient_gets_one_email_per_threshold(beta):
                          recipient="orgviewer@example.com") in {m.key for m in _outbox()}
 
 
-def test_the_work_is_queued_only_after_commit(beta, django_capture_on_commit_callbacks):
+def test_the_work_is_queued_only_after_commit(beta, django_capture_on_commit_callbacks,
+                                              monkeypatch):
     with inside(beta):
         world = seed_world()
         project_budget(world)
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
             rate_open_cycles(now=NOW)
-        # One delivery task per outbox email, none before the transaction commits.
-        assert len(callbacks) == 2
+        # Nothing is queued before the transaction commits; then the budget check the
+        # rating run asked for, and one delivery task per outbox email.
+        sent = []
+        monkeypatch.setattr(jobs, "current_app", SimpleNamespace(
+            send_task=lambda name, args, headers, countdown: sent.append(
+                (name, headers["_schema_name"]))))
+        for callback in callbacks:
+            callback()
+        assert sorted(sent) == [("budgets.tasks.budget_alerts_evaluate", "beta"),
+                                ("notifications.tasks.outbox_deliver", "beta"),
+                                ("notifications.tasks.outbox_deliver", "beta")]
 
 
 def test_an_organization_budget_sums_its_projects(beta):
@@ -293,29 +313,27 @@ def test_a_user_without_an_address_cannot_be_a_recipient(beta):
 
 
 def test_a_failing_budget_neither_stops_the_others_nor_the_rating(beta, monkeypatch):
-    from invoicing import outbox
-
     with inside(beta):
         world = seed_world()
         broken = project_budget(world)
         fine = budget_create(organization=world["org"], name="Mars total",
                              amount=Decimal("2000.00"), thresholds=[100],
                              recipient_emails=["ap@mars.example"], actor=None, now=NOW)
-        real_enqueue = outbox.outbox_enqueue
+        real_enqueue = alerts.outbox_enqueue
 
         def enqueue(**kwargs):
             if kwargs["key"].startswith(f"budget:{broken.pk}:"):
                 raise RuntimeError("SMTP config exploded")
             return real_enqueue(**kwargs)
 
-        monkeypatch.setattr(outbox, "outbox_enqueue", enqueue)
+        monkeypatch.setattr(alerts, "outbox_enqueue", enqueue)
         results = rate_open_cycles(now=NOW)
 
         assert [r.cycle for r in results] == ["2020-10"]
         assert list(BudgetAlert.objects.values_list("budget_id", "threshold")) == [(fine.pk, 100)]
         assert [m.key for m in _outbox()] == [f"budget:{fine.pk}:2020-10:100:ap@mars.example"]
 
-        monkeypatch.setattr(outbox, "outbox_enqueue", real_enqueue)
+        monkeypatch.setattr(alerts, "outbox_enqueue", real_enqueue)
         rate_open_cycles(now=NOW)  # fixed: the next run sends what was missing, once
         assert sorted(BudgetAlert.objects.values_list("budget_id", "threshold")) == [
             (broken.pk, 50), (broken.pk, 80), (fine.pk, 100)]

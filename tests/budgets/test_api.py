@@ -7,7 +7,6 @@ import pytest
 
 from accounts.models import Role
 from budgets.models import Budget, BudgetAlert, BudgetChange, BudgetChangeKind, BudgetRecipient
-from budgets.selectors import invoice_email_recipients
 from budgets.services import (
     AMOUNT_NOT_POSITIVE,
     AMOUNT_TOO_PRECISE,
@@ -17,9 +16,16 @@ from budgets.services import (
     WEBHOOK_SECRET_REQUIRED,
     budget_create,
 )
-from invoicing.jobs import rate_open_cycles
+from notifications.selectors import invoice_email_recipients
 from tests.accounts.support import Api
-from tests.budgets.support import NOW, grant, make_user, project_budget, seed_world
+from tests.budgets.support import (
+    NOW,
+    grant,
+    make_user,
+    project_budget,
+    rate_open_cycles,
+    seed_world,
+)
 from tests.conftest import host_client, inside
 from tests.factories import make_org, make_project
 

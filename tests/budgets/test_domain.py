@@ -6,14 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from billing.retries import backoff_seconds
-from budgets.domain import (
-    normalize_thresholds,
-    percent_used,
-    thresholds_crossed,
-    webhook_signature,
-    webhook_signature_valid,
-)
+from budgets.domain import normalize_thresholds, percent_used, thresholds_crossed
+from core.retries import backoff_seconds
+from notifications.signing import webhook_signature, webhook_signature_valid
 
 
 @pytest.mark.parametrize(

@@ -12,18 +12,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from budgets.models import BudgetWebhookDelivery, WebhookStatus
-from budgets.services import (
+from notifications.models import WebhookDelivery, WebhookStatus
+from notifications.tasks import webhook_deliver_task
+from notifications.webhooks import (
     WEBHOOK_DELIVER_TASK,
     WEBHOOK_PRIVATE_HOST,
     WebhookRetryLater,
-    budget_webhook_deliver,
-    budget_webhook_due_ids,
-    budget_webhook_retry,
+    webhook_deliver,
+    webhook_due_ids,
+    webhook_retry,
 )
-from budgets.tasks import webhook_deliver_task
-from invoicing.jobs import rate_open_cycles
-from tests.budgets.support import NOW, project_budget, seed_world
+from tests.budgets.support import NOW, project_budget, rate_open_cycles, seed_world
 from tests.conftest import inside
 
 SECRET = "whsec-0123456789abcdef"
@@ -82,13 +81,13 @@ def _world_with_webhook(url):
 
 
 def _deliveries():
-    return list(BudgetWebhookDelivery.objects.order_by("threshold"))
+    return list(WebhookDelivery.objects.order_by("details__threshold"))
 
 
 def test_one_signed_webhook_per_threshold_queued_after_commit(
         beta, receiver, monkeypatch, django_capture_on_commit_callbacks):
     queued = []
-    monkeypatch.setattr("budgets.services.current_app.send_task",
+    monkeypatch.setattr("tenancy.jobs.current_app.send_task",
                         lambda name, **kw: queued.append((name, kw)))
     with inside(beta):
         _, budget = _world_with_webhook(receiver.url)
@@ -98,16 +97,19 @@ def test_one_signed_webhook_per_threshold_queued_after_commit(
         rate_open_cycles(now=NOW)  # a re-run queues nothing new
 
         deliveries = _deliveries()
-        assert [(d.threshold, d.status, d.attempts) for d in deliveries] == [
+        assert [(d.details["threshold"], d.status, d.attempts) for d in deliveries] == [
             (50, WebhookStatus.PENDING, 0), (80, WebhookStatus.PENDING, 0)]
-        assert queued == [
+        assert [q for q in queued if q[0] == WEBHOOK_DELIVER_TASK] == [
             (WEBHOOK_DELIVER_TASK, {"args": (d.pk,), "headers": {"_schema_name": "beta"},
                                     "countdown": None})
             for d in deliveries
         ]
+        # The rating run (committed once here) queued the budget check that sent them.
+        assert [q[0] for q in queued if q[0] != WEBHOOK_DELIVER_TASK] == [
+            "budgets.tasks.budget_alerts_evaluate"]
 
-        assert budget_webhook_deliver(delivery_id=deliveries[1].pk, now=NOW) is True
-        assert budget_webhook_deliver(delivery_id=deliveries[1].pk, now=NOW) is False
+        assert webhook_deliver(delivery_id=deliveries[1].pk, now=NOW) is True
+        assert webhook_deliver(delivery_id=deliveries[1].pk, now=NOW) is False
 
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
@@ -133,7 +135,7 @@ def test_one_signed_webhook_per_threshold_queued_after_commit(
         "percent_used": "86.4",
     }
     with inside(beta):
-        delivered = BudgetWebhookDelivery.objects.get(threshold=80)
+        delivered = WebhookDelivery.objects.get(details__threshold=80)
         assert (delivered.status, delivered.attempts, delivered.last_status_code,
                 delivered.delivered_at) == (WebhookStatus.DELIVERED, 1, 200, NOW)
 
@@ -146,19 +148,19 @@ def test_a_transient_failure_is_retried_after_its_backoff(beta, receiver):
         delivery = _deliveries()[0]
 
         with pytest.raises(WebhookRetryLater) as retry:
-            budget_webhook_deliver(delivery_id=delivery.pk, now=NOW)
+            webhook_deliver(delivery_id=delivery.pk, now=NOW)
         assert retry.value.delay == 30
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.last_status_code,
                 delivery.last_error) == (WebhookStatus.PENDING, 1, 503, "HTTP 503")
         assert delivery.next_attempt_at == NOW + timedelta(seconds=30)
         # Not due yet: a redelivered task does nothing.
-        assert budget_webhook_deliver(delivery_id=delivery.pk, now=NOW) is False
-        assert delivery.pk not in budget_webhook_due_ids(now=NOW)
+        assert webhook_deliver(delivery_id=delivery.pk, now=NOW) is False
+        assert delivery.pk not in webhook_due_ids(now=NOW)
         later = NOW + timedelta(seconds=31)
-        assert delivery.pk in budget_webhook_due_ids(now=later)
+        assert delivery.pk in webhook_due_ids(now=later)
 
-        assert budget_webhook_deliver(delivery_id=delivery.pk, now=later) is True
+        assert webhook_deliver(delivery_id=delivery.pk, now=later) is True
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.last_status_code,
                 delivery.last_error) == (WebhookStatus.DELIVERED, 2, 200, "")
@@ -177,20 +179,20 @@ def test_retries_are_bounded_and_the_final_failure_is_recorded(beta, receiver, s
         delays = []
         for _ in range(2):
             with pytest.raises(WebhookRetryLater) as retry:
-                budget_webhook_deliver(delivery_id=delivery.pk, now=now)
+                webhook_deliver(delivery_id=delivery.pk, now=now)
             delays.append(retry.value.delay)
             now += timedelta(hours=2)
-        assert budget_webhook_deliver(delivery_id=delivery.pk, now=now) is False
+        assert webhook_deliver(delivery_id=delivery.pk, now=now) is False
         assert delays == [30, 60]
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.last_status_code,
                 delivery.last_error) == (WebhookStatus.FAILED, 3, 500, "HTTP 500")
-        assert budget_webhook_deliver(delivery_id=delivery.pk, now=now) is False
-        assert delivery.pk not in budget_webhook_due_ids(now=now + timedelta(days=1))
+        assert webhook_deliver(delivery_id=delivery.pk, now=now) is False
+        assert delivery.pk not in webhook_due_ids(now=now + timedelta(days=1))
 
         # An operator puts it back; the next attempt gets the 200.
-        assert budget_webhook_retry(delivery_id=delivery.pk) is True
-        assert budget_webhook_deliver(delivery_id=delivery.pk, now=now) is True
+        assert webhook_retry(delivery_id=delivery.pk) is True
+        assert webhook_deliver(delivery_id=delivery.pk, now=now) is True
     assert len(receiver.requests) == 4
 
 
@@ -200,7 +202,7 @@ def test_a_client_error_fails_at_once(beta, receiver):
         _world_with_webhook(receiver.url)
         rate_open_cycles(now=NOW)
         delivery = _deliveries()[0]
-        assert budget_webhook_deliver(delivery_id=delivery.pk, now=NOW) is False
+        assert webhook_deliver(delivery_id=delivery.pk, now=NOW) is False
         delivery.refresh_from_db()
         assert (delivery.status, delivery.attempts, delivery.last_status_code) == (
             WebhookStatus.FAILED, 1, 410)
@@ -216,7 +218,7 @@ def test_a_receiver_that_is_down_is_a_transient_failure(beta, settings):
         rate_open_cycles(now=NOW)
         delivery = _deliveries()[0]
         with pytest.raises(WebhookRetryLater):
-            budget_webhook_deliver(delivery_id=delivery.pk, now=NOW)
+            webhook_deliver(delivery_id=delivery.pk, now=NOW)
         delivery.refresh_from_db()
         assert delivery.status == WebhookStatus.PENDING and delivery.last_status_code is None
         assert "ConnectionRefusedError" in delivery.last_error
@@ -228,7 +230,7 @@ def test_private_receivers_are_refused_by_default(beta, receiver, settings):
         _world_with_webhook(receiver.url)
         rate_open_cycles(now=NOW)
         delivery = _deliveries()[0]
-        assert budget_webhook_deliver(delivery_id=delivery.pk, now=NOW) is False
+        assert webhook_deliver(delivery_id=delivery.pk, now=NOW) is False
         delivery.refresh_from_db()
         assert delivery.status == WebhookStatus.FAILED
         assert delivery.last_error == WEBHOOK_PRIVATE_HOST.format(host="127.0.0.1",

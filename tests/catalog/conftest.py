@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Role, RoleGrant
 from accounts.services import api_key_issue
 from catalog.models import Metric, Region
-from invoicing.models import BillingCycle, CycleStatus
+from cycles.models import BillingCycle, CycleStatus
 from tests.conftest import PASSWORD, host_client, inside
 from tests.factories import make_org, make_project, make_region, make_resource_type
 

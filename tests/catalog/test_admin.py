@@ -10,7 +10,8 @@ from accounts.models import Role
 from catalog.admin import CHOOSE_ONE_PRICE
 from catalog.models import Metric, Price, PriceChange, PriceChangeSource, Variant
 from catalog.services import RATE_NEGATIVE, RATE_TOO_PRECISE, VARIANT_UNKNOWN
-from invoicing.selectors import FINALIZED_CYCLE, billing_period_containing
+from cycles.guard import CYCLE_FINALIZED
+from cycles.selectors import billing_period_containing
 from tests.catalog.conftest import ALPHA_NOV_START, ALPHA_OCT_START, close_cycle, user_with_role
 from tests.conftest import host_client, inside, sign_in
 from tests.factories import EPOCH, make_price
@@ -99,7 +100,7 @@ def test_an_instant_in_a_finalized_cycle_is_a_form_error(alpha_catalog, alpha, a
         close_cycle(ALPHA_OCT_START, ALPHA_NOV_START, "2026-10")
     response = alice.post(ADD, _form(effective_from_0="2026-10-15", effective_from_1="00:00"))
     assert response.status_code == 200
-    message = FINALIZED_CYCLE.format(when="2026-10-15T00:00:00+00:00", label="2026-10")
+    message = CYCLE_FINALIZED.format(when="2026-10-15T00:00:00+00:00", label="2026-10")
     assert message in response.content.decode()
     with inside(alpha):
         assert not Price.objects.exists()

@@ -15,7 +15,7 @@ from catalog.services import (
     TIME_UNIT_REQUIRED,
     VARIANT_UNKNOWN,
 )
-from invoicing.selectors import FINALIZED_CYCLE
+from cycles.guard import CYCLE_FINALIZED
 from tests.catalog.conftest import (
     ALPHA_DEC_START,
     ALPHA_NOV_START,
@@ -208,9 +208,9 @@ def test_an_instant_in_a_finalized_cycle_is_409(alpha_catalog, alpha, frozen_now
         content_type="application/json",
     )
     assert response.status_code == 409
-    message = FINALIZED_CYCLE.format(when="2026-10-15T00:00:00+00:00", label="2026-10")
+    message = CYCLE_FINALIZED.format(when="2026-10-15T00:00:00+00:00", label="2026-10")
     assert response.json() == {"error": {
-        "status": 409, "code": "finalized_cycle", "message": message,
+        "status": 409, "code": "cycle_finalized", "message": message, "cycle": "2026-10",
         "fields": {"effective_from": [message]},
     }}
     with inside(alpha):

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from billing.periods import Period
+from catalog.domain.matching import DurationPrice
 from catalog.domain.pricing import TimeUnit
 from catalog.models import (
     Aggregation,
@@ -22,7 +22,7 @@ from catalog.selectors import (
     variant_descriptions,
 )
 from catalog.services import price_set
-from invoicing.domain.rating import DurationPrice
+from core.periods import Period
 from tests.catalog.conftest import ALPHA_DEC_START, ALPHA_NOV_START, NOW, real_queries
 from tests.conftest import inside
 from tests.factories import EPOCH, make_price

@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 
 from catalog.models import Aggregation, Metric, Price, PriceChange, PriceChangeSource, Variant
 from catalog.services import (
-    EFFECTIVE_BEFORE_FINALIZED,
     EFFECTIVE_FROM_NAIVE,
     KEY_INVALID,
     RATE_NEGATIVE,
@@ -25,14 +24,13 @@ from catalog.services import (
     VARIANT_DESCRIPTION_REQUIRED,
     VARIANT_KEY_TAKEN,
     VARIANT_UNKNOWN,
-    PriceInFinalizedCycle,
     ResourceTypeNotFound,
     price_set,
     region_create,
     resource_type_create,
     variant_add,
 )
-from invoicing.selectors import FINALIZED_CYCLE
+from cycles.guard import CYCLE_FINALIZED, CycleFinalized
 from tests.catalog.conftest import (
     ALPHA_DEC_START,
     ALPHA_NOV_START,
@@ -175,17 +173,16 @@ def test_an_instant_inside_a_finalized_cycle_is_refused_and_nothing_is_written(
         make_price(alpha_catalog.instance, "0.10", "minute")
         close_cycle(ALPHA_OCT_START, ALPHA_NOV_START, "2026-10")
         october = datetime(2026, 10, 15, tzinfo=UTC)
-        with pytest.raises(PriceInFinalizedCycle) as refused:
+        with pytest.raises(CycleFinalized) as refused:
             _set("0.20", effective_from=october)
         assert refused.value.message_dict == {
-            "effective_from": [FINALIZED_CYCLE.format(when=october.isoformat(), label="2026-10")]
+            "effective_from": [CYCLE_FINALIZED.format(when=october.isoformat(), label="2026-10")]
         }
         # Before every recorded cycle, still before the finalized boundary.
-        with pytest.raises(PriceInFinalizedCycle) as refused:
+        with pytest.raises(CycleFinalized) as refused:
             _set("0.20", effective_from=EPOCH)
         assert refused.value.message_dict["effective_from"] == [
-            EFFECTIVE_BEFORE_FINALIZED.format(when=EPOCH.isoformat(),
-                                              boundary=ALPHA_NOV_START.isoformat())
+            CYCLE_FINALIZED.format(when=EPOCH.isoformat(), label="2000-01")
         ]
         assert _rows() == [(EPOCH, None, Decimal("0.1"), False)]
         assert not PriceChange.objects.exists()
@@ -196,11 +193,11 @@ def test_an_instant_inside_a_finalized_cycle_is_refused_and_nothing_is_written(
 def test_the_implicit_cycle_start_may_not_fall_in_a_finalized_cycle(alpha_catalog, alpha):
     with inside(alpha):
         close_cycle(ALPHA_NOV_START, ALPHA_DEC_START, "2026-11")
-        with pytest.raises(PriceInFinalizedCycle) as refused:
+        with pytest.raises(CycleFinalized) as refused:
             _set("0.20")
         assert refused.value.message_dict == {
             "effective_from": [
-                FINALIZED_CYCLE.format(when=ALPHA_NOV_START.isoformat(), label="2026-11")
+                CYCLE_FINALIZED.format(when=ALPHA_NOV_START.isoformat(), label="2026-11")
             ]
         }
         assert not Price.objects.exists()
@@ -253,7 +250,7 @@ def test_bad_input_is_refused_with_field_reasons_and_nothing_is_written(
     with inside(alpha):
         with pytest.raises(ValidationError) as refused:
             price_set(**arguments)
-        assert not isinstance(refused.value, PriceInFinalizedCycle)
+        assert not isinstance(refused.value, CycleFinalized)
         assert refused.value.message_dict == errors
         assert not Price.objects.exists() and not PriceChange.objects.exists()
 

@@ -19,7 +19,7 @@ from catalog.services import (
     resource_type_create,
     service_create,
 )
-from invoicing.models import BillingCycle
+from cycles.models import BillingCycle
 from tenancy.middleware import provider_cache_clear
 from tenancy.models import BillingMode, Provider
 from tests.factories import make_org, make_project

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Entitlement, Role, RoleGrant
 from accounts.services import entitlement_accept
-from invoicing.models import BillingCycle
+from cycles.models import BillingCycle
 from invoicing.rating_run import rating_run
 from metering.models import IngestionDay, UsageEvent
 from tests.accounts.support import Api, make_user

@@ -4,7 +4,8 @@ month of usage, billed on the same engine."""
 from django.core.management import call_command
 
 from accounts.models import Entitlement
-from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceStatus
+from cycles.models import BillingCycle, CycleStatus
+from invoicing.models import Invoice, InvoiceStatus
 from metering.selectors import unentitled_usage
 from tenancy.models import Provider
 from tests.accounts.support import Api
@@ -30,7 +31,7 @@ def test_the_datum_demo_has_consumers_on_each_offer_and_their_invoices(db, capsy
         startup = finalized.get(billing_account__organization__name="startup")
         assert startup.total > 0
         assert any(line.metric_key == "instance" for line in startup.lines.all())
-        from billing.periods import Period
+        from core.periods import Period
 
         assert unentitled_usage(period=Period(start=closed.start, end=closed.end))
     client = host_client(datum)

@@ -26,9 +26,9 @@ from accounts.services import (
     quota_release,
     quota_reserve,
 )
-from billing.errors import Conflict
 from catalog.models import Charge, Feature, Offer, OfferFeature, OfferVersion, PriceList, Service
 from catalog.services import OfferContent, feature_create, offer_create, service_create
+from core.errors import Conflict
 from tests.conftest import inside
 from tests.consumer.conftest import T0, datum_catalog, make_consumer
 from tests.factories import make_org, make_project

@@ -7,10 +7,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from accounts.services import entitlement_accept, entitlement_end
-from billing.periods import month_period
 from catalog.models import PriceChangeSource
 from catalog.services import metric_create, price_set, usage_price_set
-from invoicing.models import BillingCycle, Invoice, RatingRun
+from core.periods import month_period
+from cycles.models import BillingCycle
+from invoicing.models import Invoice, RatingRun
 from invoicing.rating_run import rating_run
 from metering.models import UsageEvent
 from metering.selectors import unentitled_usage

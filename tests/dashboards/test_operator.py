@@ -220,7 +220,7 @@ def test_a_credit_the_service_refuses_shows_its_reasons_and_writes_nothing(beta,
     finalized = client.post("/operator/credits/", {
         **base, "window_start": "2020-09-02T05:00", "window_end": "2020-09-02T06:00"})
     assert finalized.status_code == 400
-    assert b"inside a finalized cycle" in finalized.content
+    assert b"falls in the billing cycle 2020-09, which is finalized" in finalized.content
     unknown = client.post("/operator/credits/", {
         **base, "project": "nope", "window_start": "2020-10-02T05:00",
         "window_end": "2020-10-02T06:00"})

@@ -20,8 +20,9 @@ from datetime import UTC, datetime
 from django.contrib.auth import get_user_model
 
 from accounts.models import BillingAccount, Organization, Project, Role, RoleGrant
+from cycles.models import BillingCycle
 from invoicing.closing import cycle_close
-from invoicing.models import BillingCycle, Credit, CreditScope
+from invoicing.models import Credit, CreditScope
 from invoicing.rating_run import rating_run
 from tests.conftest import PASSWORD
 from tests.factories import make_org, make_project

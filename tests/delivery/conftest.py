@@ -20,8 +20,9 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from accounts.models import BillingAccount, BillingContact, PaymentKind
+from cycles.models import BillingCycle, CycleStatus
 from invoicing.closing import invoice_finalize
-from invoicing.models import BillingCycle, CycleStatus, Invoice, InvoiceLine, LineKind
+from invoicing.models import Invoice, InvoiceLine, LineKind
 from tenancy.selectors import provider_current
 from tests.factories import make_org, make_project
 

@@ -384,7 +384,7 @@ def test_pipeline_steps_called_twice_do_their_work_once(alpha, mailbox, settings
         assert delivery.pdf_rendered_at == later(1) and delivery.emailed_at == later(1)
         assert (settings.MEDIA_ROOT / "alpha" / "invoices").is_dir()
         assert len(list((settings.MEDIA_ROOT / "alpha" / "invoices").iterdir())) == 1
-        from invoicing.models import OutboxMessage
+        from notifications.models import OutboxMessage
 
         assert OutboxMessage.objects.count() == 1
     assert later(2) - later(1) == timedelta(minutes=1)

@@ -11,14 +11,7 @@ from django.conf import settings
 from pypdf import PdfReader
 
 from invoicing.delivery import email_key, invoice_email_send, invoice_pdf_render
-from invoicing.models import (
-    InvoiceDelivery,
-    OutboxMessage,
-    OutboxStatus,
-    PaymentStatus,
-    StepStatus,
-)
-from invoicing.outbox import OutboxRetryLater, outbox_deliver, outbox_enqueue, outbox_retry
+from invoicing.models import InvoiceDelivery, PaymentStatus, StepStatus
 from invoicing.payments import invoice_payment_collect
 from invoicing.pdf import (
     LOGO,
@@ -27,6 +20,8 @@ from invoicing.pdf import (
     invoice_url_fetcher,
     url_is_invoice_asset,
 )
+from notifications.models import OutboxMessage, OutboxStatus
+from notifications.outbox import OutboxRetryLater, outbox_deliver, outbox_enqueue, outbox_retry
 from tests.conftest import inside
 from tests.delivery.conftest import (
     ISSUED,

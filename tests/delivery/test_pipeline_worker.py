@@ -22,13 +22,11 @@ from pypdf import PdfReader
 
 from accounts.models import BillingContact, PaymentKind
 from billing.celery import app
+from cycles.models import BillingCycle
 from invoicing.models import (
-    BillingCycle,
     Invoice,
     InvoiceDelivery,
     InvoiceStatus,
-    OutboxMessage,
-    OutboxStatus,
     PaymentAttempt,
     PaymentProfile,
     PaymentStatus,
@@ -36,6 +34,7 @@ from invoicing.models import (
     StripeWebhookEvent,
 )
 from invoicing.payments import payment_method_set
+from notifications.models import OutboxMessage, OutboxStatus
 from tenancy.models import Domain
 from tenancy.selectors import provider_get_by_slug
 from tenancy.services import provider_create

@@ -3,11 +3,12 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from billing.money import round_money
-from billing.periods import Period
+from catalog.domain.matching import DurationPrice
+from core.money import round_money
+from core.periods import Period
 from invoicing.domain.credit_lines import CoveredResource, CreditSpec, build_credit_lines
 from invoicing.domain.lines import AccountWindow, ResourceTimeline, build_duration_lines
-from invoicing.domain.rating import DurationPrice, LifecycleEvent, LifecycleKind
+from metering.domain.timeline import LifecycleEvent, LifecycleKind
 
 OCT = Period(start=datetime(2020, 10, 1, tzinfo=UTC), end=datetime(2020, 11, 1, tzinfo=UTC))
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -4,24 +4,18 @@ from decimal import Decimal
 
 import pytest
 
-from billing.money import round_money
-from billing.periods import Period, month_period
+from catalog.domain.matching import DurationPrice
 from catalog.domain.pricing import TimeUnit
+from core.money import round_money
+from core.periods import Period, month_period
 from invoicing.domain.credits import (
     ERR_DUPLICATE_CREDIT,
     CreditWindow,
     compute_credits,
     dependency_closure,
 )
-from invoicing.domain.rating import (
-    DurationPrice,
-    LifecycleEvent,
-    LifecycleKind,
-    RatedResource,
-    RatedSegment,
-    rate_resource,
-    running_intervals,
-)
+from invoicing.domain.rating import RatedResource, RatedSegment, rate_resource
+from metering.domain.timeline import LifecycleEvent, LifecycleKind, running_intervals
 
 D = Decimal
 OCTOBER = month_period(2020, 10, "UTC")

@@ -3,8 +3,9 @@
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from billing.money import round_money
-from billing.periods import Period
+from catalog.domain.matching import DurationPrice
+from core.money import round_money
+from core.periods import Period
 from invoicing.domain.lines import (
     NO_ACCOUNT,
     UNPRICED,
@@ -12,7 +13,7 @@ from invoicing.domain.lines import (
     ResourceTimeline,
     build_duration_lines,
 )
-from invoicing.domain.rating import DurationPrice, LifecycleEvent, LifecycleKind
+from metering.domain.timeline import LifecycleEvent, LifecycleKind
 
 OCT = Period(start=datetime(2020, 10, 1, tzinfo=UTC), end=datetime(2020, 11, 1, tzinfo=UTC))
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)

@@ -3,7 +3,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from billing.periods import ERR_NAIVE, Period, month_period
 from catalog.domain.matching import (
     ERR_AMBIGUOUS,
     ERR_VALIDITY,
@@ -14,6 +13,7 @@ from catalog.domain.matching import (
     select_price,
     specificity,
 )
+from core.periods import ERR_NAIVE, Period, month_period
 
 
 def utc(*args: int) -> datetime:

@@ -3,7 +3,7 @@ from decimal import Decimal, FloatOperation
 
 import pytest
 
-from billing.money import (
+from core.money import (
     ERR_AMOUNT_TYPE,
     ERR_CURRENCY,
     ERR_FLOAT,

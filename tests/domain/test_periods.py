@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing.periods import (
+from core.periods import (
     ERR_EMPTY,
     ERR_MONTH_FORMAT,
     ERR_MONTH_RANGE,

@@ -4,8 +4,6 @@ from decimal import Decimal
 
 import pytest
 
-from billing.money import ERR_FLOAT
-from billing.periods import Period, month_period
 from catalog.domain.pricing import (
     ERR_LAST_BOUNDED,
     ERR_MODEL_FIELDS,
@@ -33,6 +31,8 @@ from catalog.domain.pricing import (
     prorate,
     validate_tiers,
 )
+from core.money import ERR_FLOAT
+from core.periods import Period, month_period
 
 
 def utc(*args: int) -> datetime:

@@ -4,21 +4,20 @@ from decimal import Decimal
 
 import pytest
 
-from billing.money import round_money
-from billing.periods import ERR_NAIVE, Period, month_period
+from catalog.domain.matching import DurationPrice
 from catalog.domain.pricing import ERR_RATE_PLACES, TimeUnit, line_amount
-from invoicing.domain.rating import (
+from core.money import round_money
+from core.periods import ERR_NAIVE, Period, month_period
+from invoicing.domain.rating import RatedResource, rate_resource
+from metering.domain.timeline import (
     ERR_AFTER_DELETE,
     ERR_CREATED_TWICE,
     ERR_NOT_CREATED,
     ERR_ORDER,
     ERR_VARIANT_REQUIRED,
-    DurationPrice,
     LifecycleEvent,
     LifecycleKind,
-    RatedResource,
     RunningInterval,
-    rate_resource,
     running_intervals,
 )
 

@@ -6,9 +6,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from billing.money import round_money
-from billing.periods import Period, month_period
 from catalog.domain.charges import ChargeFieldError, charge_spec
+from core.money import round_money
+from core.periods import Period, month_period
 from invoicing.domain.usage import (
     UNENTITLED,
     UNPRICED_USAGE,

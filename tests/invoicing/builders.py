@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 
 from catalog.models import Region
-from invoicing.models import BillingCycle, CycleStatus
+from cycles.models import BillingCycle, CycleStatus
 from metering.models import LifecycleEvent, LifecycleKind, Resource
 from tests.factories import make_org, make_price, make_project, make_resource_type
 

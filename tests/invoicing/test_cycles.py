@@ -2,8 +2,8 @@
 
 from datetime import UTC, datetime
 
-from invoicing.models import BillingCycle
-from invoicing.services import cycles_ensure
+from cycles.models import BillingCycle
+from cycles.services import cycles_ensure
 from tests.conftest import inside
 
 

@@ -6,11 +6,12 @@ import pytest
 from django.db import IntegrityError, InternalError, transaction
 
 from accounts.models import BillingAccount, ProjectAccountAssignment
-from billing.errors import Conflict
 from catalog.models import PriceChangeSource
 from catalog.services import price_set
+from core.errors import Conflict
+from cycles.models import CycleStatus
 from invoicing.closing import VOID_NEEDS_REASON, cycle_close, invoice_void
-from invoicing.models import CycleStatus, Invoice, InvoiceLine, InvoiceStatus, RatingRun
+from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, RatingRun
 from invoicing.rating_run import rating_run
 from tests.conftest import inside
 from tests.invoicing.builders import (

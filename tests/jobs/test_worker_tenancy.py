@@ -5,8 +5,8 @@ import time
 import pytest
 from django.db import connection
 
-from billing.jobs import TASK_WITHOUT_PROVIDER, fan_out, provider_ping
-from invoicing.models import BillingCycle
+from cycles.models import BillingCycle
+from tenancy.jobs import TASK_WITHOUT_PROVIDER, fan_out, provider_ping
 from tests.conftest import inside
 
 pytestmark = pytest.mark.worker
@@ -46,7 +46,7 @@ def test_a_task_queued_without_a_provider_fails_closed(celery_worker_process, co
     result = provider_ping.delay()
     with pytest.raises(Exception) as failure:
         result.get(timeout=30)
-    expected = TASK_WITHOUT_PROVIDER.format(name="billing.jobs.provider_ping")
+    expected = TASK_WITHOUT_PROVIDER.format(name="tenancy.jobs.provider_ping")
     assert expected in str(failure.value)
     assert result.status == "FAILURE"
 
@@ -58,7 +58,7 @@ def test_fan_out_queues_the_task_once_per_provider(
         with inside(provider):
             BillingCycle.objects.all().delete()
 
-    queued = fan_out.delay("invoicing.tasks.cycles_ensure").get(timeout=30)
+    queued = fan_out.delay("cycles.tasks.cycles_ensure").get(timeout=30)
 
     assert queued == 2
     _wait_for_cycles(alpha_committed, beta_committed)

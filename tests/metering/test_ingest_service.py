@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from billing.periods import month_period
-from invoicing.models import BillingCycle, CycleStatus
-from invoicing.selectors import FINALIZED_CYCLE
+from core.periods import month_period
+from cycles.guard import CYCLE_FINALIZED
+from cycles.models import BillingCycle, CycleStatus
 from metering.domain.lifecycle import (
     ERR_AFTER_DELETED,
     ERR_CREATED_TWICE,
@@ -224,12 +224,14 @@ def test_events_in_a_finalized_cycle_are_refused(fleet):
         event("e2", at="2026-09-30T10:59:59Z", resource_id="i-2"),
         event("e3", at="2026-09-30T11:00:00Z", resource_id="i-3"),
     )
+    message = CYCLE_FINALIZED.format(when="2026-09-15T00:00:00+00:00", label="2026-09")
     assert result.items[0] == {
-        "index": 0, "event_id": "e1", "status": "refused",
-        "reason": FINALIZED_CYCLE.format(when="2026-09-15T00:00:00Z", label="2026-09"),
+        "index": 0, "event_id": "e1", "status": "refused", "reason": message,
+        "error": {"status": 409, "code": "cycle_finalized", "message": message,
+                  "cycle": "2026-09", "fields": {"occurred_at": [message]}},
     }
-    assert result.items[1]["reason"] == FINALIZED_CYCLE.format(
-        when="2026-09-30T10:59:59Z", label="2026-09"
+    assert result.items[1]["reason"] == CYCLE_FINALIZED.format(
+        when="2026-09-30T10:59:59+00:00", label="2026-09"
     )
     assert result.items[2]["status"] == "accepted"
     assert list(Resource.objects.values_list("resource_id", flat=True)) == ["i-3"]

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from billing.periods import ERR_NAIVE
+from core.periods import ERR_NAIVE
 from metering.domain.lifecycle import (
     ERR_AFTER_DELETED,
     ERR_BEFORE_CREATED,

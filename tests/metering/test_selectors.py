@@ -2,9 +2,9 @@
 
 from datetime import UTC, date, datetime
 
-from billing.periods import Period
-from invoicing.domain.rating import LifecycleEvent as RatedEvent
-from invoicing.domain.rating import LifecycleKind, RunningInterval, running_intervals
+from core.periods import Period
+from metering.domain.timeline import LifecycleEvent as RatedEvent
+from metering.domain.timeline import LifecycleKind, RunningInterval, running_intervals
 from metering.models import Resource
 from metering.selectors import (
     IngestionCounts,

@@ -8,8 +8,9 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
-from billing.periods import month_period
-from invoicing.models import BillingCycle, CycleStatus
+from core.periods import month_period
+from cycles.guard import CYCLE_FINALIZED
+from cycles.models import BillingCycle, CycleStatus
 from metering.domain.cloudevents import CLOUDEVENT_ERRORS
 from metering.models import IngestionDay, UsageEvent
 from metering.services import _Outcomes, _usage_detailed, _usage_fast, usage_events_ingest
@@ -50,6 +51,14 @@ TIMESTAMP = "must be an ISO-8601 timestamp with a UTC offset, e.g. 2020-10-01T00
 NAIVE = "has no UTC offset (add Z or +hh:mm): a time without one is ambiguous"
 DURATION = ("'instance' is a resource type: its running time comes from lifecycle events "
             "(POST /api/v1/resources/events), not usage events")
+
+
+def finalized(index: int, event_id: str, when: str) -> dict:
+    """The guard's refusal of an event dated in the finalized 2026-09 (cycles/guard.py)."""
+    message = CYCLE_FINALIZED.format(when=when, label="2026-09")
+    return {"index": index, "event_id": event_id, "status": "refused", "reason": message,
+            "error": {"status": 409, "code": "cycle_finalized", "message": message,
+                      "cycle": "2026-09", "fields": {"occurred_at": [message]}}}
 
 
 def test_a_batch_mixing_valid_and_invalid_items_answers_item_by_item(fleet):
@@ -157,14 +166,10 @@ def test_a_batch_mixing_valid_and_invalid_items_answers_item_by_item(fleet):
         refused(30, "u-30", {"metric": [TEXT.format(max=100)]}),
         refused(31, "u-31", {"specversion": ["must be \"1.0\""]}),
         refused(32, "u-32", {"value": ["is required"]}),
-        {"index": 33, "event_id": "u-33", "status": "refused",
-         "reason": "2026-09-20T00:00:00Z falls in the billing cycle 2026-09, which is "
-                   "finalized: its invoices never change"},
+        finalized(33, "u-33", "2026-09-20T00:00:00+00:00"),
         {"index": 34, "event_id": "u-33", "status": "refused",
          "reason": "event 'u-33' repeats item 33 of this batch, which was refused"},
-        {"index": 35, "event_id": "s-2", "status": "refused",
-         "reason": "2026-09-15T00:00:00Z falls in the billing cycle 2026-09, which is "
-                   "finalized: its invoices never change"},
+        finalized(35, "s-2", "2026-09-15T00:00:00+00:00"),
         {"index": 36, "event_id": "u-36", "status": "accepted"},
         {"index": 37, "event_id": "u-37", "status": "accepted"},
         {"index": 38, "event_id": "u-38", "status": "accepted"},

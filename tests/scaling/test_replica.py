@@ -30,8 +30,8 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
-from billing import replica as replica_module
-from billing.replica import PRIMARY_COOKIE, REPLICA, read_alias, replica_lag_seconds
+from core import replica as replica_module
+from core.replica import PRIMARY_COOKIE, REPLICA, read_alias, replica_lag_seconds
 from invoicing.models import Credit, Invoice, InvoiceStatus
 from invoicing.rating_run import rating_run
 from tenancy.models import Domain, Provider

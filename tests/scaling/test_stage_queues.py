@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from billing.celery import app
 from billing.settings.celery import STAGES, route_task, stage_of
-from invoicing.models import BillingCycle
+from cycles.models import BillingCycle
 from tests.conftest import inside
 from tests.jobs.conftest import Process, _child_env
 
@@ -42,11 +42,11 @@ def test_each_stage_routes_to_its_own_queue_only_when_stage_queues_are_on():
                           for stage, name in STAGE_TASKS.items()}
         assert route_task("metering.tasks.usage_import", (), {}, {}) == {
             "queue": f"{default}.ingest"}
-        assert route_task("invoicing.tasks.outbox_deliver", (), {}, {}) == {
+        assert route_task("notifications.tasks.outbox_deliver", (), {}, {}) == {
             "queue": f"{default}.email"}
         # Beat's fan-out and pings stay on the default queue.
-        assert route_task("billing.jobs.fan_out", (), {}, {}) is None
-        assert route_task("billing.jobs.provider_ping", (), {}, {}) is None
+        assert route_task("tenancy.jobs.fan_out", (), {}, {}) is None
+        assert route_task("tenancy.jobs.provider_ping", (), {}, {}) is None
     with override_settings(CELERY_STAGE_QUEUES=False):
         assert route_task("invoicing.tasks.rate_open_cycles", (), {}, {}) is None
     assert {stage_of(name) for name in STAGE_TASKS.values()} | {"ingest"} == set(STAGES)

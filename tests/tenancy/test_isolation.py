@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
 from accounts.services import api_key_issue
-from invoicing.models import BillingCycle
+from cycles.models import BillingCycle
 from tests.conftest import PASSWORD, host_client, inside, sign_in
 
 User = get_user_model()
@@ -117,7 +117,7 @@ def test_cache_keys_are_scoped_to_the_provider(alpha, beta):
 def test_billing_cycles_of_one_provider_stay_in_its_schema(alpha, beta):
     from datetime import UTC, datetime
 
-    from invoicing.services import cycles_ensure
+    from cycles.services import cycles_ensure
 
     with inside(alpha):
         BillingCycle.objects.all().delete()

@@ -4,7 +4,7 @@ from celery.exceptions import TimeoutError as CeleryTimeout
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
-from billing.jobs import provider_ping
+from tenancy.jobs import provider_ping
 from tenancy.selectors import provider_get_by_slug
 
 

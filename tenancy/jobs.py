@@ -7,10 +7,12 @@ belongs to nobody, or worse, to whichever schema the worker last used.
 
 import logging
 
-from celery import shared_task
-from django.db import connection
+from celery import current_app, shared_task
+from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name, tenant_context
 from tenant_schemas_celery.task import TenantTask
+
+from tenancy.selectors import provider_list_active
 
 logger = logging.getLogger(__name__)
 
@@ -41,13 +43,26 @@ def provider_task(*args, **options):
     return shared_task(*args, **options)
 
 
-@shared_task(name="billing.jobs.fan_out")
+def queue_in_schema(task_name: str, *args, schema_name: str,
+                    countdown: float | None = None) -> None:
+    """Queue a provider task to run in `schema_name`. The schema travels in the
+    headers explicitly: an on_commit callback may run after the caller switched schemas
+    (and `_schema_name=` as an option would silently run it in public)."""
+    current_app.send_task(task_name, args=args, headers={"_schema_name": schema_name},
+                          countdown=countdown)
+
+
+def queue_after_commit(task_name: str, *args, countdown: float | None = None) -> None:
+    """Queue a provider task in the current provider's schema once the surrounding
+    transaction commits (right away outside one); a rolled-back write queues nothing."""
+    schema_name = connection.schema_name
+    transaction.on_commit(lambda: queue_in_schema(task_name, *args, schema_name=schema_name,
+                                                  countdown=countdown))
+
+
+@shared_task(name="tenancy.jobs.fan_out")
 def fan_out(task_name: str, *args) -> int:
     """Queue `task_name` once in every provider's schema (beat's periodic work)."""
-    from celery import current_app
-
-    from tenancy.selectors import provider_list_active
-
     queued = 0
     for provider in provider_list_active():
         with tenant_context(provider):
@@ -57,7 +72,7 @@ def fan_out(task_name: str, *args) -> int:
     return queued
 
 
-@provider_task(name="billing.jobs.provider_ping")
+@provider_task(name="tenancy.jobs.provider_ping")
 def provider_ping() -> dict:
     """Answer from inside the provider's schema: proves a worker serves this provider.
 

@@ -1,11 +1,12 @@
-"""Writes for invoicing: billing cycles."""
+"""Writes to the billing calendar: cycles are created when something needs them."""
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from django.db import transaction
 
-from billing.periods import month_containing, next_month
-from invoicing.models import BillingCycle
+from core.periods import month_containing, next_month
+from cycles.models import BillingCycle
 from tenancy.selectors import provider_current
 
 
@@ -15,21 +16,16 @@ def cycles_ensure(*, now: datetime) -> list[BillingCycle]:
     Months are computed in the provider's billing time zone, then stored in UTC.
     """
     provider = provider_current()
+    zone = ZoneInfo(provider.billing_timezone)
     current = month_containing(now, provider.billing_timezone)
     following = next_month(current, provider.billing_timezone)
     cycles = []
     with transaction.atomic():
         for period in (current, following):
-            local_start = period.start.astimezone(_zone(provider.billing_timezone))
             cycle, _ = BillingCycle.objects.get_or_create(
                 start=period.start,
-                defaults={"end": period.end, "label": local_start.strftime("%Y-%m")},
+                defaults={"end": period.end,
+                          "label": period.start.astimezone(zone).strftime("%Y-%m")},
             )
             cycles.append(cycle)
     return cycles
-
-
-def _zone(name: str):
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)

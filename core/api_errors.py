@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from billing.errors import Conflict
+from core.errors import Conflict
 
 
 def _flatten(detail) -> list[str]:
@@ -25,8 +25,9 @@ def _flatten(detail) -> list[str]:
     return [str(detail)]
 
 
-def error_response(*, status_code: int, code: str, message: str, fields=None) -> Response:
-    body = {"status": status_code, "code": code, "message": message}
+def error_response(*, status_code: int, code: str, message: str, fields=None,
+                   extra: dict | None = None) -> Response:
+    body = {"status": status_code, "code": code, "message": message, **(extra or {})}
     if fields:
         body["fields"] = fields
     return Response({"error": body}, status=status_code)
@@ -37,8 +38,8 @@ def exception_handler(exc, context):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {
             "non_field_errors": exc.messages}
         return error_response(
-            status_code=status.HTTP_409_CONFLICT, code="conflict",
-            message=next(iter(fields.values()))[0], fields=fields,
+            status_code=status.HTTP_409_CONFLICT, code=exc.api_code,
+            message=next(iter(fields.values()))[0], fields=fields, extra=exc.api_extra,
         )
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):

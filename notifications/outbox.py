@@ -22,19 +22,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from celery import current_app
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
-from billing.leases import due_ids
-from billing.retries import backoff_seconds
-from invoicing.models import OutboxMessage, OutboxStatus
+from core.leases import due_ids
+from core.retries import backoff_seconds
+from notifications.models import OutboxMessage, OutboxStatus
+from tenancy.jobs import queue_after_commit, queue_in_schema
 
 logger = logging.getLogger(__name__)
 
-OUTBOX_DELIVER_TASK = "invoicing.tasks.outbox_deliver"
+OUTBOX_DELIVER_TASK = "notifications.tasks.outbox_deliver"
 ATTACHMENT_MISSING = "attachment {filename} is missing at {path}"
 
 
@@ -68,15 +68,6 @@ def outbox_policy() -> OutboxPolicy:
     )
 
 
-def _queue_delivery(message_id: int, schema_name: str, countdown: float | None = None) -> None:
-    # The schema travels in the headers explicitly: an on_commit callback may run
-    # after the caller switched schemas.
-    current_app.send_task(
-        OUTBOX_DELIVER_TASK, args=(message_id,), headers={"_schema_name": schema_name},
-        countdown=countdown,
-    )
-
-
 def outbox_enqueue(
     *,
     key: str,
@@ -92,7 +83,6 @@ def outbox_enqueue(
     (whatever its status) and queues nothing. Attachments are
     `(filename, content_type, absolute file path)`; the files are read when sending.
     """
-    schema_name = connection.schema_name
     try:
         with transaction.atomic():
             message, created = OutboxMessage.objects.get_or_create(
@@ -106,7 +96,7 @@ def outbox_enqueue(
         # Another transaction inserted the same key between our SELECT and INSERT.
         return OutboxMessage.objects.get(key=key)
     if created:
-        transaction.on_commit(lambda: _queue_delivery(message.pk, schema_name))
+        queue_after_commit(OUTBOX_DELIVER_TASK, message.pk)
     return message
 
 
@@ -180,18 +170,17 @@ def outbox_deliver(*, message_id: int, now: datetime) -> bool:
 
 def outbox_retry(*, message_id: int) -> bool:
     """Operator action: put a failed message back in the queue (attempts start over)."""
-    schema_name = connection.schema_name
     with transaction.atomic():
         updated = OutboxMessage.objects.filter(pk=message_id, status=OutboxStatus.FAILED).update(
             status=OutboxStatus.PENDING, attempts=0, next_attempt_at=None
         )
         if updated:
-            transaction.on_commit(lambda: _queue_delivery(message_id, schema_name))
+            queue_after_commit(OUTBOX_DELIVER_TASK, message_id)
     return bool(updated)
 
 
 def outbox_due_ids(*, now: datetime, policy: OutboxPolicy | None = None) -> list[int]:
-    """Messages a sweep should (re)queue (billing/leases.py)."""
+    """Messages a sweep should (re)queue (core/leases.py)."""
     policy = policy or outbox_policy()
     return due_ids(OutboxMessage, pending=OutboxStatus.PENDING, sending=OutboxStatus.SENDING,
                    now=now, lease_seconds=policy.lease_seconds)
@@ -202,5 +191,5 @@ def outbox_sweep(*, now: datetime) -> int:
     schema_name = connection.schema_name
     ids = outbox_due_ids(now=now)
     for message_id in ids:
-        _queue_delivery(message_id, schema_name)
+        queue_in_schema(OUTBOX_DELIVER_TASK, message_id, schema_name=schema_name)
     return len(ids)
