@@ -12,4 +12,4 @@ COPY . .
 ENV DJANGO_SETTINGS_MODULE=billing.settings.local PYTHONUNBUFFERED=1 TALLY_DATA_DIR=/data
 RUN SECRET_KEY=build-only python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["gunicorn", "billing.wsgi", "-c", "billing/gunicorn.conf.py", "--bind", "0.0.0.0:8000"]
+CMD ["gunicorn", "billing.wsgi", "-c", "billing/gunicorn_conf.py", "--bind", "0.0.0.0:8000"]

@@ -268,7 +268,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         celery = [str(VENV_PY), "-m", "celery", "-A", "billing"]
         processes = {
             "web": [str(VENV_PY), "-m", "gunicorn", "billing.wsgi",
-                    "-c", "billing/gunicorn.conf.py", "--bind", f"0.0.0.0:{WEB_PORT}",
+                    "-c", "billing/gunicorn_conf.py", "--bind", f"0.0.0.0:{WEB_PORT}",
                     "--access-logfile", "-", "--graceful-timeout", "5"],
             "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
             "beat": [*celery, "beat", "--loglevel", "INFO",
@@ -337,6 +337,14 @@ def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
                 say("Redis: the machine's server on 127.0.0.1:6379")
             # Database 15 keeps the tests' keys apart from a running dev stack.
             env["REDIS_URL"] = (url or redis_server.start()).rsplit("/", 1)[0] + "/15"
+        say("checking the layers (import-linter: each app imports only the ones below it)")
+        layers = subprocess.run([str(VENV / "bin" / "lint-imports"), "--no-cache"], cwd=ROOT,
+                                env=env, capture_output=True, text=True)
+        if layers.returncode != 0:
+            print(layers.stdout[-4000:], layers.stderr[-2000:], sep="\n")
+            fail("an import runs against the layers (see above and docs/architecture.md): "
+                 "import only from lower layers; to make a higher one act, publish a "
+                 "signal or queue a task instead.")
         say("running the test suite (the first run builds the test database: about 2 minutes)")
         return subprocess.run([str(VENV_PY), "-m", "pytest", *pytest_args], cwd=ROOT,
                               env=env).returncode

@@ -1,6 +1,6 @@
 """Who may see and do what: the roles of PRODUCT.md, resolved once per request.
 
-- fleet admin: edits prices, sees and manages everything (Django superusers too)
+- fleet admin: edits prices, sees and manages everything
 - fleet viewer: sees everything
 - org admin: manages the organization's billing accounts and projects, sees its spend
 - org billing viewer: sees the organization's spend
@@ -75,7 +75,7 @@ def access_from_grants(user, grants) -> Access:
         roles[role].add(organization_id or project_id or 0)
     return Access(
         user_id=user.pk,
-        fleet_admin=user.is_superuser or bool(roles[Role.FLEET_ADMIN]),
+        fleet_admin=bool(roles[Role.FLEET_ADMIN]),
         fleet_viewer=bool(roles[Role.FLEET_VIEWER]),
         admin_org_ids=frozenset(roles[Role.ORG_ADMIN]),
         viewer_org_ids=frozenset(roles[Role.ORG_BILLING_VIEWER]),

@@ -10,6 +10,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from accounts.access import access_from_grants
+from accounts.backends import remember_access
 from accounts.models import ApiKey, RoleGrant
 from accounts.services import hash_api_key, split_api_key
 
@@ -41,8 +42,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
-        # accounts.permissions.request_access reads this instead of querying the grants again.
-        request._tally_access = access_from_grants(api_key.user, grants)
+        # The role checks read this instead of querying the grants again.
+        remember_access(api_key.user, access_from_grants(api_key.user, grants))
         return api_key.user, api_key
 
     def authenticate_header(self, request):

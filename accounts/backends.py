@@ -15,6 +15,11 @@ from accounts.policy import admin_permission_allowed, admin_site_allowed
 _CACHE = "_tally_access"
 
 
+def remember_access(user, access: Access) -> None:
+    """For a caller that read the grants already (API-key authentication)."""
+    setattr(user, _CACHE, access)
+
+
 def user_access(user) -> Access:
     """The user's roles, read once per user object (a request's, usually)."""
     access = getattr(user, _CACHE, None)

@@ -2,14 +2,13 @@
 
 from rest_framework import exceptions, permissions
 
-from accounts.access import Access, access_for, visible_organizations, visible_projects
+from accounts.access import Access, visible_organizations, visible_projects
+from accounts.backends import user_access
 
 
 def request_access(request) -> Access:
-    """The caller's roles, computed once per request."""
-    if not hasattr(request, "_tally_access"):
-        request._tally_access = access_for(request.user)
-    return request._tally_access
+    """The caller's roles, computed once per request (kept on its user object)."""
+    return user_access(request.user)
 
 
 class IsFleetAdmin(permissions.BasePermission):

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/api.py --scale small|full
 
-The real path: gunicorn (billing.wsgi with billing/gunicorn.conf.py, as deployed)
+The real path: gunicorn (billing.wsgi with billing/gunicorn_conf.py, as deployed)
 on loopback, an API key on every request. An open-loop load generator (threads on
 keep-alive connections, each request sent at its scheduled instant; latency counted
 from that instant, so a slow server cannot hide its queue) drives, one at a time:
@@ -42,8 +42,8 @@ def main() -> None:
     p = common.parser(__doc__.splitlines()[0])
     p.add_argument("--only", choices=("check", "org", "project", "whoami", "healthz"),
                    help="run one endpoint of the plan")
-    p.add_argument("--workers", type=int, help="default: billing/gunicorn.conf.py's")
-    p.add_argument("--threads", type=int, help="default: billing/gunicorn.conf.py's")
+    p.add_argument("--workers", type=int, help="default: billing/gunicorn_conf.py's")
+    p.add_argument("--threads", type=int, help="default: billing/gunicorn_conf.py's")
     args = p.parse_args()
     scale = SCALES[args.scale]
     common.setup(args)

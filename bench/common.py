@@ -88,10 +88,10 @@ def progress(done: int, total: int, what: str, started: float) -> None:
 
 def provider_new(prefix: str, **options):
     """A fresh provider (real provider_create: clones the template schema)."""
-    from tenancy.services import provider_create
+    from accounts.onboarding import provider_onboard
 
     slug = f"{prefix}-{int(time.time() * 1000) % 10**9}"
-    created = provider_create(name=f"Bench {slug}", slug=slug, admin_username="bench",
+    created = provider_onboard(name=f"Bench {slug}", slug=slug, admin_username="bench",
                               admin_password="bench-password", **options)
     return created.provider
 
@@ -176,7 +176,7 @@ class Gunicorn:
     """The real web server, as deployed (billing.wsgi), on a free loopback port."""
 
     def __init__(self, workers: int | None = None, threads: int | None = None):
-        """The deployed configuration (billing/gunicorn.conf.py) unless told otherwise."""
+        """The deployed configuration (billing/gunicorn_conf.py) unless told otherwise."""
         self.port = free_port()
         env = os.environ.copy()
         self.log = open(f"/tmp/tally-bench-gunicorn-{self.port}.log", "w")  # noqa: SIM115
@@ -184,7 +184,7 @@ class Gunicorn:
                      *(["--threads", str(threads)] if threads else [])]
         self.popen = subprocess.Popen(
             [str(Path(sys.executable).parent / "gunicorn"), "billing.wsgi",
-             "-c", "billing/gunicorn.conf.py", "--bind", f"127.0.0.1:{self.port}",
+             "-c", "billing/gunicorn_conf.py", "--bind", f"127.0.0.1:{self.port}",
              *overrides, "--log-level", "warning"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
         )

@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/ingest.py --scale small|full
 
-The real path: gunicorn (billing.wsgi with billing/gunicorn.conf.py, as deployed) on
+The real path: gunicorn (billing.wsgi with billing/gunicorn_conf.py, as deployed) on
 loopback, POST /api/v1/usage/events with 1,000 events a batch, an API key checked on
 every request, dedup on (every id is claimed in the ids table). Client threads send
 for the whole duration (small 10 s, full 60 s); figures: events/s sustained, p50/p99

@@ -63,8 +63,8 @@ def main() -> None:
 
 
 def _ensure_providers(count: int) -> None:
+    from accounts.onboarding import provider_onboard
     from tenancy.models import Provider
-    from tenancy.services import provider_create
 
     have = set(Provider.objects.filter(slug__startswith=PREFIX).values_list("slug", flat=True))
     missing = [f"{PREFIX}{n:03d}" for n in range(count) if f"{PREFIX}{n:03d}" not in have]
@@ -74,7 +74,7 @@ def _ensure_providers(count: int) -> None:
     took = []
     for done, slug in enumerate(missing, 1):
         before = time.perf_counter()
-        provider_create(name=slug, slug=slug, admin_username="bench",
+        provider_onboard(name=slug, slug=slug, admin_username="bench",
                         admin_password="bench-password")
         took.append(time.perf_counter() - before)
         common.progress(done, len(missing), "providers", started)

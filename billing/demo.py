@@ -90,7 +90,7 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
                                         provider.billing_timezone).start
     history = last_month_start  # everything below happened from here on
     users = get_user_model().objects
-    operator = users.filter(is_superuser=True).order_by("pk").first()
+    operator = users.filter(role_grants__role=Role.FLEET_ADMIN).order_by("pk").first()
 
     for key, name, unit, variants in RESOURCE_TYPES:
         resource_type_create(key=key, name=name, unit=unit, variants=variants)
@@ -255,7 +255,7 @@ def demo_consumer_load(*, now: datetime) -> DemoLoaded | None:
     history = month_containing(this_month.start - timedelta(seconds=1),
                                provider.billing_timezone).start
     users = get_user_model().objects
-    operator = users.filter(is_superuser=True).order_by("pk").first()
+    operator = users.filter(role_grants__role=Role.FLEET_ADMIN).order_by("pk").first()
 
     service_create(key="dns", name="DNS", description="Authoritative DNS")
     service_create(key="compute", name="Compute", description="Virtual machines")

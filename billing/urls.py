@@ -7,9 +7,6 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from billing.views import health
 
-admin.site.site_header = "Tally"
-admin.site.site_title = "Tally"
-
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -20,7 +20,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from accounts.permissions import request_access
 from catalog.models import (
     Aggregation,
     Metric,
@@ -41,31 +40,12 @@ CHOOSE_ONE_PRICE = "Choose exactly one price to set a new price for its key."
 TIME_ZONE_NOTE = "Times are in UTC."
 
 
-def _fleet_admin(request) -> bool:
-    return request_access(request).fleet_admin
-
-
-def _sees_fleet(request) -> bool:
-    return request_access(request).sees_fleet
-
-
 class FleetAdminOnly:
-    """Fleet admins edit; fleet viewers look; nobody deletes catalog history."""
-
-    def has_module_permission(self, request):
-        return _sees_fleet(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _sees_fleet(request)
-
-    def has_add_permission(self, request, obj=None):
-        return _fleet_admin(request)
-
-    def has_change_permission(self, request, obj=None):
-        return _fleet_admin(request)
+    """Rights come from the role policy (accounts/policy.py, through Django's permission
+    checks): fleet admins edit, fleet viewers look. Nobody deletes catalog history:
+    prices and usage refer to metrics, variants and regions by key."""
 
     def has_delete_permission(self, request, obj=None):
-        # Prices and usage refer to metrics, variants and regions by key.
         return False
 
 
@@ -560,8 +540,6 @@ class OfferVersionInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
-    def has_view_permission(self, request, obj=None):
-        return _sees_fleet(request)
 
 
 @admin.register(Offer)

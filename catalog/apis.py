@@ -35,7 +35,6 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import request_access
 from catalog.models import PriceChangeSource, ServiceClass, TimeUnit
 from catalog.selectors import (
     metric_get,
@@ -145,13 +144,13 @@ class SeesFleetBilling(permissions.BasePermission):
     so the endpoint does not reveal itself."""
 
     def has_permission(self, request, view):
-        if not request_access(request).sees_fleet:
+        if not request.user.has_perm("catalog.view_price"):
             raise exceptions.NotFound()
         return True
 
 
 def _require_fleet_admin(request) -> None:
-    if not request_access(request).can_edit_prices():
+    if not request.user.has_perm("catalog.change_price"):
         raise exceptions.PermissionDenied(FLEET_ADMIN_ONLY)
 
 
@@ -514,7 +513,8 @@ class OfferListApi(APIView):
     @extend_schema(operation_id="offers_list", summary="Offers consumers can accept",
                    responses=OfferOutputSerializer(many=True))
     def get(self, request):
-        versions = offer_current_versions(include_private=request_access(request).sees_fleet)
+        versions = offer_current_versions(
+            include_private=request.user.has_perm("catalog.view_offer"))
         currency = provider_current().currency
         return Response([offer_data(v, currency=currency) for v in versions])
 
@@ -534,6 +534,6 @@ class OfferDetailApi(APIView):
         version = offer_version_get(offer_key=offer_key,
                                     number=int(number) if number else None)
         if version is None or (not version.offer.public
-                               and not request_access(request).sees_fleet):
+                               and not request.user.has_perm("catalog.view_offer")):
             raise exceptions.NotFound(f"no offer {offer_key!r}")
         return Response(offer_data(version, currency=provider_current().currency))

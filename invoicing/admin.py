@@ -118,7 +118,7 @@ class InvoiceAdmin(admin.ModelAdmin):
 
     def void_view(self, request, invoice_id: int):
         invoice = self.get_object(request, str(invoice_id))
-        if invoice is None or not request.user.is_superuser:
+        if invoice is None or not request.user.has_perm("invoicing.change_invoice"):
             return redirect(reverse("admin:invoicing_invoice_changelist"))
         form = VoidForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
@@ -137,7 +137,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     def render_change_form(self, request, context, *args, **kwargs):
         obj = kwargs.get("obj")
         context["can_void"] = bool(obj and obj.status == InvoiceStatus.FINALIZED
-                                   and request.user.is_superuser)
+                                   and request.user.has_perm("invoicing.change_invoice"))
         return super().render_change_form(request, context, *args, **kwargs)
 
 
@@ -179,7 +179,7 @@ class InvoiceDeliveryAdmin(ReadOnlyAdmin):
 
     def has_change_permission(self, request, obj=None):
         # Read-only fields, but the action needs change permission.
-        return request.user.is_superuser
+        return request.user.has_perm("invoicing.change_invoicedelivery")
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in InvoiceDelivery._meta.fields]

@@ -37,7 +37,7 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
     actions = ["retry"]
 
     def has_retry_permission(self, request):
-        return request.user.is_superuser
+        return request.user.has_perm("notifications.change_outboxmessage")
 
     @admin.action(description="Send failed messages again", permissions=["retry"])
     def retry(self, request, queryset):
@@ -56,7 +56,7 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     actions = ["retry_failed"]
 
     def has_retry_permission(self, request):
-        return request.user.is_superuser
+        return request.user.has_perm("notifications.change_webhookdelivery")
 
     @admin.action(description="Retry the selected failed deliveries", permissions=["retry"])
     def retry_failed(self, request, queryset):

@@ -1,7 +1,6 @@
 """Writes to the provider registry: creating providers and keeping the template schema."""
 
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -9,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection, transaction
-from django_tenants.utils import schema_context, schema_exists
+from django_tenants.utils import schema_exists
 
 from tenancy.cloning import schema_clone
 from tenancy.models import BillingMode, Domain, Provider
@@ -21,15 +20,12 @@ TEMPLATE_MISSING = (
     "the template schema {schema!r} does not exist yet: run `python manage.py tally_migrate` "
     "first (it migrates every schema and builds the template new providers are cloned from)"
 )
-ADMIN_USERNAME_INVALID = "admin username must be 1-150 letters, digits or @.+-_"
 
 
 @dataclass(frozen=True)
 class ProviderCreated:
     provider: Provider
     domain: str
-    admin_username: str
-    admin_password: str
 
 
 def template_schema_ensure(*, verbosity: int = 0) -> bool:
@@ -62,37 +58,22 @@ def _schema_name_for(slug: str) -> str:
     return slug.replace("-", "_")
 
 
-def provider_create(
-    *,
-    name: str,
-    slug: str,
-    admin_username: str,
-    admin_email: str = "",
-    admin_password: str | None = None,
-    currency: str = "USD",
-    billing_timezone: str = "UTC",
-    grace_period: timedelta = timedelta(0),
-    billing_mode: str = BillingMode.CHARGEBACK,
-    base_domain: str | None = None,
-) -> ProviderCreated:
-    """Register a provider, clone its schema, route its host and create its first admin.
-
-    All or nothing: a failure at any step leaves no registry row, no schema and
-    no domain behind (PostgreSQL DDL is transactional). The clone copies the
-    template's migration history with its tables, so nothing is migrated here.
-    """
-    from django.contrib.auth import get_user_model
-
-    base_domain = base_domain or settings.TALLY_BASE_DOMAIN
-    provider = Provider(
-        name=name.strip(),
-        slug=slug,
-        schema_name=_schema_name_for(slug),
-        currency=currency.upper(),
-        billing_timezone=billing_timezone,
-        grace_period=grace_period,
-        billing_mode=billing_mode,
+def _provider_unsaved(*, name: str, slug: str, currency: str, billing_timezone: str,
+                      grace_period: timedelta, billing_mode: str) -> Provider:
+    return Provider(
+        name=name.strip(), slug=slug, schema_name=_schema_name_for(slug),
+        currency=currency.upper(), billing_timezone=billing_timezone,
+        grace_period=grace_period, billing_mode=billing_mode,
     )
+
+
+def provider_errors(*, name: str, slug: str, currency: str = "USD",
+                    billing_timezone: str = "UTC", grace_period: timedelta = timedelta(0),
+                    billing_mode: str = BillingMode.CHARGEBACK) -> dict[str, list[str]]:
+    """Why these provider fields would be refused, per field (empty: they would not)."""
+    provider = _provider_unsaved(name=name, slug=slug, currency=currency,
+                                 billing_timezone=billing_timezone, grace_period=grace_period,
+                                 billing_mode=billing_mode)
     errors: dict[str, list[str]] = {}
     try:
         provider.full_clean(exclude=["schema_name"], validate_unique=False)
@@ -100,29 +81,39 @@ def provider_create(
         errors.update(exc.message_dict)
     if "slug" not in errors and Provider.objects.filter(slug=slug).exists():
         errors["slug"] = [SLUG_TAKEN.format(slug=slug)]
-    user_model = get_user_model()
-    try:
-        user_model._meta.get_field("username").run_validators(admin_username)
-        if not admin_username:
-            raise ValidationError(ADMIN_USERNAME_INVALID)
-    except ValidationError:
-        errors["admin_username"] = [ADMIN_USERNAME_INVALID]
+    return errors
+
+
+def provider_create(
+    *,
+    name: str,
+    slug: str,
+    currency: str = "USD",
+    billing_timezone: str = "UTC",
+    grace_period: timedelta = timedelta(0),
+    billing_mode: str = BillingMode.CHARGEBACK,
+    base_domain: str | None = None,
+) -> ProviderCreated:
+    """Register a provider, clone its schema and route its host.
+
+    All or nothing: a failure at any step leaves no registry row, no schema and
+    no domain behind (PostgreSQL DDL is transactional). The clone copies the
+    template's migration history with its tables, so nothing is migrated here.
+    Its people (the first fleet admin) are made by `accounts.onboarding`.
+    """
+    fields = {"name": name, "slug": slug, "currency": currency,
+              "billing_timezone": billing_timezone, "grace_period": grace_period,
+              "billing_mode": billing_mode}
+    errors = provider_errors(**fields)
     if errors:
         raise ValidationError(errors)
     if not schema_exists(settings.TENANT_BASE_SCHEMA):
         raise ValidationError(TEMPLATE_MISSING.format(schema=settings.TENANT_BASE_SCHEMA))
-
-    password = admin_password or secrets.token_urlsafe(12)
-    host = f"{slug}.{base_domain}"
+    provider = _provider_unsaved(**fields)
+    host = f"{slug}.{base_domain or settings.TALLY_BASE_DOMAIN}"
     with transaction.atomic():
         provider.save(verbosity=0)
         schema_clone(source=settings.TENANT_BASE_SCHEMA, target=provider.schema_name)
         Domain.objects.create(domain=host, tenant=provider, is_primary=True)
-        with schema_context(provider.schema_name):
-            user_model.objects.create_superuser(
-                username=admin_username, email=admin_email, password=password
-            )
     logger.info("created provider %s on %s", slug, host)
-    return ProviderCreated(
-        provider=provider, domain=host, admin_username=admin_username, admin_password=password
-    )
+    return ProviderCreated(provider=provider, domain=host)

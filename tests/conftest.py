@@ -15,9 +15,10 @@ from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 
+from accounts.onboarding import provider_onboard
 from tenancy.models import Provider
 from tenancy.selectors import provider_get_by_slug
-from tenancy.services import provider_create, template_schema_ensure
+from tenancy.services import template_schema_ensure
 
 PASSWORD = "correct-horse-battery"
 
@@ -35,7 +36,7 @@ def _trap_floats():
 def _ensure_provider(slug: str, **fields) -> Provider:
     provider = provider_get_by_slug(slug=slug)
     if provider is None:
-        provider = provider_create(slug=slug, admin_password=PASSWORD, **fields).provider
+        provider = provider_onboard(slug=slug, admin_password=PASSWORD, **fields).provider
     return provider
 
 

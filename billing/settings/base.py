@@ -104,6 +104,10 @@ from billing.settings.email import *  # noqa: E402,F401,F403
 from billing.settings.payments import *  # noqa: E402,F401,F403
 from billing.settings.tenancy import *  # noqa: E402,F401,F403
 
+# Inside a provider, rights come from Tally's roles (accounts/policy.py), never from
+# Django's superuser flag; in the public schema the model backend answers as usual.
+AUTHENTICATION_BACKENDS = ["accounts.backends.RoleBackend"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -57,9 +57,10 @@ def test_a_creator_who_is_not_fleet_admin_becomes_org_admin(alpha):
         org = organization_create(name="mars-corp", display_name="Mars", actor=carol, now=NOW)
         assert list(RoleGrant.objects.filter(user=carol).values_list(
             "role", "organization_id", "granted_by_id")) == [(Role.ORG_ADMIN, org.pk, carol.pk)]
-        # A fleet admin (alice is a superuser) needs no grant.
+        # A fleet admin (alice, the provider's first admin) needs no grant of the org.
         organization_create(name="jupiter", display_name="Jupiter", actor=_alice(), now=NOW)
-        assert not RoleGrant.objects.filter(user=_alice()).exists()
+        assert list(RoleGrant.objects.filter(user=_alice()).values_list("role", flat=True)) == [
+            Role.FLEET_ADMIN]
 
 
 @pytest.mark.parametrize("name", ["Mars", "mars_corp", "-mars", "", "mars corp", "ü"])

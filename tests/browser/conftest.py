@@ -133,13 +133,13 @@ def site(django_db_setup, django_db_blocker):
     from django.test.testcases import LiveServerThread
     from django_tenants.utils import tenant_context
 
-    from tenancy.services import provider_create
+    from accounts.onboarding import provider_onboard
     from tests.browser.world import build_browser_world
     from tests.conftest import PASSWORD
 
     with django_db_blocker.unblock():
         _drop_provider(SLUG)  # a run that died before its teardown
-        provider = provider_create(slug=SLUG, name="Gamma Cloud", admin_username="chief",
+        provider = provider_onboard(slug=SLUG, name="Gamma Cloud", admin_username="chief",
                                    admin_password=PASSWORD).provider
         try:
             with tenant_context(provider), mock.patch("invoicing.delivery._queue_pipeline"):

@@ -21,6 +21,7 @@ from django.db import connection
 from pypdf import PdfReader
 
 from accounts.models import BillingContact, PaymentKind
+from accounts.onboarding import provider_onboard
 from billing.celery import app
 from cycles.models import BillingCycle
 from invoicing.models import (
@@ -37,7 +38,6 @@ from invoicing.payments import payment_method_set
 from notifications.models import OutboxMessage, OutboxStatus
 from tenancy.models import Domain
 from tenancy.selectors import provider_get_by_slug
-from tenancy.services import provider_create
 from tests.conftest import PASSWORD, inside
 from tests.delivery.conftest import (
     ROOT,
@@ -109,7 +109,7 @@ def stack(committed, smtp_server, localstripe_server, tmp_path):
     """A fresh provider with a chargeback and a card account, a web server for webhooks,
     and what the worker and beat processes need in their environment."""
     _drop_provider()
-    provider = provider_create(slug=SLUG, name="Delivery Cloud", admin_username="dora",
+    provider = provider_onboard(slug=SLUG, name="Delivery Cloud", admin_username="dora",
                                admin_password=PASSWORD, currency="EUR").provider
     provider.address = "7 Ledger Lane\nCountville"
     provider.save(update_fields=["address"])

@@ -8,10 +8,10 @@ from django.db import connection, connections
 from django_tenants.utils import tenant_context
 
 from accounts.models import BillingAccount, Organization
+from accounts.onboarding import provider_onboard
 from invoicing.closing import invoice_finalize
 from invoicing.models import Invoice, InvoiceStatus
 from tenancy.models import Provider
-from tenancy.services import provider_create
 from tests.invoicing.builders import NOV_START, OCT_START, make_cycle
 
 
@@ -20,7 +20,7 @@ def committed_provider(django_db_setup, django_db_blocker):
     """A provider of its own whose rows are committed (threads have their own
     connections), dropped with its schema afterwards."""
     with django_db_blocker.unblock():
-        provider = provider_create(name="Numbers", slug="numbers", admin_username="n").provider
+        provider = provider_onboard(name="Numbers", slug="numbers", admin_username="n").provider
         yield provider
         connection.set_schema_to_public()
         with connection.cursor() as cursor:

@@ -10,10 +10,10 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from accounts.models import BillingAccount, Organization, Project, ProjectAccountAssignment
+from accounts.onboarding import provider_onboard
 from catalog.models import Aggregation, Metric
 from metering.models import IngestionDay, LifecycleEvent, UsageEvent
 from metering.services import lifecycle_events_ingest, usage_events_ingest
-from tenancy.services import provider_create
 from tests.conftest import inside
 from tests.factories import (
     make_org,
@@ -87,7 +87,7 @@ def test_both_event_tables_are_partitioned_by_month_with_a_default(alpha):
 
 
 def test_a_new_provider_clones_the_partitioned_store(db):
-    provider = provider_create(name="Kappa", slug="kappa", admin_username="kim").provider
+    provider = provider_onboard(name="Kappa", slug="kappa", admin_username="kim").provider
     with inside(provider):
         found = partitions("metering_usageevent")
         assert "metering_usageevent_default" in found

@@ -30,12 +30,12 @@ from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
+from accounts.onboarding import provider_onboard
 from core import replica as replica_module
 from core.replica import PRIMARY_COOKIE, REPLICA, read_alias, replica_lag_seconds
 from invoicing.models import Credit, Invoice, InvoiceStatus
 from invoicing.rating_run import rating_run
 from tenancy.models import Domain, Provider
-from tenancy.services import provider_create
 from tests.conftest import PASSWORD
 from tests.dashboards.conftest import signed_in
 from tests.dashboards.world import build_world, user
@@ -100,7 +100,7 @@ def providers(django_db_setup, django_db_blocker):
         try:
             for slug in (ALPHA, BETA):
                 _drop_provider(slug)  # a run that died before its teardown
-                made[slug] = provider_create(slug=slug, name=slug, admin_username="admin",
+                made[slug] = provider_onboard(slug=slug, name=slug, admin_username="admin",
                                              admin_password=PASSWORD).provider
             # No Celery worker here: closing September must not queue delivery tasks.
             with mock.patch("invoicing.delivery._queue_pipeline"):

@@ -4,9 +4,9 @@ import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django_tenants.utils import schema_exists
 
+from accounts.onboarding import provider_onboard
 from tenancy.cloning import CloneRefused, schema_clone
 from tenancy.models import Domain, Provider
-from tenancy.services import provider_create
 from tests.tenancy.fingerprint import fingerprint_difference, schema_fingerprint
 
 TEMPLATE = "tally_template"
@@ -28,20 +28,23 @@ def test_a_new_provider_is_the_template_plus_its_admin(db):
     search_path = one("SELECT current_setting('search_path')")[0]
     template = schema_fingerprint(TEMPLATE)
 
-    provider_create(name="Copy Cloud", slug="copy-cloud", admin_username="cora")
+    provider_onboard(name="Copy Cloud", slug="copy-cloud", admin_username="cora")
 
-    # provider_create leaves the connection where it found it (the clone sets its own).
+    # provider_onboard leaves the connection where it found it (the clone sets its own).
     assert one("SELECT current_setting('search_path')")[0] == search_path
     clone = schema_fingerprint("copy_cloud")
     assert fingerprint_difference(template, clone).keys() == {"rows", "sequence values"}
-    # The only rows that differ are the admin's, and the only sequence moved is its id's.
+    # The only rows that differ are the admin's and its fleet admin role, and the only
+    # sequences moved are their ids'.
     rows = {table: (count, digest) for table, count, digest in template.pop("rows")}
     cloned = {table: (count, digest) for table, count, digest in clone.pop("rows")}
-    assert cloned.pop("auth_user")[0] == rows.pop("auth_user")[0] + 1
+    for table in ("auth_user", "accounts_rolegrant"):
+        assert cloned.pop(table)[0] == rows.pop(table)[0] + 1
     assert cloned == rows
     values = {name: value for name, *value in template.pop("sequence values")}
     cloned_values = {name: value for name, *value in clone.pop("sequence values")}
-    assert cloned_values.pop("auth_user_id_seq") != values.pop("auth_user_id_seq")
+    for sequence in ("auth_user_id_seq", "accounts_rolegrant_id_seq"):
+        assert cloned_values.pop(sequence) != values.pop(sequence)
     assert cloned_values == values
     assert fingerprint_difference(template, clone) == {}
 
@@ -189,7 +192,7 @@ def test_a_failure_after_the_clone_leaves_no_provider_schema_or_domain(db, alpha
     Domain.objects.create(domain="omega.localhost", tenant=alpha)
 
     with pytest.raises(IntegrityError):
-        provider_create(name="Omega", slug="omega", admin_username="olga")
+        provider_onboard(name="Omega", slug="omega", admin_username="olga")
 
     assert not Provider.objects.filter(slug="omega").exists()
     assert not schema_exists("omega")

@@ -9,8 +9,10 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_tenants.utils import schema_exists
 
+from accounts.access import access_for
+from accounts.onboarding import provider_onboard
 from tenancy.models import Domain, Provider
-from tenancy.services import SLUG_TAKEN, provider_create
+from tenancy.services import SLUG_TAKEN
 from tenancy.validators import CURRENCY_INVALID, SLUG_INVALID, SLUG_RESERVED, TIMEZONE_INVALID
 from tests.conftest import inside
 
@@ -18,7 +20,7 @@ User = get_user_model()
 
 
 def test_create_provider_clones_schema_routes_host_and_creates_admin(db):
-    created = provider_create(
+    created = provider_onboard(
         name="Gamma Cloud", slug="gamma-cloud", admin_username="grace", admin_password="pw-123456",
         currency="gbp", billing_timezone="Europe/London", grace_period=timedelta(hours=48),
     )
@@ -31,7 +33,9 @@ def test_create_provider_clones_schema_routes_host_and_creates_admin(db):
     assert Domain.objects.get(domain="gamma-cloud.localhost").tenant == provider
     with inside(provider):
         admin = User.objects.get(username="grace")
-        assert admin.is_superuser and admin.is_staff
+        # A fleet admin by role; superusers are the platform's, not a provider's.
+        assert not admin.is_superuser and not admin.is_staff
+        assert access_for(admin).fleet_admin
         assert admin.check_password("pw-123456")
         # The clone carries the template's tables and migration history, not its rows.
         with connection.cursor() as cursor:
@@ -42,7 +46,7 @@ def test_create_provider_clones_schema_routes_host_and_creates_admin(db):
 
 
 def test_generated_admin_password_is_returned_once(db):
-    created = provider_create(name="Delta", slug="delta", admin_username="dora")
+    created = provider_onboard(name="Delta", slug="delta", admin_username="dora")
     assert len(created.admin_password) >= 12
     with inside(created.provider):
         assert User.objects.get(username="dora").check_password(created.admin_password)
@@ -64,7 +68,7 @@ def test_bad_input_is_refused_with_field_reason_and_writes_nothing(db, fields, f
     before = Provider.objects.count()
 
     with pytest.raises(ValidationError) as refused:
-        provider_create(**arguments)
+        provider_onboard(**arguments)
 
     assert message in refused.value.message_dict[field]
     assert Provider.objects.count() == before

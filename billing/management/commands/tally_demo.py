@@ -5,10 +5,10 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from accounts.onboarding import provider_onboard
 from billing.demo import demo_chargeback_load, demo_consumer_load
 from tenancy.models import BillingMode
 from tenancy.selectors import provider_get_by_slug
-from tenancy.services import provider_create
 
 DEMO_SLUG = "demo"
 # The consumer demo sells offers, so it is a provider of its own (a chargeback provider
@@ -24,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         provider = provider_get_by_slug(slug=DEMO_SLUG)
         if provider is None:
-            created = provider_create(
+            created = provider_onboard(
                 name="Demo Cloud",
                 slug=DEMO_SLUG,
                 admin_username=DEMO_OPERATOR[0],
@@ -59,7 +59,7 @@ class Command(BaseCommand):
     def _datum(self):
         provider = provider_get_by_slug(slug=DATUM_SLUG)
         if provider is None:
-            created = provider_create(
+            created = provider_onboard(
                 name="Datum Cloud", slug=DATUM_SLUG, admin_username=DEMO_OPERATOR[0],
                 admin_email="operator@datum.localhost", admin_password=DEMO_OPERATOR[1],
                 billing_mode=BillingMode.OFFERS,

@@ -1,6 +1,6 @@
 """gunicorn's settings for Tally's web tier: the Dockerfile, dev.py and bench/ use them.
 
-    gunicorn billing.wsgi -c billing/gunicorn.conf.py --bind 0.0.0.0:8000
+    gunicorn billing.wsgi -c billing/gunicorn_conf.py --bind 0.0.0.0:8000
 
 Sync workers, one per core (WEB_CONCURRENCY overrides). On the 2-core benchmark
 machine they answered the entitlement check with 1.5 ms of CPU a request, against

@@ -5,8 +5,8 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from accounts.onboarding import provider_onboard
 from tenancy.models import BillingMode
-from tenancy.services import provider_create
 
 
 class Command(BaseCommand):
@@ -34,7 +34,7 @@ class Command(BaseCommand):
         if options["grace_hours"] < 0:
             raise CommandError("--grace-hours cannot be negative")
         try:
-            created = provider_create(
+            created = provider_onboard(
                 name=options["name"],
                 slug=options["slug"],
                 admin_username=options["admin"],

@@ -1,0 +1,61 @@
+"""A new provider with its first fleet admin: the registry entry (tenancy) and the
+first person who may run it (accounts), made together or not at all."""
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django_tenants.utils import schema_context
+
+from accounts.models import Role, RoleGrant
+from tenancy.models import Provider
+from tenancy.services import provider_create, provider_errors
+
+ADMIN_USERNAME_INVALID = "admin username must be 1-150 letters, digits or @.+-_"
+
+
+@dataclass(frozen=True)
+class ProviderOnboarded:
+    provider: Provider
+    domain: str
+    admin_username: str
+    admin_password: str
+
+
+def _admin_username_errors(username: str) -> list[str]:
+    try:
+        get_user_model()._meta.get_field("username").run_validators(username)
+    except ValidationError:
+        return [ADMIN_USERNAME_INVALID]
+    return [] if username else [ADMIN_USERNAME_INVALID]
+
+
+def fleet_admin_create(*, username: str, email: str = "", password: str):
+    """A user of the current provider who holds the fleet admin role: the admin and every
+    page and endpoint are theirs (accounts/policy.py). Not a Django superuser: that flag
+    is the platform admin's, in the public schema."""
+    user = get_user_model().objects.create_user(username=username, email=email,
+                                                password=password)
+    RoleGrant.objects.create(user=user, role=Role.FLEET_ADMIN, organization=None, project=None)
+    return user
+
+
+def provider_onboard(*, admin_username: str, admin_email: str = "",
+                     admin_password: str | None = None, **provider_fields) -> ProviderOnboarded:
+    """Create a provider (see `tenancy.services.provider_create` for its fields) and its
+    first fleet admin. Every refusal names its field; nothing is left half made."""
+    errors = provider_errors(**{k: v for k, v in provider_fields.items()
+                                if k != "base_domain"})
+    if username_errors := _admin_username_errors(admin_username):
+        errors["admin_username"] = username_errors
+    if errors:
+        raise ValidationError(errors)
+    password = admin_password or secrets.token_urlsafe(12)
+    with transaction.atomic():
+        created = provider_create(**provider_fields)
+        with schema_context(created.provider.schema_name):
+            fleet_admin_create(username=admin_username, email=admin_email, password=password)
+    return ProviderOnboarded(provider=created.provider, domain=created.domain,
+                             admin_username=admin_username, admin_password=password)

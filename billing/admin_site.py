@@ -1,0 +1,39 @@
+"""The provider's admin: who may enter is Tally's role policy (accounts/policy.py).
+
+Django's stock admin lets in `is_staff` users and trusts `is_superuser`; a provider's
+admin lets in fleet admins and fleet viewers, and every model permission comes from
+their role (accounts.backends.RoleBackend). The platform admin of the public host is
+`tenancy.admin.platform_admin_site`, for the platform's superusers.
+"""
+
+from django.contrib.admin import AdminSite
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+
+from accounts.backends import user_access
+from accounts.policy import admin_site_allowed
+
+
+def may_enter(user) -> bool:
+    return bool(user.is_active and user.is_authenticated
+                and admin_site_allowed(user_access(user)))
+
+
+class RoleAdminLoginForm(AdminAuthenticationForm):
+    """Signs in whoever the role policy lets into this admin (not `is_staff`)."""
+
+    def confirm_login_allowed(self, user):
+        AuthenticationForm.confirm_login_allowed(self, user)
+        if not may_enter(user):
+            raise ValidationError(self.error_messages["invalid_login"], code="invalid_login",
+                                  params={"username": self.username_field.verbose_name})
+
+
+class TallyAdminSite(AdminSite):
+    site_header = "Tally"
+    site_title = "Tally"
+    login_form = RoleAdminLoginForm
+
+    def has_permission(self, request):
+        return may_enter(request.user)
