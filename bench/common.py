@@ -2,7 +2,7 @@
 
 Benchmarks run against a dedicated database (default `tally_bench`, created and
 migrated on first use), never the dev stack's: `--database NAME` picks another.
-Each run creates its own provider schema with `tenancy.services.provider_create`
+Each run creates its own provider schema with `accounts.onboarding.provider_onboard`
 (the real path) and drops it at the end unless `--keep`.
 """
 
@@ -54,7 +54,7 @@ def setup(args, migrate: bool = True) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute("SELECT to_regnamespace('tally_template') IS NOT NULL")
+        cursor.execute("SELECT to_regclass('public.tenancy_provider') IS NOT NULL")
         ready = cursor.fetchone()[0]
     if not ready or unapplied():
         say("migrating (manage.py tally_migrate; the first time takes about two minutes)")
@@ -63,15 +63,11 @@ def setup(args, migrate: bool = True) -> None:
 
 
 def unapplied() -> bool:
-    from django.db import connection
-    from django.db.migrations.executor import MigrationExecutor
+    """A provider schema lacks a migration the code has (tally_migrate would apply it)."""
+    from tenancy.models import Provider
+    from tenancy.schemas import schemas_behind
 
-    connection.set_schema("tally_template")
-    try:
-        executor = MigrationExecutor(connection)
-        return bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
-    finally:
-        connection.set_schema_to_public()
+    return bool(schemas_behind(list(Provider.objects.values_list("schema_name", flat=True))))
 
 
 def say(message: str) -> None:
@@ -87,7 +83,7 @@ def progress(done: int, total: int, what: str, started: float) -> None:
 
 
 def provider_new(prefix: str, **options):
-    """A fresh provider (real provider_create: clones the template schema)."""
+    """A fresh provider (real provider_onboard: a migrated schema and its first admin)."""
     from accounts.onboarding import provider_onboard
 
     slug = f"{prefix}-{int(time.time() * 1000) % 10**9}"

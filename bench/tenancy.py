@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/tenancy.py --scale small|full
 
-Providers are created with tenancy.services.provider_create (the real path, a clone
-of the template schema), as `bench-t-NNN`, and kept between runs (creating 200 takes
-a few minutes once); `--drop` removes them. Small: 20 schemas, medium 50, full 200. Then
+Providers are created with accounts.onboarding.provider_onboard (the real path: a
+schema migrated with the tenant apps' migrations, about 3 s of CPU each), as
+`bench-t-NNN`, and kept between runs (creating 200 takes about 10 minutes once);
+`--drop` removes them. Small: 20 schemas, medium 50, full 200. Then
 `manage.py tally_migrate` (what an operator runs on every deploy) is timed in a
 child process, twice. Beside it, the physical limit in the same run: reading
 `django_migrations` of every schema in one connection (what deciding "nothing to
@@ -41,7 +42,7 @@ def main() -> None:
     _ensure_providers(count)
     total = Provider.objects.count()
     schemas = list(Provider.objects.values_list("schema_name", flat=True))
-    common.say(f"{total} provider schemas in {args.database} (plus public and the template)")
+    common.say(f"{total} provider schemas in {args.database} (plus public)")
 
     runs = []
     for attempt in (1, 2):
@@ -58,7 +59,7 @@ def main() -> None:
     subprocess.run([sys.executable, "manage.py", "check"], cwd=common.ROOT,
                    env=os.environ.copy(), capture_output=True, check=True)
     startup = time.perf_counter() - started
-    scan = _read_migration_tables(schemas + ["tally_template"])
+    scan = _read_migration_tables(schemas)
     _report(total, runs, startup, scan, info)
 
 
@@ -69,7 +70,7 @@ def _ensure_providers(count: int) -> None:
     have = set(Provider.objects.filter(slug__startswith=PREFIX).values_list("slug", flat=True))
     missing = [f"{PREFIX}{n:03d}" for n in range(count) if f"{PREFIX}{n:03d}" not in have]
     if missing:
-        common.say(f"creating {len(missing)} providers (provider_create: a schema clone each)")
+        common.say(f"creating {len(missing)} providers (provider_onboard: a migrated schema each)")
     started = time.perf_counter()
     took = []
     for done, slug in enumerate(missing, 1):

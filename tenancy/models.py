@@ -33,9 +33,8 @@ class Provider(TenantMixin):
     address = models.TextField(blank=True, help_text="Printed on invoices.")
     created_at = models.DateTimeField(auto_now_add=True)
 
-    # Its schema is cloned from the migrated template (TENANT_BASE_SCHEMA) by
-    # tenancy.services.provider_create with tenancy.cloning, not by django-tenants
-    # on save(): its clone function grew slower with every provider.
+    # Its schema is made and migrated by tenancy.services.provider_create, in the same
+    # transaction as this row (tenancy/schemas.py), not by django-tenants on save().
     auto_create_schema = False
     # Deleting a registry row must never silently destroy a provider's billing history.
     auto_drop_schema = False

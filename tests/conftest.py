@@ -1,9 +1,9 @@
 """Shared fixtures: two providers in a real PostgreSQL, and a real Celery worker.
 
-The test database is built once per run: the public schema, the template schema
-(dj-stripe's migrations make this the slow part, about a minute), then two
-providers cloned from it. Tests run inside a transaction that is rolled back;
-the providers themselves are committed for the whole session.
+The test database is built once per run: the public schema (dj-stripe's migrations
+make this the slow part, about a minute), then two providers, each a migrated schema.
+Tests run inside a transaction that is rolled back; the providers themselves are
+committed for the whole session.
 """
 
 import decimal
@@ -18,7 +18,6 @@ from django_tenants.utils import tenant_context
 from accounts.onboarding import provider_onboard
 from tenancy.models import Provider
 from tenancy.selectors import provider_get_by_slug
-from tenancy.services import template_schema_ensure
 
 PASSWORD = "correct-horse-battery"
 
@@ -55,7 +54,6 @@ def django_db_setup(
             verbosity=request.config.option.verbose, interactive=False,
             aliases={"default"}, keepdb=keepdb,
         )
-        template_schema_ensure()
         _ensure_provider(
             "alpha", name="Alpha Cloud", admin_username="alice", currency="EUR",
             billing_timezone="Pacific/Auckland",

@@ -16,6 +16,10 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # One Stripe account per provider, kept by dj-stripe in the public schema (its
+    # models carry their owner account): migrated once per installation, not per
+    # provider (its migrations cost about a minute of CPU per schema).
+    "djstripe",
 ]
 
 # Everything a provider owns lives in its own schema.
@@ -25,7 +29,6 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "billing.admin_apps.TallyAdminConfig",
-    "djstripe",
     "cycles",
     "catalog",
     "accounts",
@@ -43,11 +46,9 @@ INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_
 TENANT_MODEL = "tenancy.Provider"
 TENANT_DOMAIN_MODEL = "tenancy.Domain"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
-
-# dj-stripe's migrations cost about 70 s per schema. New providers are cloned
-# from a migrated template schema instead (tenancy/cloning.py, about a second,
-# called by provider_create); `tally_migrate` keeps the template current.
-TENANT_BASE_SCHEMA = "tally_template"
+# The migrate command run in each schema: in a provider's schema it leaves out the
+# public-only apps' migrations (tenancy/migrate_command.py).
+TENANT_BASE_MIGRATE_COMMAND = "tenancy.migrate_command.Command"
 
 # How long each web process trusts the host -> provider lookup it made (see
 # tenancy/middleware.py); 0 looks the provider up on every request.
