@@ -156,7 +156,7 @@ def _ingest(resource_numbers: list[int], total: int, tag: str, day: int) -> int:
 
 
 def _send(batch: list[dict]) -> int:
-    from metering.services import lifecycle_events_ingest
+    from metering.lifecycle_ingest import lifecycle_events_ingest
 
     _fill_projects(batch)
     result = lifecycle_events_ingest(items=batch, now=datetime.now(UTC))

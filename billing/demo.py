@@ -26,7 +26,7 @@ from catalog.services import price_set, region_create, resource_type_create
 from core.periods import month_containing
 from cycles.services import cycles_ensure
 from invoicing.jobs import close_due_cycles, rate_open_cycles
-from metering.services import lifecycle_events_ingest
+from metering.lifecycle_ingest import lifecycle_events_ingest
 from tenancy.selectors import provider_current
 
 RESOURCE_TYPES = [
@@ -197,7 +197,7 @@ from catalog.services import (  # noqa: E402
     offer_create,
     service_create,
 )
-from metering.services import usage_events_ingest  # noqa: E402
+from metering.usage_ingest import usage_events_ingest  # noqa: E402
 
 QUERY_TIERS = [{"up_to": "1000000", "unit_price": "0"},
                {"up_to": "100000000", "unit_price": "0.0000004"},

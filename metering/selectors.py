@@ -3,11 +3,14 @@
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.access import Access, visible_projects
+from accounts.models import Entitlement, Organization, Project, ProjectAccountAssignment
+from catalog.models import Metric, OfferVersion
 from core.periods import Period
 from metering.domain.lifecycle import (
     KIND_ORDER,
@@ -18,7 +21,7 @@ from metering.domain.lifecycle import (
 )
 from metering.domain.timeline import LifecycleEvent as RatedEvent
 from metering.domain.timeline import LifecycleKind as RatedKind
-from metering.models import IngestionDay, LifecycleEvent, LifecycleKind, Resource
+from metering.models import IngestionDay, LifecycleEvent, LifecycleKind, Resource, UsageEvent
 
 STREAMS = ("lifecycle", "usage")
 
@@ -102,8 +105,6 @@ def projects_with_usage_received(*, since: datetime, period: Period) -> set[int]
     """Projects with lifecycle or usage events received from `since` on that fall
     before `period.end`: what an incremental rating of `period` has to revisit.
     (An event before the period can change the state a resource enters it in.)"""
-    from metering.models import UsageEvent
-
     lifecycle = set(
         LifecycleEvent.objects.filter(received_at__gte=since, occurred_at__lt=period.end)
         .values_list("resource__project_id", flat=True).distinct()
@@ -209,16 +210,8 @@ def resource_visible_detail(*, access: Access, resource_id: str) -> ResourceDeta
 
 # --- usage: what no entitlement covers -----------------------------------------------------
 
-from datetime import datetime  # noqa: E402
-from decimal import Decimal  # noqa: E402
-
-from metering.models import UsageEvent  # noqa: E402
-
 
 def _tables() -> dict[str, str]:
-    from accounts.models import Entitlement, Organization, Project, ProjectAccountAssignment
-    from catalog.models import Metric, OfferVersion
-
     return {
         "event": UsageEvent._meta.db_table,
         "assignment": ProjectAccountAssignment._meta.db_table,

@@ -2,12 +2,8 @@
 
 from django.urls import path
 
-from metering.apis import (
-    LifecycleEventsIngestApi,
-    ResourceDetailApi,
-    UnentitledUsageApi,
-    UsageEventsIngestApi,
-)
+from metering.lifecycle_apis import LifecycleEventsIngestApi, ResourceDetailApi
+from metering.usage_apis import UnentitledUsageApi, UsageEventsIngestApi
 
 urlpatterns = [
     path("usage/events", UsageEventsIngestApi.as_view(), name="usage-events-ingest"),

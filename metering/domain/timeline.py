@@ -81,15 +81,8 @@ def running_intervals(
             )
 
     for event in events:
-        if previous_at is not None and event.at < previous_at:
-            raise ValueError(f"{ERR_ORDER}: {event.at.isoformat()} after {previous_at.isoformat()}")
+        _require_may_follow(event, previous_at=previous_at, created=created, deleted=deleted)
         previous_at = event.at
-        if deleted:
-            raise ValueError(f"{ERR_AFTER_DELETE}: {event.kind} at {event.at.isoformat()}")
-        if not created and event.kind != LifecycleKind.CREATED:
-            raise ValueError(f"{ERR_NOT_CREATED}, got {event.kind}")
-        if created and event.kind == LifecycleKind.CREATED:
-            raise ValueError(ERR_CREATED_TWICE)
         if event.at >= until:
             break
         match event.kind:
@@ -111,3 +104,17 @@ def running_intervals(
                 running_since, deleted = None, True
     close(until)
     return intervals
+
+
+def _require_may_follow(event: LifecycleEvent, *, previous_at: datetime | None, created: bool,
+                        deleted: bool) -> None:
+    """Raise ValueError unless `event` may follow the resource's earlier events: in time
+    order, after `created`, never a second `created`, nothing after `deleted`."""
+    if previous_at is not None and event.at < previous_at:
+        raise ValueError(f"{ERR_ORDER}: {event.at.isoformat()} after {previous_at.isoformat()}")
+    if deleted:
+        raise ValueError(f"{ERR_AFTER_DELETE}: {event.kind} at {event.at.isoformat()}")
+    if not created and event.kind != LifecycleKind.CREATED:
+        raise ValueError(f"{ERR_NOT_CREATED}, got {event.kind}")
+    if created and event.kind == LifecycleKind.CREATED:
+        raise ValueError(ERR_CREATED_TWICE)

@@ -10,13 +10,14 @@ A partitioned table cannot have a unique constraint that leaves out its partitio
 key, so uniqueness of event ids moves to a small table per stream
 (`metering_lifecycleevent_ids`, `metering_usageevent_ids`: one primary key column)
 that ingestion claims ids in, in the same statement that stores the events
-(`INSERT ... ON CONFLICT DO NOTHING`, see metering/services.py): idempotent and safe
+(`INSERT ... ON CONFLICT DO NOTHING`, see metering/lifecycle_writes.py and
+metering/usage_ingest.py): idempotent and safe
 under concurrent batches, exactly as the unique constraint was. The primary key
 becomes (id, occurred_at); `id` stays unique (a sequence), which is all the ORM needs.
 
 Partitions are created here from the oldest stored month (at most two years back)
 to three months ahead; later months are created on demand by ingestion
-(`metering.services.usage_partitions_ensure`), moving any rows the DEFAULT
+(`metering.partitions.usage_partitions_ensure`), moving any rows the DEFAULT
 partition held for that month. Data are copied, so the migration costs one copy of
 the usage store; it runs once per schema, and a fresh schema has nothing to copy.
 

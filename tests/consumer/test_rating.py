@@ -15,7 +15,7 @@ from invoicing.models import Invoice, RatingRun
 from invoicing.rating_run import rating_run
 from metering.models import UsageEvent
 from metering.selectors import unentitled_usage
-from metering.services import usage_events_ingest
+from metering.usage_ingest import usage_events_ingest
 from tests.conftest import inside
 from tests.consumer.conftest import datum_catalog, make_consumer, sells_offers
 from tests.factories import make_org, make_project

@@ -1,7 +1,7 @@
 """The usage store's admin: read-only pages an operator can search and filter."""
 
+from metering.lifecycle_ingest import lifecycle_events_ingest
 from metering.models import LifecycleEvent, Resource
-from metering.services import lifecycle_events_ingest
 from tests.conftest import host_client, sign_in
 from tests.metering.conftest import NOW, event
 

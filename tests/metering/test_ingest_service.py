@@ -14,35 +14,39 @@ from metering.domain.lifecycle import (
     ERR_STARTED_TWICE,
     ERR_VARIANT_CHANGED,
 )
-from metering.models import IngestionDay, LifecycleEvent, Resource
-from metering.services import (
+from metering.ingestion import (
     DUPLICATE,
     DUPLICATE_DIFFERENT,
     DUPLICATE_IN_BATCH,
     DUPLICATE_IN_BATCH_REFUSED,
     ERR_ATTRIBUTES,
-    ERR_KIND,
     ERR_NAIVE,
     ERR_NOT_A_LIST,
-    ERR_NOT_A_RESOURCE_TYPE,
     ERR_NOT_OBJECT,
-    ERR_PARENT_CYCLE,
-    ERR_PARENT_SELF,
-    ERR_PARENT_UNKNOWN,
     ERR_REQUIRED,
-    ERR_SERVICE_CLASS,
     ERR_TEXT,
     ERR_TIMESTAMP,
     ERR_TOO_MANY,
     ERR_UNKNOWN_PROJECT,
+    MAX_BATCH,
+)
+from metering.lifecycle_ingest import lifecycle_events_ingest
+from metering.lifecycle_items import (
+    ERR_KIND,
+    ERR_NOT_A_RESOURCE_TYPE,
+    ERR_PARENT_SELF,
+    ERR_SERVICE_CLASS,
     ERR_UNKNOWN_REGION,
     ERR_UNKNOWN_TYPE,
     ERR_UNKNOWN_VARIANT,
-    MAX_BATCH,
+)
+from metering.lifecycle_store import (
+    ERR_PARENT_CYCLE,
+    ERR_PARENT_UNKNOWN,
     RESOURCE_DISAGREES,
     RESOURCE_DISAGREES_IN_BATCH,
-    lifecycle_events_ingest,
 )
+from metering.models import IngestionDay, LifecycleEvent, Resource
 from tests.metering.conftest import NOW, event
 
 
@@ -482,10 +486,10 @@ def test_a_resource_created_meanwhile_by_another_batch_is_checked_as_stored(
     """The race: the batch saw no row for i-1, but a concurrent batch committed it
     before our insert (ON CONFLICT DO NOTHING skips it). It is then locked, its
     events loaded, and the batch's events checked against them."""
-    from metering import services
+    from metering import lifecycle_store
 
     ingest(event("e1"))
-    real = services._lock_and_load
+    real = lifecycle_store._lock_and_load
     calls = []
 
     def first_call_misses_i1(resource_ids):
@@ -493,7 +497,7 @@ def test_a_resource_created_meanwhile_by_another_batch_is_checked_as_stored(
         found = real(resource_ids)
         return {k: v for k, v in found.items() if k != "i-1"} if len(calls) == 1 else found
 
-    monkeypatch.setattr(services, "_lock_and_load", first_call_misses_i1)
+    monkeypatch.setattr(lifecycle_store, "_lock_and_load", first_call_misses_i1)
     result = ingest(
         event("e2", "stopped", at="2026-11-02T00:00:00Z"),
         event("e3", "created", at="2026-11-03T00:00:00Z"),
@@ -517,10 +521,10 @@ def test_an_id_stored_meanwhile_by_another_batch_is_a_duplicate_not_an_error(
     """The race: the duplicate check ran before a concurrent batch committed the
     same ids. Under the lock its events are visible (same resource), or the insert's
     ON CONFLICT skips them (another resource): duplicates either way."""
-    from metering import services
+    from metering import lifecycle_ingest
 
     ingest(event("e1"), event("x1", resource_id="i-x"))
-    monkeypatch.setattr(services, "_mark_stored_duplicates", lambda items, outcomes: items)
+    monkeypatch.setattr(lifecycle_ingest, "_mark_stored_duplicates", lambda items, outcomes: items)
     result = ingest(
         event("e1"),
         event("x1", "stopped", resource_id="i-y", at="2026-11-02T00:00:00Z"),

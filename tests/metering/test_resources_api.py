@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from accounts.models import Role, RoleGrant
 from accounts.services import api_key_issue
 from metering.domain.lifecycle import ERR_STARTED_TWICE
+from metering.ingestion import ERR_NOT_A_LIST, ERR_TOO_MANY, MAX_BATCH
 from metering.models import IngestionDay, LifecycleEvent, Resource
-from metering.services import ERR_NOT_A_LIST, ERR_TOO_MANY, MAX_BATCH
 from tests.conftest import PASSWORD, host_client, inside, sign_in
 from tests.metering.conftest import event
 

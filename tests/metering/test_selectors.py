@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 from core.periods import Period
 from metering.domain.timeline import LifecycleEvent as RatedEvent
 from metering.domain.timeline import LifecycleKind, RunningInterval, running_intervals
+from metering.lifecycle_ingest import lifecycle_events_ingest
 from metering.models import Resource
 from metering.selectors import (
     IngestionCounts,
@@ -13,7 +14,6 @@ from metering.selectors import (
     lifecycle_for_period,
     resources_depending_on,
 )
-from metering.services import lifecycle_events_ingest
 from tests.metering.conftest import NOW, event
 
 NOVEMBER = Period(start=datetime(2026, 11, 1, tzinfo=UTC), end=datetime(2026, 12, 1, tzinfo=UTC))

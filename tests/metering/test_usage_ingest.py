@@ -12,8 +12,9 @@ from core.periods import month_period
 from cycles.guard import CYCLE_FINALIZED
 from cycles.models import BillingCycle, CycleStatus
 from metering.domain.cloudevents import CLOUDEVENT_ERRORS
+from metering.ingestion import Outcomes
 from metering.models import IngestionDay, UsageEvent
-from metering.services import _Outcomes, _usage_detailed, _usage_fast, usage_events_ingest
+from metering.usage_ingest import _usage_detailed, _usage_fast, usage_events_ingest
 from tests.metering.conftest import NOW
 
 AT = "2026-11-10T08:00:00Z"
@@ -313,7 +314,7 @@ EDGE_ITEMS = [
 
 
 def _detailed(raw):
-    outcomes = _Outcomes(1)
+    outcomes = Outcomes(1)
     item = _usage_detailed(0, raw, METRICS, PROJECTS, outcomes)
     return item, outcomes.rows[0]
 

@@ -12,8 +12,9 @@ from django_tenants.utils import tenant_context
 from accounts.models import BillingAccount, Organization, Project, ProjectAccountAssignment
 from accounts.onboarding import provider_onboard
 from catalog.models import Aggregation, Metric
+from metering.lifecycle_ingest import lifecycle_events_ingest
 from metering.models import IngestionDay, LifecycleEvent, UsageEvent
-from metering.services import lifecycle_events_ingest, usage_events_ingest
+from metering.usage_ingest import usage_events_ingest
 from tests.conftest import inside
 from tests.factories import (
     make_org,

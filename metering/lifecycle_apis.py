@@ -1,10 +1,9 @@
-"""API views of metering: lifecycle event ingestion and resource lookup."""
+"""API views of metering's resources: lifecycle event ingestion and resource lookup."""
 
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_serializer,
@@ -16,9 +15,10 @@ from rest_framework.views import APIView
 
 from accounts.permissions import IsFleetAdmin, request_access
 from metering.domain.lifecycle import iso
+from metering.ingestion import ERR_NOT_A_LIST, MAX_BATCH
+from metering.lifecycle_ingest import lifecycle_events_ingest
 from metering.models import LifecycleKind
 from metering.selectors import resource_visible_detail
-from metering.services import ERR_NOT_A_LIST, MAX_BATCH, lifecycle_events_ingest
 
 KIND_HELP = "One of: " + ", ".join(LifecycleKind.values) + "."
 
@@ -198,128 +198,3 @@ class ResourceDetailApi(APIView):
                 for e in detail.events
             ],
         })
-
-
-# --- usage events ----------------------------------------------------------------------
-
-from accounts.permissions import IsFleetAdminOrReadOnlyViewer  # noqa: E402
-from catalog.apis import DecimalJSONParser  # noqa: E402
-from core.api import PlainDecimalField  # noqa: E402
-from core.periods import parse_month  # noqa: E402
-from metering.domain.cloudevents import cloudevent_to_item  # noqa: E402
-from metering.selectors import unentitled_usage  # noqa: E402
-from metering.services import usage_events_ingest  # noqa: E402
-
-CLOUDEVENT = "application/cloudevents+json"
-CLOUDEVENTS_BATCH = "application/cloudevents-batch+json"
-ERR_BATCH_NOT_LIST = "a CloudEvents batch is a JSON array of events"
-
-
-class CloudEventParser(DecimalJSONParser):
-    media_type = CLOUDEVENT
-
-
-class CloudEventsBatchParser(DecimalJSONParser):
-    media_type = CLOUDEVENTS_BATCH
-
-
-USAGE_DESCRIPTION = f"""
-Send usage events (at most {MAX_BATCH}) as `{{"events": [...]}}` or a bare JSON array with
-`Content-Type: application/json`, or as CloudEvents 1.0: one event with
-`{CLOUDEVENT}`, a batch with `{CLOUDEVENTS_BATCH}` (`id` is the event id, `time` its
-instant, `subject` or `data.project` the project, `data.metric` or `type` the metric,
-`data.value` and `data.attributes`).
-
-The answer is item by item, exactly as for resource events: 200 with `accepted`,
-`duplicate` (the id was already received: re-sending is a no-op) or `refused` with the
-reason. Usage that no entitlement covers is stored all the same and reported at
-`GET /api/v1/usage/unentitled`. Values are decimals (JSON numbers are read exactly).
-"""
-
-
-@extend_schema_serializer(component_name="UsageEventInput")
-class UsageEventInputSerializer(serializers.Serializer):
-    event_id = serializers.CharField(max_length=200)
-    metric = serializers.CharField(help_text="A metric key (not a resource type).")
-    project = serializers.CharField()
-    occurred_at = serializers.DateTimeField(help_text="ISO-8601 with a UTC offset.")
-    value = serializers.CharField(help_text="A decimal, 0 or more.")
-    attributes = serializers.DictField(required=False)
-
-
-class UsageEventsIngestApi(APIView):
-    """POST /api/v1/usage/events"""
-
-    permission_classes = [IsFleetAdmin]
-    parser_classes = [DecimalJSONParser, CloudEventParser, CloudEventsBatchParser]
-
-    @extend_schema_serializer(component_name="UsageEventsIngestInput")
-    class InputSerializer(serializers.Serializer):
-        events = UsageEventInputSerializer(many=True)
-
-    @extend_schema(
-        operation_id="usage_events_ingest", summary="Ingest usage events",
-        description=USAGE_DESCRIPTION, request=InputSerializer,
-        responses={200: LifecycleEventsIngestApi.OutputSerializer,
-                   400: OpenApiResponse(description="Malformed body (error envelope).")},
-    )
-    def post(self, request):
-        body = request.data
-        media = request.content_type.split(";")[0].strip().lower()
-        if media == CLOUDEVENT:
-            events = [cloudevent_to_item(body)]
-        elif media == CLOUDEVENTS_BATCH:
-            if not isinstance(body, list):
-                raise ValidationError({"events": [ERR_BATCH_NOT_LIST]})
-            events = [cloudevent_to_item(event) for event in body]
-        else:
-            events = body.get("events") if isinstance(body, dict) else body
-            if not isinstance(events, list):
-                raise ValidationError({"events": [ERR_NOT_A_LIST]})
-        result = usage_events_ingest(items=events, now=timezone.now())
-        return Response({"accepted": result.accepted, "duplicate": result.duplicate,
-                         "refused": result.refused, "items": result.items})
-
-
-@extend_schema_serializer(component_name="UnentitledUsage")
-class UnentitledUsageSerializer(serializers.Serializer):
-    project = serializers.CharField()
-    organization = serializers.CharField()
-    metric = serializers.CharField()
-    events = serializers.IntegerField()
-    total_value = PlainDecimalField()
-    first_at = serializers.DateTimeField()
-    last_at = serializers.DateTimeField()
-
-
-class UnentitledUsageApi(APIView):
-    """GET /api/v1/usage/unentitled?period=YYYY-MM"""
-
-    permission_classes = [IsFleetAdminOrReadOnlyViewer]
-
-    @extend_schema(
-        operation_id="usage_unentitled", summary="Usage no entitlement covered",
-        description="For operators (fleet roles): usage events of the billing month (default: "
-        "the current one) whose project's billing account had no active entitlement for the "
-        "metric's service at the event's instant, per project and metric. Kept, not billed.",
-        parameters=[OpenApiParameter("period", str, description="YYYY-MM")],
-        responses=UnentitledUsageSerializer(many=True),
-    )
-    def get(self, request):
-        from cycles.selectors import billing_period_containing
-        from tenancy.selectors import provider_current
-
-        label = request.query_params.get("period")
-        now = timezone.now()
-        if label:
-            try:
-                year, month = parse_month(label)
-            except ValueError as error:
-                raise ValidationError({"period": [str(error)]}) from None
-            from core.periods import month_period
-
-            period = month_period(year, month, provider_current().billing_timezone)
-        else:
-            period = billing_period_containing(now)
-        rows = unentitled_usage(period=period)
-        return Response(UnentitledUsageSerializer(rows, many=True).data)
