@@ -10,9 +10,9 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from accounts.access import access_from_grants
+from accounts.api_keys import hash_api_key, split_api_key
 from accounts.backends import remember_access
 from accounts.models import ApiKey, RoleGrant
-from accounts.services import hash_api_key, split_api_key
 
 INVALID_KEY = "Invalid API key."
 # Writing last_used_at on every request would serialize hot endpoints on one row.

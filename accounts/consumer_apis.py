@@ -22,20 +22,14 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.entitlements import entitlement_accept, entitlement_end
 from accounts.permissions import request_access
+from accounts.quota import QuotaAnswer, quota_check_named, quota_release, quota_reserve
 from accounts.selectors import (
     billing_account_visible,
     entitlement_get,
     entitlement_list,
     project_visible_named,
-)
-from accounts.services import (
-    QuotaAnswer,
-    entitlement_accept,
-    entitlement_end,
-    quota_check_named,
-    quota_release,
-    quota_reserve,
 )
 from catalog.apis import DecimalJSONParser
 from core.api import PlainDecimalField, plain_decimal

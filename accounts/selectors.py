@@ -10,6 +10,7 @@ from accounts.access import Access, visible_organizations, visible_projects
 from accounts.models import (
     ApiKey,
     BillingAccount,
+    Entitlement,
     Organization,
     Project,
     ProjectAccountAssignment,
@@ -184,8 +185,6 @@ def project_organization_ids() -> dict[int, int]:
 
 
 # --- entitlements ----------------------------------------------------------------------
-
-from accounts.models import Entitlement  # noqa: E402
 
 
 def billing_account_visible(*, access: Access, billing_account_id: int) -> BillingAccount:

@@ -6,7 +6,7 @@ belong to invoicing and must not be shadowed here.
 
 from django.urls import path
 
-from accounts import apis, consumer_apis
+from accounts import consumer_apis, grant_apis, organization_apis, project_apis
 from accounts.apis import WhoAmIApi
 from core.api import combined_view
 
@@ -17,27 +17,32 @@ BILLING_ACCOUNT = "billing-accounts/<int:billing_account_id>"
 
 urlpatterns = [
     path("whoami", WhoAmIApi.as_view(), name="whoami"),
-    path("organizations", combined_view(apis.OrganizationListApi, apis.OrganizationCreateApi),
+    path("organizations",
+         combined_view(organization_apis.OrganizationListApi,
+                       organization_apis.OrganizationCreateApi),
          name="organizations"),
-    path(ORG, combined_view(apis.OrganizationDetailApi), name="organization"),
+    path(ORG, combined_view(organization_apis.OrganizationDetailApi), name="organization"),
     path(f"{ORG}/billing-accounts",
-         combined_view(apis.BillingAccountListApi, apis.BillingAccountCreateApi),
+         combined_view(organization_apis.BillingAccountListApi,
+                       organization_apis.BillingAccountCreateApi),
          name="billing-accounts"),
-    path(f"{ACCOUNT}/default", combined_view(apis.BillingAccountSetDefaultApi),
+    path(f"{ACCOUNT}/default", combined_view(organization_apis.BillingAccountSetDefaultApi),
          name="billing-account-default"),
     path(f"{ACCOUNT}/contacts",
-         combined_view(apis.BillingContactAddApi, apis.BillingContactRemoveApi),
+         combined_view(organization_apis.BillingContactAddApi,
+                       organization_apis.BillingContactRemoveApi),
          name="billing-account-contacts"),
     path(f"{ORG}/grants",
-         combined_view(apis.OrganizationGrantListApi, apis.OrganizationGrantCreateApi,
-                apis.OrganizationGrantRevokeApi),
+         combined_view(grant_apis.OrganizationGrantListApi, grant_apis.OrganizationGrantCreateApi,
+                       grant_apis.OrganizationGrantRevokeApi),
          name="organization-grants"),
-    path("projects", combined_view(apis.ProjectListApi, apis.ProjectCreateApi), name="projects"),
-    path(PROJECT, combined_view(apis.ProjectDetailApi), name="project"),
-    path(f"{PROJECT}/move", combined_view(apis.ProjectMoveApi), name="project-move"),
+    path("projects", combined_view(project_apis.ProjectListApi, project_apis.ProjectCreateApi),
+         name="projects"),
+    path(PROJECT, combined_view(project_apis.ProjectDetailApi), name="project"),
+    path(f"{PROJECT}/move", combined_view(project_apis.ProjectMoveApi), name="project-move"),
     path(f"{PROJECT}/viewers",
-         combined_view(apis.ProjectViewerListApi, apis.ProjectViewerGrantApi,
-                apis.ProjectViewerRevokeApi),
+         combined_view(grant_apis.ProjectViewerListApi, grant_apis.ProjectViewerGrantApi,
+                       grant_apis.ProjectViewerRevokeApi),
          name="project-viewers"),
     path(f"{BILLING_ACCOUNT}/entitlements",
          combined_view(consumer_apis.EntitlementListApi, consumer_apis.EntitlementAcceptApi),

@@ -78,8 +78,9 @@ def main() -> None:
 
 
 def _data() -> tuple[dict, str]:
+    from accounts.api_keys import api_key_issue
+    from accounts.entitlements import entitlement_accept
     from accounts.models import BillingAccount, Organization, Project
-    from accounts.services import api_key_issue, entitlement_accept
     from catalog.services import OfferContent, feature_create, offer_create, service_create
     from cycles.services import cycles_ensure
     from invoicing.rating_run import rating_run

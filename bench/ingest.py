@@ -60,8 +60,8 @@ def main() -> None:
 
 
 def _catalog(provider) -> str:
+    from accounts.api_keys import api_key_issue
     from accounts.models import BillingAccount, Organization, Project, ProjectAccountAssignment
-    from accounts.services import api_key_issue
     from catalog.models import Aggregation, Metric
 
     with common.inside(provider):

@@ -12,15 +12,11 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 
 from accounts.access import access_for
+from accounts.capacity import project_quota_set
+from accounts.grants import role_grant
 from accounts.models import Organization, PaymentKind, Role
-from accounts.services import (
-    billing_account_create,
-    billing_contact_add,
-    organization_create,
-    project_create,
-    project_quota_set,
-    role_grant,
-)
+from accounts.organizations import billing_account_create, billing_contact_add, organization_create
+from accounts.projects import project_create
 from catalog.models import PriceChangeSource
 from catalog.services import price_set, region_create, resource_type_create
 from core.periods import month_containing
@@ -188,7 +184,7 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
 
 from decimal import Decimal as _D  # noqa: E402
 
-from accounts.services import entitlement_accept  # noqa: E402
+from accounts.entitlements import entitlement_accept  # noqa: E402
 from catalog.services import (  # noqa: E402
     OfferContent,
     feature_create,

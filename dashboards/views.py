@@ -501,7 +501,7 @@ def offer_accept(request, name: str, offer_key: str):
     if not form.is_valid():
         messages.error(request, "Choose one of the organization's billing accounts.")
         return redirect(reverse("organization", args=[org.name]) + "#offers")
-    from accounts.services import entitlement_accept
+    from accounts.entitlements import entitlement_accept
 
     account = form.cleaned_data["billing_account"]
     try:

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import visible_organizations, visible_projects
+from accounts.capacity import project_quota_set
 from accounts.permissions import IsFleetAdmin, request_access
-from accounts.services import project_quota_set
 from core.api import PlainDecimalField
 from invoicing.capacity import unused_quota
 from tenancy.api_fields import MoneyField

@@ -2,7 +2,7 @@
 
 from django.contrib.auth import get_user_model
 
-from accounts.services import api_key_issue
+from accounts.api_keys import api_key_issue
 from tests.conftest import PASSWORD, host_client, inside
 
 

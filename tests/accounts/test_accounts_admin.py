@@ -7,13 +7,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import BillingAccount, Organization, Project, Role, RoleGrant
-from accounts.services import (
-    MOVE_SAME_ACCOUNT,
-    NAME_TAKEN,
-    billing_account_create,
-    organization_create,
-    project_create,
-)
+from accounts.organizations import NAME_TAKEN, billing_account_create, organization_create
+from accounts.projects import MOVE_SAME_ACCOUNT, project_create
 from tests.conftest import host_client, inside, sign_in
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

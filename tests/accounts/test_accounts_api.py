@@ -6,13 +6,8 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import BillingContact, Organization, Project, Role, RoleGrant
-from accounts.services import (
-    MOVE_SAME_ACCOUNT,
-    NAME_TAKEN,
-    billing_account_create,
-    organization_create,
-    project_create,
-)
+from accounts.organizations import NAME_TAKEN, billing_account_create, organization_create
+from accounts.projects import MOVE_SAME_ACCOUNT, project_create
 from cycles.guard import CYCLE_FINALIZED
 from cycles.models import BillingCycle, CycleStatus
 from tests.accounts.support import Api, make_user

@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.api_keys import USER_NOT_FOUND, api_key_issue, api_key_revoke
 from accounts.models import ApiKey
-from accounts.services import USER_NOT_FOUND, api_key_issue, api_key_revoke
 from tests.conftest import host_client, inside
 
 

@@ -13,7 +13,7 @@ from accounts.models import (
     Role,
     RoleGrant,
 )
-from accounts.services import (
+from accounts.organizations import (
     ACCOUNT_NAME_TAKEN,
     CONTACT_INVALID,
     NAME_INVALID,

@@ -8,19 +8,21 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import ProjectAccountAssignment, Role, RoleGrant
-from accounts.selectors import AssignmentSpan, assignments_for_period, project_billing_account_at
-from accounts.services import (
+from accounts.organizations import (
+    billing_account_create,
+    billing_account_set_default,
+    organization_create,
+)
+from accounts.projects import (
     ACCOUNT_OTHER_ORG,
     MOVE_BEFORE_CURRENT,
     MOVE_SAME_ACCOUNT,
     NO_BILLING_ACCOUNT,
     PROJECT_NAME_TAKEN,
-    billing_account_create,
-    billing_account_set_default,
-    organization_create,
     project_create,
     project_move,
 )
+from accounts.selectors import AssignmentSpan, assignments_for_period, project_billing_account_at
 from core.periods import Period
 from cycles.guard import CYCLE_FINALIZED
 from cycles.models import BillingCycle, CycleStatus

@@ -8,15 +8,10 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from accounts.access import access_for
+from accounts.grants import GrantRefused, ScopeNotFound, role_grant, role_revoke
 from accounts.models import Role, RoleGrant
-from accounts.services import (
-    GrantRefused,
-    ScopeNotFound,
-    organization_create,
-    project_create,
-    role_grant,
-    role_revoke,
-)
+from accounts.organizations import organization_create
+from accounts.projects import project_create
 from tests.accounts.support import make_user
 from tests.conftest import inside
 

@@ -10,8 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from accounts.api_keys import api_key_issue
 from accounts.models import Role, RoleGrant
-from accounts.services import api_key_issue
 from catalog.models import Metric, Region
 from cycles.models import BillingCycle, CycleStatus
 from tests.conftest import PASSWORD, host_client, inside

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.entitlements import entitlement_accept
 from accounts.models import Entitlement, Role, RoleGrant
-from accounts.services import entitlement_accept
 from cycles.models import BillingCycle
 from invoicing.rating_run import rating_run
 from metering.models import IngestionDay, UsageEvent

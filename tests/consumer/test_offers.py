@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from accounts.entitlements import entitlement_accept, entitlement_end
 from accounts.models import Entitlement, EntitlementChange, FeatureGrant
-from accounts.services import entitlement_accept, entitlement_end
 from catalog.models import Charge, OfferVersion
 from catalog.services import OfferContent, offer_revise, offer_version_content
 from core.errors import Conflict

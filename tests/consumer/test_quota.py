@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django_tenants.utils import tenant_context
 
+from accounts.entitlements import entitlement_accept, entitlement_end
 from accounts.models import (
     BillingAccount,
     Entitlement,
@@ -19,13 +20,7 @@ from accounts.models import (
     ProjectAccountAssignment,
     QuotaCounter,
 )
-from accounts.services import (
-    entitlement_accept,
-    entitlement_end,
-    quota_check,
-    quota_release,
-    quota_reserve,
-)
+from accounts.quota import quota_check, quota_release, quota_reserve
 from catalog.models import Charge, Feature, Offer, OfferFeature, OfferVersion, PriceList, Service
 from catalog.services import OfferContent, feature_create, offer_create, service_create
 from core.errors import Conflict
@@ -151,7 +146,7 @@ def test_concurrent_reservations_never_exceed_the_limit(django_db_setup, alpha_c
 def test_the_check_by_name_answers_as_the_check_of_the_project(alpha, no_cycles):
     """The API's one-round-trip check (project found in the same query) gives the
     answers quota_check gives, and nothing for a project unknown or out of sight."""
-    from accounts.services import quota_check_named
+    from accounts.quota import quota_check_named
 
     with inside(alpha):
         datum_catalog()

@@ -13,7 +13,7 @@ from accounts.consumer_apis import (
     quota_input_fast,
     quota_payload,
 )
-from accounts.services import QuotaAnswer
+from accounts.quota import QuotaAnswer
 
 ACCEPTED = [
     {"project": "web", "feature": "dns.zones"},

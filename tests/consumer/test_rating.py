@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from accounts.services import entitlement_accept, entitlement_end
+from accounts.entitlements import entitlement_accept, entitlement_end
 from catalog.models import PriceChangeSource
 from catalog.services import metric_create, price_set, usage_price_set
 from core.periods import month_period

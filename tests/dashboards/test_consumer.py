@@ -48,7 +48,7 @@ def test_signing_out_ends_the_session(beta, world):
 
 
 def test_the_account_page_lists_the_users_api_keys(beta, world):
-    from accounts.services import api_key_issue
+    from accounts.api_keys import api_key_issue
 
     with inside(beta):
         api_key_issue(username="carol", name="exporter")

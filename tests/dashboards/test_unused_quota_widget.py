@@ -2,7 +2,7 @@
 
 from django.utils import timezone
 
-from accounts.services import project_quota_set
+from accounts.capacity import project_quota_set
 from tests.conftest import host_client, inside, sign_in
 from tests.factories import make_org, make_price, make_project
 from tests.invoicing.builders import at, run_resource, seed_catalog

@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.api_keys import api_key_issue
 from accounts.models import PaymentKind, Role, RoleGrant
-from accounts.services import api_key_issue
 from invoicing.delivery import delivery_retry, invoice_deliver, invoice_pdf_render
 from invoicing.models import (
     Invoice,

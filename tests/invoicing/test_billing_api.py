@@ -6,8 +6,8 @@ import io
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.api_keys import api_key_issue
 from accounts.models import Role, RoleGrant
-from accounts.services import api_key_issue
 from invoicing.closing import cycle_close
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.rating_run import rating_run

@@ -4,8 +4,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from accounts.capacity import project_quota_set
 from accounts.models import Role
-from accounts.services import project_quota_set
 from invoicing.capacity import unused_quota
 from metering.models import LifecycleKind
 from tests.conftest import inside

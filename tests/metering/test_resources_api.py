@@ -5,8 +5,8 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
+from accounts.api_keys import api_key_issue
 from accounts.models import Role, RoleGrant
-from accounts.services import api_key_issue
 from metering.domain.lifecycle import ERR_STARTED_TWICE
 from metering.ingestion import ERR_NOT_A_LIST, ERR_TOO_MANY, MAX_BATCH
 from metering.models import IngestionDay, LifecycleEvent, Resource

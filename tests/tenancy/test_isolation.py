@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 
-from accounts.services import api_key_issue
+from accounts.api_keys import api_key_issue
 from cycles.models import BillingCycle
 from tests.conftest import PASSWORD, host_client, inside, sign_in
 

@@ -8,7 +8,7 @@ provider's request from another's schema.
 from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 
-from accounts.services import api_key_issue
+from accounts.api_keys import api_key_issue
 from tenancy import middleware
 from tenancy.middleware import ProviderMiddleware
 from tenancy.models import Domain, Provider

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
-from accounts.services import api_key_issue
+from accounts.api_keys import api_key_issue
 from tenancy.selectors import provider_get_by_slug
 
 PROVIDER_NOT_FOUND = "no provider with slug {slug!r}: list them in the platform admin"

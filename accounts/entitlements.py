@@ -1,0 +1,131 @@
+"""Entitlements: a billing account accepting an offer version and ending it, and the
+feature grants its active entitlements give it."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+
+from accounts.models import (
+    BillingAccount,
+    Entitlement,
+    EntitlementAction,
+    EntitlementChange,
+    FeatureGrant,
+)
+from catalog.models import FeatureKind, OfferVersion
+from catalog.services import offer_version_mark_accepted
+from core.errors import Conflict
+
+OFFER_NOT_FOUND = "no offer {offer!r}"
+OFFER_VERSION_NOT_FOUND = "offer {offer!r} has no version {number}"
+OFFER_PRIVATE = "offer {offer!r} is private: a fleet admin accepts it for an account"
+ALREADY_ENTITLED = (
+    "billing account {account!r} already has an active entitlement to {offer!r} "
+    "(since {since}): end it first to change version"
+)
+ENDED_AT_START = "an entitlement cannot end at the instant it starts"
+REPLACED_BY = "replaced by {offer} (same service)"
+
+
+def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: datetime,
+                       actor=None, version_number: int | None = None,
+                       allow_private: bool = False) -> Entitlement:
+    """The account accepts an offer (its latest version unless `version_number`):
+    an entitlement active from `now`. An active entitlement sharing a service with
+    it is ended at the same instant (a plan change). Its features and quotas are
+    granted at once; the version is marked accepted and never changes again.
+    """
+    with transaction.atomic():
+        # The account row serializes accepting and ending for one account.
+        BillingAccount.objects.select_for_update().get(pk=billing_account.pk)
+        versions = OfferVersion.objects.select_for_update(of=("self",)).select_related(
+            "offer").filter(offer__key=offer_key).order_by("-number")
+        if version_number is not None:
+            versions = versions.filter(number=version_number)
+        version = versions.first()
+        if version is None:
+            message = (OFFER_NOT_FOUND.format(offer=offer_key) if version_number is None
+                       else OFFER_VERSION_NOT_FOUND.format(offer=offer_key,
+                                                           number=version_number))
+            raise ValidationError({"offer": [message]})
+        if not version.offer.public and not allow_private:
+            raise ValidationError({"offer": [OFFER_PRIVATE.format(offer=offer_key)]})
+        active = list(
+            Entitlement.objects.select_for_update(of=("self",))
+            .filter(Q(end__isnull=True) | Q(end__gt=now), billing_account=billing_account)
+            .select_related("offer_version__offer").prefetch_related("offer_version__services")
+        )
+        for entitlement in active:
+            if entitlement.offer_version.offer_id == version.offer_id:
+                raise Conflict({"offer": [ALREADY_ENTITLED.format(
+                    account=billing_account.name, offer=offer_key,
+                    since=entitlement.start.isoformat())]})
+        services = set(version.services.values_list("pk", flat=True))
+        for entitlement in active:
+            shared = {s.pk for s in entitlement.offer_version.services.all()} & services
+            if shared and entitlement.start < now:
+                _end(entitlement, now=now, actor=actor,
+                     note=REPLACED_BY.format(offer=version.offer.name))
+        entitlement = Entitlement.objects.create(
+            billing_account=billing_account, offer_version=version, start=now, created_by=actor
+        )
+        EntitlementChange.objects.create(entitlement=entitlement, action=EntitlementAction.ACCEPTED,
+                                         at=now, actor=actor)
+        offer_version_mark_accepted(version=version, now=now)
+        _grants_sync(billing_account.pk, now=now)
+    return entitlement
+
+
+def _end(entitlement: Entitlement, *, now: datetime, actor, note: str = "") -> None:
+    Entitlement.objects.filter(pk=entitlement.pk).update(end=now)
+    entitlement.end = now
+    EntitlementChange.objects.create(entitlement=entitlement, action=EntitlementAction.ENDED,
+                                     at=now, actor=actor, note=note)
+
+
+def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None) -> Entitlement:
+    """End an entitlement at `now`, at once: recurring charges prorate to this instant and
+    its features stop. Ending an ended entitlement changes nothing."""
+    with transaction.atomic():
+        BillingAccount.objects.select_for_update().get(pk=entitlement.billing_account_id)
+        entitlement = Entitlement.objects.select_related("offer_version__offer").get(
+            pk=entitlement.pk)
+        if entitlement.end is not None and entitlement.end <= now:
+            return entitlement
+        if now <= entitlement.start:
+            raise Conflict({"entitlement": [ENDED_AT_START]})
+        _end(entitlement, now=now, actor=actor)
+        _grants_sync(entitlement.billing_account_id, now=now)
+    return entitlement
+
+
+def _grants_sync(billing_account_id: int, *, now: datetime) -> None:
+    """Make the account's feature grants say what its active entitlements enable."""
+    wanted: dict[int, tuple[int, Decimal | None]] = {}
+    active = Entitlement.objects.filter(
+        Q(end__isnull=True) | Q(end__gt=now), billing_account_id=billing_account_id,
+        start__lte=now,
+    ).prefetch_related("offer_version__features__feature").order_by("start", "id")
+    for entitlement in active:
+        for granted in entitlement.offer_version.features.all():
+            feature = granted.feature
+            limit = None
+            if feature.kind == FeatureKind.QUOTA:
+                limit = granted.limit if granted.limit is not None else feature.default_limit
+            wanted[feature.pk] = (entitlement.pk, limit)
+    existing = {g.feature_id: g for g in FeatureGrant.objects.select_for_update().filter(
+        billing_account_id=billing_account_id)}
+    for feature_id, (entitlement_id, limit) in wanted.items():
+        FeatureGrant.objects.update_or_create(
+            billing_account_id=billing_account_id, feature_id=feature_id,
+            defaults={"entitlement_id": entitlement_id, "enabled": True, "limit": limit,
+                      "updated_at": now},
+        )
+    stale = [fid for fid in existing if fid not in wanted]
+    if stale:
+        FeatureGrant.objects.filter(billing_account_id=billing_account_id,
+                                    feature_id__in=stale).update(
+            enabled=False, entitlement=None, limit=Decimal(0), updated_at=now)

@@ -1,0 +1,238 @@
+"""Entitlement checks and quota reservations: may a project use a feature (or this much
+more of a quota) now, and reserving or releasing quota atomically on a counter row.
+
+The check is the hottest call there is: one query, no usage scan.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from accounts.models import FeatureGrant, Project, ProjectAccountAssignment, QuotaCounter
+from catalog.models import Feature, FeatureKind, FeatureScope
+from core.errors import Conflict
+
+QUANTITY_INVALID = "must be a decimal number greater than zero"
+FEATURE_IS_FLAG = "{feature!r} is a flag: there is nothing to reserve"
+RELEASE_TOO_MUCH = "cannot release {quantity}: only {used} of {feature!r} is reserved"
+
+# Reasons a check gives (stable codes; the message says it in words).
+ALLOWED = "allowed"
+UNKNOWN_FEATURE = "unknown_feature"
+NO_BILLING_ACCOUNT_NOW = "no_billing_account"
+NOT_ENTITLED = "not_entitled"
+QUOTA_EXCEEDED = "quota_exceeded"
+REASON_TEXT = {
+    ALLOWED: "allowed by the billing account's entitlement",
+    UNKNOWN_FEATURE: "no feature {feature!r}",
+    NO_BILLING_ACCOUNT_NOW: "project {project!r} bills to no billing account now",
+    NOT_ENTITLED: "no active entitlement of the project's billing account enables {feature!r}",
+    QUOTA_EXCEEDED: "{quantity} more would exceed the limit of {feature!r}",
+}
+
+
+@dataclass(frozen=True)
+class QuotaAnswer:
+    """What a check or a reservation answers: allowed or not, why, and what remains."""
+
+    allowed: bool
+    reason: str
+    message: str
+    project: str
+    feature: str
+    kind: str | None = None
+    scope: str | None = None
+    billing_account_id: int | None = None
+    limit: Decimal | None = None
+    used: Decimal | None = None
+    remaining: Decimal | None = None
+    reserved: Decimal | None = None
+
+
+# {project} is the project's id: a parameter, or a column of an enclosing query.
+_CHECK_SQL = """
+    SELECT f.id, f.kind, f.scope, a.billing_account_id, g.enabled, g."limit",
+           COALESCE(CASE WHEN f.scope = 'project' THEN cp.used ELSE ca.used END, 0)
+    FROM {feature} f
+    LEFT JOIN {assignment} a ON a.project_id = {project} AND a.valid_from <= %(now)s
+         AND (a.valid_to IS NULL OR a.valid_to > %(now)s)
+    LEFT JOIN {grant} g ON g.billing_account_id = a.billing_account_id AND g.feature_id = f.id
+    LEFT JOIN {counter} ca ON ca.billing_account_id = a.billing_account_id
+         AND ca.feature_id = f.id AND ca.project_id IS NULL
+    LEFT JOIN {counter} cp ON cp.project_id = {project} AND cp.feature_id = f.id
+         AND cp.billing_account_id IS NULL
+    WHERE f.key = %(feature_key)s
+"""
+
+# The project found by name and the check, in one round trip; a project without the
+# feature gives one row of NULLs after the project's columns.
+_CHECK_NAMED_SQL = """
+    SELECT p.id, p.organization_id, c.*
+    FROM {project_table} p
+    LEFT JOIN LATERAL ({check}) c ON true
+    WHERE p.name = %(project_name)s
+"""
+
+
+def _tables() -> dict[str, str]:
+    return {"feature": Feature._meta.db_table,
+            "assignment": ProjectAccountAssignment._meta.db_table,
+            "grant": FeatureGrant._meta.db_table, "counter": QuotaCounter._meta.db_table}
+
+
+def _quantity(quantity, *, required: bool) -> Decimal | None:
+    if quantity is None and not required:
+        return None
+    if isinstance(quantity, bool) or not isinstance(quantity, Decimal | int | str):
+        raise ValidationError({"quantity": [QUANTITY_INVALID]})
+    try:
+        number = Decimal(quantity) if not isinstance(quantity, Decimal) else quantity
+    except ArithmeticError:
+        raise ValidationError({"quantity": [QUANTITY_INVALID]}) from None
+    if not number.is_finite() or number <= 0:
+        raise ValidationError({"quantity": [QUANTITY_INVALID]})
+    return number
+
+
+def _answer(project: Project, feature_key: str, row, quantity: Decimal | None,
+            reserved: Decimal | None = None, reason: str | None = None) -> QuotaAnswer:
+    common = {"project": project.name, "feature": feature_key}
+    if row is None:
+        return QuotaAnswer(allowed=False, reason=UNKNOWN_FEATURE, **common,
+                           message=REASON_TEXT[UNKNOWN_FEATURE].format(feature=feature_key))
+    _, kind, scope, account_id, enabled, limit, used = row
+    common.update(kind=kind, scope=scope, billing_account_id=account_id)
+    if account_id is None:
+        return QuotaAnswer(allowed=False, reason=NO_BILLING_ACCOUNT_NOW, **common,
+                           message=REASON_TEXT[NO_BILLING_ACCOUNT_NOW].format(
+                               project=project.name))
+    if not enabled:
+        return QuotaAnswer(allowed=False, reason=NOT_ENTITLED, **common,
+                           message=REASON_TEXT[NOT_ENTITLED].format(feature=feature_key))
+    if kind == FeatureKind.FLAG:
+        return QuotaAnswer(allowed=True, reason=ALLOWED, message=REASON_TEXT[ALLOWED], **common)
+    remaining = None if limit is None else max(limit - used, Decimal(0))
+    wanted = quantity if quantity is not None else Decimal(1)
+    allowed = reason != QUOTA_EXCEEDED and (remaining is None or wanted <= remaining)
+    code = ALLOWED if allowed else QUOTA_EXCEEDED
+    return QuotaAnswer(
+        allowed=allowed, reason=code, **common,
+        message=REASON_TEXT[code].format(feature=feature_key, quantity=wanted),
+        limit=limit, used=used, remaining=remaining, reserved=reserved,
+    )
+
+
+def _read(project: Project, feature_key: str, now: datetime):
+    with connection.cursor() as cursor:
+        cursor.execute(_CHECK_SQL.format(project="%(project)s", **_tables()),
+                       {"project": project.pk, "now": now, "feature_key": feature_key})
+        return cursor.fetchone()
+
+
+def quota_check(*, project: Project, feature_key: str, now: datetime,
+                quantity=None) -> QuotaAnswer:
+    """May `project` use `feature_key` (and `quantity` more of a quota) now? One query,
+    no usage scan: the account's feature grant and the counter row."""
+    quantity = _quantity(quantity, required=False)
+    return _answer(project, feature_key, _read(project, feature_key, now), quantity)
+
+
+def quota_check_named(*, project_name: str, feature_key: str, now: datetime,
+                      visible: Callable[[Project], bool], quantity=None) -> QuotaAnswer | None:
+    """quota_check for the project called `project_name`, found in the same query:
+    the entitlement check is the hottest call there is, and this saves it a round
+    trip. None when no such project exists or `visible` says the caller may not see
+    it (the API answers 404 either way)."""
+    quantity = _quantity(quantity, required=False)
+    check = _CHECK_SQL.format(project="p.id", **_tables())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CHECK_NAMED_SQL.format(project_table=Project._meta.db_table, check=check),
+            {"project_name": project_name, "now": now, "feature_key": feature_key})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    project = Project(id=row[0], name=project_name, organization_id=row[1])
+    if not visible(project):
+        return None
+    found = row[2:] if row[2] is not None else None  # the feature's id is never NULL
+    return _answer(project, feature_key, found, quantity)
+
+
+def quota_reserve(*, project: Project, feature_key: str, quantity, now: datetime
+                  ) -> QuotaAnswer:
+    """Reserve `quantity` of a quota for `project`, atomically: one conditional UPDATE
+    (`used + n <= limit`) on the counter row, so concurrent reservations serialize on
+    the row and never exceed the limit. Not allowed: nothing is reserved."""
+    quantity = _quantity(quantity, required=True)
+    tables = _tables()
+    with transaction.atomic():
+        row = _read(project, feature_key, now)
+        answer = _answer(project, feature_key, row, quantity)
+        if row is not None and row[1] == FeatureKind.FLAG and row[4]:
+            raise ValidationError({"feature": [FEATURE_IS_FLAG.format(feature=feature_key)]})
+        if not answer.allowed:
+            return answer
+        feature_id, _, scope, account_id = row[:4]
+        column, scope_id, other = (
+            ("project_id", project.pk, "billing_account_id") if scope == FeatureScope.PROJECT
+            else ("billing_account_id", account_id, "project_id"))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""INSERT INTO {tables['counter']} ({column}, feature_id, used, updated_at)
+                    VALUES (%s, %s, 0, %s)
+                    ON CONFLICT ({column}, feature_id) WHERE {other} IS NULL DO NOTHING""",
+                [scope_id, feature_id, now])
+            cursor.execute(
+                f"""UPDATE {tables['counter']} c SET used = c.used + %(n)s, updated_at = %(now)s
+                    FROM {tables['grant']} g
+                    WHERE c.{column} = %(scope)s AND c.feature_id = %(feature)s
+                      AND c.{other} IS NULL
+                      AND g.billing_account_id = %(account)s AND g.feature_id = %(feature)s
+                      AND g.enabled AND (g."limit" IS NULL OR c.used + %(n)s <= g."limit")
+                    RETURNING c.used""",
+                {"n": quantity, "now": now, "scope": scope_id, "feature": feature_id,
+                 "account": account_id})
+            updated = cursor.fetchone()
+        if updated is None:
+            # Another reservation took what was left (or the grant changed) meanwhile.
+            return _answer(project, feature_key, _read(project, feature_key, now), quantity,
+                           reason=QUOTA_EXCEEDED)
+        row = (*row[:6], updated[0])
+        after = _answer(project, feature_key, row, None, reserved=quantity)
+        return QuotaAnswer(**{**after.__dict__, "allowed": True, "reason": ALLOWED,
+                              "message": REASON_TEXT[ALLOWED]})
+
+
+def quota_release(*, project: Project, feature_key: str, quantity, now: datetime
+                  ) -> QuotaAnswer:
+    """Give back `quantity` of a reserved quota (a zone deleted); never below zero."""
+    quantity = _quantity(quantity, required=True)
+    tables = _tables()
+    with transaction.atomic():
+        row = _read(project, feature_key, now)
+        if row is None:
+            raise ValidationError({"feature": [REASON_TEXT[UNKNOWN_FEATURE].format(
+                feature=feature_key)]})
+        feature_id, kind, scope, account_id = row[:4]
+        if kind == FeatureKind.FLAG:
+            raise ValidationError({"feature": [FEATURE_IS_FLAG.format(feature=feature_key)]})
+        column, scope_id, other = (
+            ("project_id", project.pk, "billing_account_id") if scope == FeatureScope.PROJECT
+            else ("billing_account_id", account_id, "project_id"))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""UPDATE {tables['counter']} SET used = used - %(n)s, updated_at = %(now)s
+                    WHERE {column} = %(scope)s AND feature_id = %(feature)s
+                      AND {other} IS NULL AND used >= %(n)s
+                    RETURNING used""",
+                {"n": quantity, "now": now, "scope": scope_id, "feature": feature_id})
+            updated = cursor.fetchone()
+        if updated is None:
+            raise Conflict({"quantity": [RELEASE_TOO_MUCH.format(
+                quantity=quantity, used=row[6], feature=feature_key)]})
+        return _answer(project, feature_key, (*row[:6], updated[0]), None)
