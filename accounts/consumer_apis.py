@@ -37,8 +37,7 @@ from accounts.services import (
     quota_release,
     quota_reserve,
 )
-from catalog.apis import DecimalJSONParser
-from core.api import PlainDecimalField, plain_decimal
+from core.api import DecimalJSONParser, PlainDecimalField, plain_decimal
 
 NOT_ORG_ADMIN = "Only an admin of this organization (or a fleet admin) may do this."
 FLEET_ADMIN_ONLY = "Only a fleet billing admin may reserve or release quota."

@@ -571,7 +571,7 @@ from accounts.models import (  # noqa: E402
     QuotaCounter,
 )
 from catalog.models import Feature, FeatureKind, FeatureScope, OfferVersion  # noqa: E402
-from catalog.services import offer_version_mark_accepted  # noqa: E402
+from catalog.services.offers import offer_version_mark_accepted  # noqa: E402
 from core.errors import Conflict  # noqa: E402
 
 OFFER_NOT_FOUND = "no offer {offer!r}"

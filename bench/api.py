@@ -80,7 +80,8 @@ def main() -> None:
 def _data() -> tuple[dict, str]:
     from accounts.models import BillingAccount, Organization, Project
     from accounts.services import api_key_issue, entitlement_accept
-    from catalog.services import OfferContent, feature_create, offer_create, service_create
+    from catalog.services.features import feature_create, service_create
+    from catalog.services.offers import OfferContent, offer_create
     from cycles.services import cycles_ensure
     from invoicing.rating_run import rating_run
 

@@ -203,8 +203,7 @@ class ResourceDetailApi(APIView):
 # --- usage events ----------------------------------------------------------------------
 
 from accounts.permissions import IsFleetAdminOrReadOnlyViewer  # noqa: E402
-from catalog.apis import DecimalJSONParser  # noqa: E402
-from core.api import PlainDecimalField  # noqa: E402
+from core.api import DecimalJSONParser, PlainDecimalField  # noqa: E402
 from core.periods import parse_month  # noqa: E402
 from metering.domain.cloudevents import cloudevent_to_item  # noqa: E402
 from metering.selectors import unentitled_usage  # noqa: E402
