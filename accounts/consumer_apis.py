@@ -31,8 +31,7 @@ from accounts.selectors import (
     entitlement_list,
     project_visible_named,
 )
-from catalog.apis import DecimalJSONParser
-from core.api import PlainDecimalField, plain_decimal
+from core.api import DecimalJSONParser, PlainDecimalField, plain_decimal
 
 NOT_ORG_ADMIN = "Only an admin of this organization (or a fleet admin) may do this."
 FLEET_ADMIN_ONLY = "Only a fleet billing admin may reserve or release quota."

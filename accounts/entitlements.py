@@ -16,7 +16,7 @@ from accounts.models import (
     FeatureGrant,
 )
 from catalog.models import FeatureKind, OfferVersion
-from catalog.services import offer_version_mark_accepted
+from catalog.services.offers import offer_version_mark_accepted
 from core.errors import Conflict
 
 OFFER_NOT_FOUND = "no offer {offer!r}"

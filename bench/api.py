@@ -81,7 +81,8 @@ def _data() -> tuple[dict, str]:
     from accounts.api_keys import api_key_issue
     from accounts.entitlements import entitlement_accept
     from accounts.models import BillingAccount, Organization, Project
-    from catalog.services import OfferContent, feature_create, offer_create, service_create
+    from catalog.services.features import feature_create, service_create
+    from catalog.services.offers import OfferContent, offer_create
     from cycles.services import cycles_ensure
     from invoicing.rating_run import rating_run
 

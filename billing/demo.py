@@ -18,7 +18,8 @@ from accounts.models import Organization, PaymentKind, Role
 from accounts.organizations import billing_account_create, billing_contact_add, organization_create
 from accounts.projects import project_create
 from catalog.models import PriceChangeSource
-from catalog.services import price_set, region_create, resource_type_create
+from catalog.services.list_prices import price_set
+from catalog.services.resource_types import region_create, resource_type_create
 from core.periods import month_containing
 from cycles.services import cycles_ensure
 from invoicing.jobs import close_due_cycles, rate_open_cycles
@@ -185,14 +186,9 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
 from decimal import Decimal as _D  # noqa: E402
 
 from accounts.entitlements import entitlement_accept  # noqa: E402
-from catalog.services import (  # noqa: E402
-    OfferContent,
-    feature_create,
-    metric_create,
-    metric_service_set,
-    offer_create,
-    service_create,
-)
+from catalog.services.features import feature_create, service_create  # noqa: E402
+from catalog.services.metrics import metric_create, metric_service_set  # noqa: E402
+from catalog.services.offers import OfferContent, offer_create  # noqa: E402
 from metering.usage_ingest import usage_events_ingest  # noqa: E402
 
 QUERY_TIERS = [{"up_to": "1000000", "unit_price": "0"},

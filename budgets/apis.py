@@ -34,8 +34,7 @@ from budgets.services import (
     budget_delete,
     budget_update,
 )
-from catalog.apis import DecimalJSONParser
-from core.api import StandardPagination
+from core.api import DecimalJSONParser, StandardPagination
 from core.money import money_quantum, to_decimal
 from cycles.selectors import cycle_for_label
 from notifications.selectors import outbox_statuses

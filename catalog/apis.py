@@ -14,8 +14,6 @@ JSON number (0.10): request bodies are parsed with numbers read straight into
 Decimal, never through float, so both arrive exactly.
 """
 
-import codecs
-import json
 from datetime import UTC
 from decimal import Decimal
 
@@ -31,7 +29,7 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import exceptions, permissions, serializers, status
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -43,12 +41,9 @@ from catalog.selectors import (
     price_history,
     prices_current_and_scheduled,
 )
-from catalog.services import (
-    RESOURCE_TYPE_NOT_FOUND,
-    ResourceTypeNotFound,
-    price_set,
-)
-from core.api import StandardPagination
+from catalog.services.list_prices import price_set
+from catalog.services.resource_types import RESOURCE_TYPE_NOT_FOUND, ResourceTypeNotFound
+from core.api import DecimalJSONParser, StandardPagination
 from core.money import to_decimal
 from cycles.guard import CycleFinalized
 from tenancy.selectors import provider_current
@@ -62,26 +57,7 @@ EFFECTIVE_FROM_FORMAT = "must be an ISO-8601 date and time with a UTC offset"
 EFFECTIVE_FROM_NAIVE = "must carry a UTC offset (e.g. 2026-03-01T00:00:00Z)"
 
 
-# --- parsing -------------------------------------------------------------------------
-
-
-class DecimalJSONParser(JSONParser):
-    """JSON with numbers parsed as Decimal: 0.1 arrives as Decimal("0.1"), no float."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", "utf-8")
-        try:
-            decoded = codecs.getreader(encoding)(stream)
-            return json.load(
-                decoded, parse_float=Decimal, parse_constant=json_strict_constant
-            )
-        except ValueError as exc:
-            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-
-
-def json_strict_constant(name):
-    raise ValueError(f"Out of range float values are not JSON compliant: {name!r}")
+# --- fields --------------------------------------------------------------------------
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -422,118 +398,3 @@ class ResourceTypeBillingHistoryApi(APIView):
             price_history(metric_key=resource_type), request, view=self
         )
         return paginator.get_paginated_response([change_data(c) for c in page])
-
-
-# --- offers: the price book consumers choose from ------------------------------------
-
-from catalog.selectors import offer_current_versions, offer_version_get  # noqa: E402
-
-
-class TierOutputSerializer(serializers.Serializer):
-    up_to = serializers.CharField(allow_null=True, help_text="Inclusive; null: unbounded.")
-    unit_price = serializers.CharField()
-    flat_fee = serializers.CharField()
-
-
-class ChargeOutputSerializer(serializers.Serializer):
-    model = serializers.CharField(help_text="per_unit, package, graduated, volume, flat, "
-                                  "one_time or recurring")
-    name = serializers.CharField()
-    metric = serializers.CharField(allow_null=True)
-    unit_price = serializers.CharField(allow_null=True)
-    package_size = serializers.CharField(allow_null=True)
-    amount = serializers.CharField(allow_null=True)
-    tiers = TierOutputSerializer(many=True)
-    free_units = serializers.CharField()
-
-
-class OfferFeatureOutputSerializer(serializers.Serializer):
-    feature = serializers.CharField()
-    name = serializers.CharField()
-    kind = serializers.CharField()
-    limit = serializers.CharField(allow_null=True, help_text="Quotas; null for flags.")
-
-
-class DurationPriceOutputSerializer(serializers.Serializer):
-    resource_type = serializers.CharField()
-    variant = serializers.CharField(allow_null=True)
-    region = serializers.CharField(allow_null=True)
-    service_class = serializers.CharField(allow_null=True)
-    rate = serializers.CharField()
-    unit = serializers.CharField()
-
-
-class OfferOutputSerializer(serializers.Serializer):
-    key = serializers.CharField()
-    name = serializers.CharField()
-    description = serializers.CharField()
-    public = serializers.BooleanField()
-    version = serializers.IntegerField()
-    currency = serializers.CharField()
-    services = serializers.ListField(child=serializers.CharField())
-    charges = ChargeOutputSerializer(many=True)
-    features = OfferFeatureOutputSerializer(many=True)
-    duration_prices = DurationPriceOutputSerializer(many=True)
-
-
-def _plain(value):
-    return None if value is None else rate_text(value)
-
-
-def offer_data(version, *, currency: str) -> dict:
-    """An offer version as the API shows it (content prefetched by the selector)."""
-    offer = version.offer
-    return {
-        "key": offer.key, "name": offer.name, "description": offer.description,
-        "public": offer.public, "version": version.number, "currency": currency,
-        "services": sorted(s.key for s in version.services.all()),
-        "charges": [
-            {"model": c.model, "name": c.name, "metric": c.metric.key if c.metric else None,
-             "unit_price": _plain(c.unit_price), "package_size": _plain(c.package_size),
-             "amount": _plain(c.amount), "tiers": c.tiers, "free_units": rate_text(c.free_units)}
-            for c in version.price_list.charges.all()
-        ],
-        "features": [
-            {"feature": f.feature.key, "name": f.feature.name, "kind": f.feature.kind,
-             "limit": _plain(f.limit if f.limit is not None else f.feature.default_limit)}
-            for f in version.features.all()
-        ],
-        "duration_prices": [
-            {"resource_type": p.metric.key, "variant": p.variant or None,
-             "region": p.region or None, "service_class": p.service_class or None,
-             "rate": rate_text(p.rate), "unit": p.time_unit}
-            for p in version.price_list.prices.all()
-        ],
-    }
-
-
-class OfferListApi(APIView):
-    """GET /api/v1/offers: the public offers (fleet roles also see private ones)."""
-
-    @extend_schema(operation_id="offers_list", summary="Offers consumers can accept",
-                   responses=OfferOutputSerializer(many=True))
-    def get(self, request):
-        versions = offer_current_versions(
-            include_private=request.user.has_perm("catalog.view_offer"))
-        currency = provider_current().currency
-        return Response([offer_data(v, currency=currency) for v in versions])
-
-
-class OfferDetailApi(APIView):
-    """GET /api/v1/offers/{key}[?version=N]: an offer's latest (or a given) version."""
-
-    @extend_schema(
-        operation_id="offers_retrieve", summary="One offer",
-        parameters=[OpenApiParameter("version", int, description="A past version number.")],
-        responses={200: OfferOutputSerializer, 404: OpenApiResponse(description="Not found.")},
-    )
-    def get(self, request, offer_key: str):
-        number = request.query_params.get("version")
-        if number is not None and not number.isdigit():
-            raise exceptions.ValidationError({"version": ["must be a version number"]})
-        version = offer_version_get(offer_key=offer_key,
-                                    number=int(number) if number else None)
-        if version is None or (not version.offer.public
-                               and not request.user.has_perm("catalog.view_offer")):
-            raise exceptions.NotFound(f"no offer {offer_key!r}")
-        return Response(offer_data(version, currency=provider_current().currency))

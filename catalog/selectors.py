@@ -7,10 +7,23 @@ effect is kept for history only). Periods are half-open: a row is in force at
 
 from datetime import datetime
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
+from catalog.domain.charges import ChargeSpec, tiers_from_json
 from catalog.domain.matching import DurationPrice
-from catalog.models import Aggregation, Metric, Price, PriceChange, Region, Variant
+from catalog.models import (
+    Aggregation,
+    Charge,
+    Feature,
+    Metric,
+    Offer,
+    OfferFeature,
+    OfferVersion,
+    Price,
+    PriceChange,
+    Region,
+    Variant,
+)
 from core.periods import Period
 
 LIST_PRICE_LIST_KEY = "list"
@@ -144,11 +157,6 @@ def region_names() -> dict[str, str]:
 
 
 # --- the consumer catalog: offers and what rates them ----------------------------------
-
-from django.db.models import Prefetch  # noqa: E402
-
-from catalog.domain.charges import ChargeSpec, tiers_from_json  # noqa: E402
-from catalog.models import Charge, Feature, Offer, OfferFeature, OfferVersion  # noqa: E402
 
 
 def _with_content(versions: QuerySet[OfferVersion]) -> QuerySet[OfferVersion]:

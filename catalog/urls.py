@@ -2,13 +2,8 @@
 
 from django.urls import path
 
-from catalog.apis import (
-    OfferDetailApi,
-    OfferListApi,
-    ResourceTypeBillingApi,
-    ResourceTypeBillingHistoryApi,
-    SystemBillingApi,
-)
+from catalog.apis import ResourceTypeBillingApi, ResourceTypeBillingHistoryApi, SystemBillingApi
+from catalog.offer_apis import OfferDetailApi, OfferListApi
 
 urlpatterns = [
     path("offers", OfferListApi.as_view(), name="offers"),

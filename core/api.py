@@ -1,10 +1,33 @@
-"""Shared API pieces that know no app: pagination and decimal fields."""
+"""Shared API pieces that know no app: a JSON parser that reads numbers as Decimal,
+pagination and decimal fields."""
 
+import codecs
+import json
 from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema_field
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
+
+
+class DecimalJSONParser(JSONParser):
+    """JSON with numbers parsed as Decimal: 0.1 arrives as Decimal("0.1"), no float."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", "utf-8")
+        try:
+            decoded = codecs.getreader(encoding)(stream)
+            return json.load(
+                decoded, parse_float=Decimal, parse_constant=json_strict_constant
+            )
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+
+
+def json_strict_constant(name):
+    raise ValueError(f"Out of range float values are not JSON compliant: {name!r}")
 
 
 class StandardPagination(PageNumberPagination):

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from accounts.models import ProjectQuota
 from catalog.domain.matching import select_price
-from catalog.domain.pricing import TimeUnit
+from catalog.domain.time_units import TimeUnit
 from catalog.selectors import prices_for_rating
 from core.money import round_money
 from core.periods import Period

@@ -14,8 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsFleetAdmin, IsFleetAdminOrReadOnlyViewer
-from catalog.apis import DecimalJSONParser
-from core.api import PlainDecimalField
+from core.api import DecimalJSONParser, PlainDecimalField
 from core.periods import month_period, parse_month
 from cycles.selectors import billing_period_containing
 from metering.domain.cloudevents import cloudevent_to_item

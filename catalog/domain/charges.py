@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from catalog.domain.decimals import ZERO, validate_rate
 from catalog.domain.pricing import (
-    ZERO,
     Charge,
     ChargeModel,
     Tier,
     UsagePrice,
     price_usage,
-    validate_rate,
     validate_tiers,
 )
 from core.money import to_decimal

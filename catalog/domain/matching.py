@@ -23,7 +23,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol, TypeVar
 
-from catalog.domain.pricing import TimeUnit, validate_rate
+from catalog.domain.decimals import validate_rate
+from catalog.domain.time_units import TimeUnit
 from core.periods import Period, require_aware
 
 ERR_VALIDITY = "valid_from must be before valid_to"

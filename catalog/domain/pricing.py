@@ -3,58 +3,38 @@
 Pure functions over `Decimal`. Amounts returned here are *unrounded*: an
 invoice line rounds exactly once, to the currency's minor unit with
 ROUND_HALF_UP (`line_amount`, `Charge.rounded`), and an invoice total is the
-sum of rounded lines. Rates may carry up to `RATE_PLACES` decimal places.
+sum of rounded lines. Rates may carry up to `RATE_PLACES` decimal places
+(checked in `decimals.py`).
 
 Units: a quantity is in the metric's own unit (requests, GB, minutes, ...);
 a unit price is money per one such unit; a package price is money per package;
 a flat fee is money per cycle. Duration metrics count whole units of time per
-running interval (`duration_units`), credits count exact fractions
-(`exact_units`).
+running interval (`time_units.duration_units`), credits count exact fractions
+(`time_units.exact_units`).
 """
 
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from core.money import ERR_FLOAT, RATE_PLACES, round_money
+from catalog.domain.decimals import (
+    ONE,
+    ZERO,
+    ceil_div,
+    checked_decimal,
+    non_negative,
+    positive,
+    validate_rate,
+)
+from core.money import round_money
 from core.periods import Period
 
-ERR_NOT_DECIMAL = "must be a Decimal or an int"
-ERR_NOT_FINITE = "must be finite"
-ERR_NEGATIVE = "must not be negative"
-ERR_NOT_POSITIVE = "must be greater than zero"
-ERR_RATE_PLACES = f"must have at most {RATE_PLACES} decimal places"
 ERR_NO_TIERS = "at least one tier is required"
 ERR_TIERS_ORDER = "tier upper bounds must be strictly ascending"
 ERR_UNBOUNDED_NOT_LAST = "only the last tier may be unbounded (up_to=None)"
 ERR_LAST_BOUNDED = "the last tier must be unbounded (up_to=None)"
 ERR_TIER_TYPE = "tiers must be Tier instances"
 ERR_MODEL_FIELDS = "the fields given do not fit the charge model"
-
-ZERO = Decimal(0)
-ONE = Decimal(1)
-
-
-class TimeUnit(StrEnum):
-    """Unit of time of a duration price; the value is what gets stored."""
-
-    SECOND = "second"
-    MINUTE = "minute"
-    HOUR = "hour"
-    DAY = "day"
-
-    @property
-    def seconds(self) -> Decimal:
-        """Length of one unit in seconds (second 1, minute 60, hour 3600, day 86400)."""
-        return _UNIT_SECONDS[self]
-
-
-_UNIT_SECONDS = {
-    TimeUnit.SECOND: Decimal(1),
-    TimeUnit.MINUTE: Decimal(60),
-    TimeUnit.HOUR: Decimal(3600),
-    TimeUnit.DAY: Decimal(86400),
-}
 
 
 class ChargeModel(StrEnum):
@@ -63,71 +43,6 @@ class ChargeModel(StrEnum):
     GRADUATED = "graduated"
     VOLUME = "volume"
     FLAT = "flat"
-
-
-def _decimal(name: str, value: Decimal | int) -> Decimal:
-    """`value` as a finite Decimal; floats and other types are refused."""
-    if isinstance(value, float):
-        raise ValueError(f"{name}: {ERR_FLOAT}")
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise ValueError(f"{name} {ERR_NOT_DECIMAL}, got {type(value).__name__}")
-    result = Decimal(value)
-    if not result.is_finite():
-        raise ValueError(f"{name} {ERR_NOT_FINITE}")
-    return result
-
-
-def _non_negative(name: str, value: Decimal | int) -> Decimal:
-    result = _decimal(name, value)
-    if result < ZERO:
-        raise ValueError(f"{name} {ERR_NEGATIVE}: {result}")
-    return result
-
-
-def _positive(name: str, value: Decimal | int) -> Decimal:
-    result = _decimal(name, value)
-    if result <= ZERO:
-        raise ValueError(f"{name} {ERR_NOT_POSITIVE}: {result}")
-    return result
-
-
-def validate_rate(*, name: str, value: Decimal | int) -> Decimal:
-    """`value` as a non-negative rate with at most RATE_PLACES decimal places."""
-    result = _non_negative(name, value)
-    # normalize() drops trailing zeros, so 0.10000000000 (11 places) still fits.
-    if -result.normalize().as_tuple().exponent > RATE_PLACES:
-        raise ValueError(f"{name} {ERR_RATE_PLACES}: {result}")
-    return result
-
-
-def ceil_div(numerator: Decimal, denominator: Decimal) -> Decimal:
-    """`ceil(numerator / denominator)` for numerator >= 0 and denominator > 0, exact.
-
-    Uses divmod rather than a rounded division so that a quotient such as
-    44640.0000...01 can never be produced by a precision limit and then
-    rounded up to a whole extra unit.
-    """
-    whole, remainder = divmod(numerator, denominator)
-    return whole + ONE if remainder > ZERO else whole
-
-
-def duration_units(*, seconds: Decimal | int, unit: TimeUnit) -> Decimal:
-    """Whole units of `unit` billed for one running interval of `seconds`.
-
-    `ceil(seconds / unit.seconds)`: any started unit is billed in full, 0
-    seconds is 0 units. Apply it to each running interval separately (after
-    clipping to the cycle and splitting at price changes), then sum.
-    """
-    return ceil_div(_non_negative("seconds", seconds), unit.seconds)
-
-
-def exact_units(*, seconds: Decimal | int, unit: TimeUnit) -> Decimal:
-    """Exact (fractional) units of `unit` in `seconds`, not rounded up; for credits.
-
-    Division runs at the context precision (28 significant digits by default),
-    far below a cent for any realistic quantity x rate.
-    """
-    return _non_negative("seconds", seconds) / unit.seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,7 +63,7 @@ class Tier:
     def __post_init__(self) -> None:
         # Frozen: store the checked Decimals (an int bound becomes a Decimal).
         if self.up_to is not None:
-            object.__setattr__(self, "up_to", _positive("up_to", self.up_to))
+            object.__setattr__(self, "up_to", positive("up_to", self.up_to))
         object.__setattr__(
             self, "unit_price", validate_rate(name="unit_price", value=self.unit_price)
         )
@@ -214,8 +129,8 @@ def _billable(
     quantity: Decimal | int, free_units: Decimal | int
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(measured, free, billable): free units come off first, never below zero."""
-    measured = _non_negative("quantity", quantity)
-    free = _non_negative("free_units", free_units)
+    measured = non_negative("quantity", quantity)
+    free = non_negative("free_units", free_units)
     return measured, free, max(measured - free, ZERO)
 
 
@@ -268,7 +183,7 @@ def price_package(
     packages and its unit price the package price.
     """
     measured, free, billable = _billable(quantity, free_units)
-    size = _positive("package_size", package_size)
+    size = positive("package_size", package_size)
     price = validate_rate(name="package_price", value=package_price)
     packages = ceil_div(billable, size)
     part = PricedPart(
@@ -428,7 +343,8 @@ def line_amount(*, quantity: Decimal | int, rate: Decimal | int, currency: str) 
 
     Negative quantities are allowed here: a credit line is a negative amount.
     """
-    return round_money(_decimal("quantity", quantity) * _decimal("rate", rate), currency)
+    product = checked_decimal("quantity", quantity) * checked_decimal("rate", rate)
+    return round_money(product, currency)
 
 
 def prorate(*, amount: Decimal | int, active: Period, cycle: Period) -> Decimal:
@@ -440,7 +356,7 @@ def prorate(*, amount: Decimal | int, active: Period, cycle: Period) -> Decimal:
     once. Multiplying before dividing keeps whole-second fractions exact where
     the quotient is representable.
     """
-    full = _decimal("amount", amount)
+    full = checked_decimal("amount", amount)
     overlap = active.overlap(cycle)
     if overlap is None:
         return ZERO

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from catalog.domain.pricing import TimeUnit
+from catalog.domain.time_units import TimeUnit
 from core.periods import Period, merge_periods
 from invoicing.domain.credits import CreditWindow, compute_credits, dependency_closure
 from invoicing.domain.lines import BilledSegment

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from catalog.domain.pricing import TimeUnit, exact_units
+from catalog.domain.time_units import TimeUnit, exact_units
 from core.periods import Period, merge_periods, subtract_periods
 from invoicing.domain.rating import RatedSegment
 

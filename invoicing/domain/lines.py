@@ -23,7 +23,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from catalog.domain.matching import DurationPrice
-from catalog.domain.pricing import TimeUnit
+from catalog.domain.time_units import TimeUnit
 from core.periods import Period, subtract_periods
 from invoicing.domain.rating import RatedResource, RatedSegment, rate_resource
 from metering.domain.timeline import (

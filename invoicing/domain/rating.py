@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from catalog.domain.matching import DurationPrice, matches, price_segments
-from catalog.domain.pricing import TimeUnit, duration_units
+from catalog.domain.time_units import TimeUnit, duration_units
 from core.periods import Period, merge_periods, subtract_periods
 from metering.domain.timeline import RunningInterval
 

@@ -27,7 +27,8 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from catalog.domain.charges import ONE_TIME, RECURRING, ChargeSpec
-from catalog.domain.pricing import ZERO, prorate
+from catalog.domain.decimals import ZERO
+from catalog.domain.pricing import prorate
 from core.periods import Period
 
 SECONDS_PER_DAY = Decimal(86400)

@@ -68,7 +68,8 @@ def build_browser_world() -> None:
 
 
 def _offer(now) -> None:
-    from catalog.services import OfferContent, offer_create, service_create
+    from catalog.services.features import service_create
+    from catalog.services.offers import OfferContent, offer_create
 
     service_create(key="support", name="Support")
     offer_create(

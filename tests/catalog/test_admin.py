@@ -7,9 +7,9 @@ import pytest
 from django.utils.html import escape
 
 from accounts.models import Role
-from catalog.admin import CHOOSE_ONE_PRICE
+from catalog.admin.prices import CHOOSE_ONE_PRICE
 from catalog.models import Metric, Price, PriceChange, PriceChangeSource, Variant
-from catalog.services import RATE_NEGATIVE, RATE_TOO_PRECISE, VARIANT_UNKNOWN
+from catalog.services.list_prices import RATE_NEGATIVE, RATE_TOO_PRECISE, VARIANT_UNKNOWN
 from cycles.guard import CYCLE_FINALIZED
 from cycles.selectors import billing_period_containing
 from tests.catalog.conftest import ALPHA_NOV_START, ALPHA_OCT_START, close_cycle, user_with_role

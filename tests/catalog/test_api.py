@@ -8,7 +8,7 @@ import pytest
 from accounts.models import Role
 from catalog.apis import FLEET_ADMIN_ONLY, PRICE_NOT_DELETABLE
 from catalog.models import Price, PriceChange, PriceChangeSource
-from catalog.services import (
+from catalog.services.list_prices import (
     RATE_NEGATIVE,
     RATE_TOO_PRECISE,
     REGION_UNKNOWN,

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from catalog.domain.matching import DurationPrice
-from catalog.domain.pricing import TimeUnit
+from catalog.domain.time_units import TimeUnit
 from catalog.models import (
     Aggregation,
     Metric,
@@ -21,7 +21,7 @@ from catalog.selectors import (
     prices_for_rating,
     variant_descriptions,
 )
-from catalog.services import price_set
+from catalog.services.list_prices import price_set
 from core.periods import Period
 from tests.catalog.conftest import ALPHA_DEC_START, ALPHA_NOV_START, NOW, real_queries
 from tests.conftest import inside

@@ -8,24 +8,26 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from catalog.models import Aggregation, Metric, Price, PriceChange, PriceChangeSource, Variant
-from catalog.services import (
+from catalog.services.keys import KEY_INVALID
+from catalog.services.list_prices import (
     EFFECTIVE_FROM_NAIVE,
-    KEY_INVALID,
     RATE_NEGATIVE,
     RATE_NOT_DECIMAL,
     RATE_TOO_LARGE,
     RATE_TOO_PRECISE,
-    REGION_KEY_TAKEN,
     REGION_UNKNOWN,
-    RESOURCE_TYPE_KEY_TAKEN,
     SERVICE_CLASS_INVALID,
     TIME_UNIT_NOT_ALLOWED,
     TIME_UNIT_REQUIRED,
+    VARIANT_UNKNOWN,
+    price_set,
+)
+from catalog.services.resource_types import (
+    REGION_KEY_TAKEN,
+    RESOURCE_TYPE_KEY_TAKEN,
     VARIANT_DESCRIPTION_REQUIRED,
     VARIANT_KEY_TAKEN,
-    VARIANT_UNKNOWN,
     ResourceTypeNotFound,
-    price_set,
     region_create,
     resource_type_create,
     variant_add,

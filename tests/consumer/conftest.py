@@ -9,16 +9,10 @@ import pytest
 
 from accounts.models import BillingAccount, Organization, Project
 from catalog.models import Offer
-from catalog.services import (
-    OfferContent,
-    feature_create,
-    metric_create,
-    metric_service_set,
-    offer_create,
-    region_create,
-    resource_type_create,
-    service_create,
-)
+from catalog.services.features import feature_create, service_create
+from catalog.services.metrics import metric_create, metric_service_set
+from catalog.services.offers import OfferContent, offer_create
+from catalog.services.resource_types import region_create, resource_type_create
 from cycles.models import BillingCycle
 from tenancy.middleware import provider_cache_clear
 from tenancy.models import BillingMode, Provider

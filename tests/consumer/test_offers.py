@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from accounts.entitlements import entitlement_accept, entitlement_end
 from accounts.models import Entitlement, EntitlementChange, FeatureGrant
 from catalog.models import Charge, OfferVersion
-from catalog.services import OfferContent, offer_revise, offer_version_content
+from catalog.services.offers import OfferContent, offer_revise, offer_version_content
 from core.errors import Conflict
 from tests.conftest import inside
 from tests.consumer.conftest import T0, datum_catalog, make_consumer

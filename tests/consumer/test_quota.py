@@ -22,7 +22,8 @@ from accounts.models import (
 )
 from accounts.quota import quota_check, quota_release, quota_reserve
 from catalog.models import Charge, Feature, Offer, OfferFeature, OfferVersion, PriceList, Service
-from catalog.services import OfferContent, feature_create, offer_create, service_create
+from catalog.services.features import feature_create, service_create
+from catalog.services.offers import OfferContent, offer_create
 from core.errors import Conflict
 from tests.conftest import inside
 from tests.consumer.conftest import T0, datum_catalog, make_consumer

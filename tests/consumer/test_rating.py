@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 from accounts.entitlements import entitlement_accept, entitlement_end
 from catalog.models import PriceChangeSource
-from catalog.services import metric_create, price_set, usage_price_set
+from catalog.services.list_prices import price_set, usage_price_set
+from catalog.services.metrics import metric_create
 from core.periods import month_period
 from cycles.models import BillingCycle
 from invoicing.models import Invoice, RatingRun

@@ -235,7 +235,8 @@ def test_a_draft_has_no_pdf(beta, world):
 
 @pytest.fixture
 def pro_offer(beta, world):
-    from catalog.services import OfferContent, offer_create, service_create
+    from catalog.services.features import service_create
+    from catalog.services.offers import OfferContent, offer_create
 
     with inside(beta):
         service_create(key="support", name="Support")

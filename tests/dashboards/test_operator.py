@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from catalog.models import PriceChangeSource
-from catalog.services import price_set
+from catalog.services.list_prices import price_set
 from invoicing.models import Credit, CreditScope, Invoice, InvoiceStatus
 from metering.models import IngestionDay
 from tests.conftest import inside

@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from catalog.domain.matching import DurationPrice
-from catalog.domain.pricing import TimeUnit
+from catalog.domain.time_units import TimeUnit
 from core.money import round_money
 from core.periods import Period, month_period
 from invoicing.domain.credits import (

@@ -4,23 +4,22 @@ from decimal import Decimal
 
 import pytest
 
-from catalog.domain.pricing import (
-    ERR_LAST_BOUNDED,
-    ERR_MODEL_FIELDS,
+from catalog.domain.decimals import (
     ERR_NEGATIVE,
-    ERR_NO_TIERS,
     ERR_NOT_DECIMAL,
     ERR_NOT_POSITIVE,
     ERR_RATE_PLACES,
+)
+from catalog.domain.pricing import (
+    ERR_LAST_BOUNDED,
+    ERR_MODEL_FIELDS,
+    ERR_NO_TIERS,
     ERR_TIER_TYPE,
     ERR_TIERS_ORDER,
     ERR_UNBOUNDED_NOT_LAST,
     ChargeModel,
     Tier,
-    TimeUnit,
     UsagePrice,
-    duration_units,
-    exact_units,
     line_amount,
     price_flat,
     price_graduated,
@@ -31,6 +30,7 @@ from catalog.domain.pricing import (
     prorate,
     validate_tiers,
 )
+from catalog.domain.time_units import TimeUnit, duration_units, exact_units
 from core.money import ERR_FLOAT
 from core.periods import Period, month_period
 

@@ -4,8 +4,10 @@ from decimal import Decimal
 
 import pytest
 
+from catalog.domain.decimals import ERR_RATE_PLACES
 from catalog.domain.matching import DurationPrice
-from catalog.domain.pricing import ERR_RATE_PLACES, TimeUnit, line_amount
+from catalog.domain.pricing import line_amount
+from catalog.domain.time_units import TimeUnit
 from core.money import round_money
 from core.periods import ERR_NAIVE, Period, month_period
 from invoicing.domain.rating import RatedResource, rate_resource

@@ -7,7 +7,7 @@ from django.db import IntegrityError, InternalError, transaction
 
 from accounts.models import BillingAccount, ProjectAccountAssignment
 from catalog.models import PriceChangeSource
-from catalog.services import price_set
+from catalog.services.list_prices import price_set
 from core.errors import Conflict
 from cycles.models import CycleStatus
 from invoicing.closing import VOID_NEEDS_REASON, cycle_close, invoice_void

@@ -2,7 +2,7 @@
 
 Prices are history: a Price row is never edited in place. "Add price" (and the
 "Set a new price" action and links) collects the key, the rate, the unit of time
-and an optional effective instant, and calls `catalog.services.price_set`,
+and an optional effective instant, and calls `catalog.services.list_prices.price_set`,
 which closes or supersedes what it replaces and writes the audit row. Only fleet
 billing admins (superusers included) may set prices or edit the catalog; fleet
 viewers may look.
@@ -15,11 +15,13 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from catalog.admin.base import FleetAdminOnly
 from catalog.models import (
     Aggregation,
     Metric,
@@ -27,111 +29,16 @@ from catalog.models import (
     PriceChange,
     PriceChangeSource,
     Region,
-    ResourceType,
     ServiceClass,
     TimeUnit,
     Variant,
 )
-from catalog.services import key_errors, price_set
+from catalog.services.list_prices import price_set
 
 PRICE_SET = "The price of {key} is now {rate} {unit} from {when}."
 PRICE_UNCHANGED = "{key} already costs {rate} {unit} from {when}: nothing changed."
 CHOOSE_ONE_PRICE = "Choose exactly one price to set a new price for its key."
 TIME_ZONE_NOTE = "Times are in UTC."
-
-
-class FleetAdminOnly:
-    """Rights come from the role policy (accounts/policy.py, through Django's permission
-    checks): fleet admins edit, fleet viewers look. Nobody deletes catalog history:
-    prices and usage refer to metrics, variants and regions by key."""
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-# --- resource types, variants, regions -----------------------------------------------
-
-
-class KeyedForm(forms.ModelForm):
-    """Checks `key` the way the services do (the admin writes these rows directly)."""
-
-    def clean_key(self):
-        key = (self.cleaned_data.get("key") or "").strip()
-        errors = key_errors(key)
-        if errors:
-            raise ValidationError(errors)
-        return key
-
-
-class VariantForm(KeyedForm):
-    class Meta:
-        model = Variant
-        fields = ("key", "description")
-
-
-class VariantInline(FleetAdminOnly, admin.TabularInline):
-    model = Variant
-    form = VariantForm
-    fk_name = "metric"
-    extra = 1
-    can_delete = False
-
-
-class ResourceTypeForm(KeyedForm):
-    class Meta:
-        model = ResourceType
-        fields = ("key", "name", "unit", "description")
-
-
-@admin.register(ResourceType)
-class ResourceTypeAdmin(FleetAdminOnly, admin.ModelAdmin):
-    form = ResourceTypeForm
-    inlines = [VariantInline]
-    list_display = ("key", "name", "unit", "variant_count", "prices_link")
-    search_fields = ("key", "name", "description")
-
-    def get_queryset(self, request):
-        from django.db.models import Count
-
-        return super().get_queryset(request).annotate(variant_total=Count("variants"))
-
-    def get_readonly_fields(self, request, obj=None):
-        # Usage events and prices name the type by its key: it never changes.
-        return ("key",) if obj is not None else ()
-
-    @admin.display(description="variants", ordering="variant_total")
-    def variant_count(self, obj):
-        return obj.variant_total
-
-    @admin.display(description="prices")
-    def prices_link(self, obj):
-        url = reverse("admin:catalog_price_changelist") + "?" + urlencode(
-            {"metric__id__exact": obj.pk, "status": "live"}
-        )
-        return format_html('<a href="{}">prices</a>', url)
-
-    def save_model(self, request, obj, form, change):
-        obj.aggregation = Aggregation.DURATION
-        super().save_model(request, obj, form, change)
-
-
-class RegionForm(KeyedForm):
-    class Meta:
-        model = Region
-        fields = ("key", "name")
-
-
-@admin.register(Region)
-class RegionAdmin(FleetAdminOnly, admin.ModelAdmin):
-    form = RegionForm
-    list_display = ("key", "name")
-    search_fields = ("key", "name")
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("key",) if obj is not None else ()
-
-
-# --- prices --------------------------------------------------------------------------
 
 
 class PriceSetForm(forms.Form):
@@ -194,8 +101,6 @@ class PriceStatusFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        from django.db.models import Q
-
         now = timezone.now()
         live = queryset.filter(superseded_at__isnull=True)
         not_ended = Q(valid_to__isnull=True) | Q(valid_to__gt=now)
@@ -415,166 +320,3 @@ class PriceChangeAdmin(FleetAdminOnly, admin.ModelAdmin):
     @admin.display(description="unit")
     def unit(self, obj):
         return obj.price.get_time_unit_display()
-
-
-# --- the consumer catalog: services, features, usage metrics, offers -----------------
-
-import json  # noqa: E402
-from dataclasses import asdict  # noqa: E402
-
-from catalog.models import Feature, Offer, OfferVersion, Service, UsageMetric  # noqa: E402
-from catalog.services import (  # noqa: E402
-    OfferContent,
-    offer_content_check,
-    offer_create,
-    offer_revise,
-    offer_version_content,
-)
-
-OFFER_REVISED_IN_PLACE = "{offer} v{number} was not accepted yet: it was edited in place."
-OFFER_NEW_VERSION = "{offer} v{number} is a new version: accepted versions never change."
-OFFER_UNCHANGED = "{offer}: the content is the same as v{number}, nothing changed."
-CONTENT_HELP = (
-    'JSON: {"services": ["dns"], "charges": [{"model": "per_unit", "name": "DNS queries", '
-    '"metric": "dns.queries", "unit_price": "0.0000004", "free_units": "1000000"}, '
-    '{"model": "recurring", "name": "Pro plan", "amount": "30.00"}], '
-    '"features": [{"feature": "dns.zones", "limit": "25"}], "duration_prices": '
-    '[{"metric": "instance", "rate": "0.01", "time_unit": "hour"}]}. Tiers: '
-    '[{"up_to": "1000", "unit_price": "0"}, {"up_to": null, "unit_price": "0.01"}].'
-)
-
-
-class ServiceForm(KeyedForm):
-    class Meta:
-        model = Service
-        fields = ("key", "name", "description")
-
-
-class FeatureInline(FleetAdminOnly, admin.TabularInline):
-    model = Feature
-    fields = ("key", "name", "kind", "scope", "default_limit", "unit")
-    extra = 1
-    can_delete = False
-
-
-@admin.register(Service)
-class ServiceAdmin(FleetAdminOnly, admin.ModelAdmin):
-    form = ServiceForm
-    inlines = [FeatureInline]
-    list_display = ("key", "name")
-    search_fields = ("key", "name")
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("key",) if obj is not None else ()
-
-
-class MetricForm(KeyedForm):
-    class Meta:
-        model = Metric
-        fields = ("key", "name", "service", "unit", "aggregation", "description")
-
-    def clean_aggregation(self):
-        aggregation = self.cleaned_data.get("aggregation")
-        if aggregation == Aggregation.DURATION:
-            raise ValidationError("Running-time metrics are resource types: add a resource "
-                                  "type instead.")
-        return aggregation
-
-
-@admin.register(UsageMetric)
-class UsageMetricAdmin(FleetAdminOnly, admin.ModelAdmin):
-    form = MetricForm
-    list_display = ("key", "name", "service", "aggregation", "unit")
-    list_filter = ("service", "aggregation")
-    list_select_related = ("service",)
-    search_fields = ("key", "name")
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).exclude(aggregation=Aggregation.DURATION)
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("key", "aggregation") if obj is not None else ()
-
-
-class OfferForm(forms.ModelForm):
-    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 16, "cols": 100}),
-                              help_text=CONTENT_HELP)
-    notes = forms.CharField(required=False, help_text="What changed (kept on the version).")
-
-    class Meta:
-        model = Offer
-        fields = ("key", "name", "description", "public")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            current = self.instance.versions.order_by("-number").first()
-            if current is not None:
-                self.fields["content"].initial = json.dumps(
-                    asdict(offer_version_content(current)), indent=2)
-
-    def clean_content(self):
-        try:
-            content = OfferContent(**json.loads(self.cleaned_data["content"]))
-        except (ValueError, TypeError) as error:
-            raise ValidationError(f"not valid offer content: {error}") from None
-        try:
-            offer_content_check(content)
-        except ValidationError as error:
-            raise ValidationError([f"{field}: {' '.join(reasons)}" for field, reasons
-                                   in error.message_dict.items()]) from None
-        return content
-
-
-class OfferVersionInline(admin.TabularInline):
-    model = OfferVersion
-    fields = ("number", "created_at", "accepted_at", "notes", "created_by")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("-number",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-
-@admin.register(Offer)
-class OfferAdmin(FleetAdminOnly, admin.ModelAdmin):
-    """Name, description and visibility change in place; the content (services, charges,
-    features, duration prices) goes through `offer_revise`: a version someone accepted
-    never changes, so editing it makes a new version."""
-
-    form = OfferForm
-    inlines = [OfferVersionInline]
-    list_display = ("key", "name", "public")
-    list_filter = ("public",)
-    search_fields = ("key", "name")
-
-    def get_readonly_fields(self, request, obj=None):
-        return ("key",) if obj is not None else ()
-
-    def save_model(self, request, obj, form, change):
-        # The form checked the content with the service's own checks (clean_content).
-        content, notes, now = form.cleaned_data["content"], form.cleaned_data["notes"], (
-            timezone.now())
-        if not change:
-            version = offer_create(key=obj.key, name=obj.name, description=obj.description,
-                                   public=obj.public, content=content, now=now,
-                                   actor=request.user)
-            obj.pk = version.offer_id
-            return
-        obj.save()
-        before = obj.versions.order_by("-number").first()
-        version = offer_revise(offer=obj, content=content, now=now, actor=request.user,
-                               notes=notes)
-        if version.pk != before.pk:
-            message = OFFER_NEW_VERSION
-        elif before.accepted_at is None:
-            message = OFFER_REVISED_IN_PLACE
-        else:
-            message = OFFER_UNCHANGED
-        messages.info(request, message.format(offer=obj.name, number=version.number))

@@ -1,0 +1,12 @@
+"""The catalog in the admin, one module per part:
+
+- `metrics`: resource types with their variants, usage metrics, regions
+- `prices`: the fleet's list prices (set through `price_set`) and their audit trail
+- `offers`: services with their features, and offers
+- `base`: the rights and key checks they share
+
+Django's admin autodiscovery imports `catalog.admin`; importing the modules here is
+what registers their ModelAdmins.
+"""
+
+from catalog.admin import metrics, offers, prices  # noqa: F401  (registers the ModelAdmins)

@@ -1,0 +1,135 @@
+"""What can be consumed: metrics (a resource type is a metric billed by running time),
+how each is produced, variants and regions."""
+
+from django.db import models
+
+from catalog.models.features import KEY_HELP, Service
+
+
+class Aggregation(models.TextChoices):
+    SUM = "sum", "Sum"
+    COUNT = "count", "Count"
+    MAX = "max", "Maximum"
+    UNIQUE_COUNT = "unique_count", "Unique count"
+    LATEST = "latest", "Latest value"
+    # Running time of resources, from their lifecycle events (the chargeback model).
+    DURATION = "duration", "Running time"
+
+
+class ServiceClass(models.TextChoices):
+    STANDARD = "standard", "Standard"
+    SPOT = "spot", "Spot"
+
+
+class TimeUnit(models.TextChoices):
+    SECOND = "second", "per second"
+    MINUTE = "minute", "per minute"
+    HOUR = "hour", "per hour"
+    DAY = "day", "per day"
+
+
+class Metric(models.Model):
+    """A measurable quantity. A chargeback resource type (instance, disk, vpc, ip)
+    is a metric aggregated by running time, so both seeds share one rating path."""
+
+    service = models.ForeignKey(
+        Service, null=True, blank=True, on_delete=models.PROTECT, related_name="metrics",
+        help_text="The service whose entitlements cover this metric (offers).",
+    )
+    key = models.SlugField(max_length=100, unique=True, help_text=KEY_HELP)
+    name = models.CharField(max_length=200)
+    unit = models.CharField(max_length=50, blank=True, help_text="e.g. GB, request, instance")
+    aggregation = models.CharField(max_length=20, choices=Aggregation.choices)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MetricSource(models.TextChoices):
+    USAGE_EVENTS = "usage_events", "Usage events"
+    LIFECYCLE = "lifecycle", "Resource lifecycle events (running time)"
+
+
+class MetricPolicy(models.Model):
+    """How a metric is produced: from usage events (optionally only those whose
+    attributes match) or from resources' lifecycle events (running time)."""
+
+    metric = models.OneToOneField(Metric, on_delete=models.CASCADE, related_name="policy")
+    source = models.CharField(max_length=20, choices=MetricSource.choices)
+    unique_attribute = models.CharField(
+        max_length=100, blank=True,
+        help_text="Unique count: the attribute whose distinct values are counted.",
+    )
+    description = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name_plural = "metric policies"
+
+    def __str__(self) -> str:
+        return f"{self.metric.key} from {self.get_source_display()}"
+
+
+class ResourceTypeManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().filter(aggregation=Aggregation.DURATION)
+
+
+class ResourceType(Metric):
+    """The chargeback view of a metric: things that run and are billed by time."""
+
+    objects = ResourceTypeManager()
+
+    class Meta:
+        proxy = True
+        ordering = ["key"]
+
+
+class UsageMetricManager(models.Manager):
+    def get_queryset(self):
+        return super().get_queryset().exclude(aggregation=Aggregation.DURATION)
+
+
+class UsageMetric(Metric):
+    """The consumer view of a metric: measured from usage events (not running time)."""
+
+    objects = UsageMetricManager()
+
+    class Meta:
+        proxy = True
+        ordering = ["key"]
+        verbose_name = "usage metric"
+
+
+class Variant(models.Model):
+    """A machine type or size of a resource type (e.g. 4cpu-16gb, 500gb)."""
+
+    metric = models.ForeignKey(Metric, on_delete=models.PROTECT, related_name="variants")
+    key = models.CharField(max_length=100, help_text=KEY_HELP)
+    description = models.CharField(
+        max_length=200, help_text="Printed on invoices, e.g. '4 CPU, 16 GB Memory'."
+    )
+
+    class Meta:
+        ordering = ["metric__key", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["metric", "key"], name="variant_unique_per_metric"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric.key}/{self.key}"
+
+
+class Region(models.Model):
+    key = models.SlugField(max_length=100, unique=True, help_text=KEY_HELP)
+    name = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
