@@ -130,11 +130,7 @@ def budget_alerts_evaluate(*, cycle: BillingCycle, now: datetime) -> BudgetEvalu
         return BudgetEvaluation(cycle=cycle.label, budgets=0, alerts=0, webhooks=0)
     spend = scope_spend(cycle=cycle)
     audience = _Audience(budgets)
-    sent_alerts = set(BudgetAlert.objects.filter(cycle=cycle).values_list(
-        "budget_id", "threshold", "recipient"))
-    sent_webhooks = webhook_keys_existing(keys=[
-        webhook_key(budget_id=b.pk, cycle_label=cycle.label, threshold=t)
-        for b in budgets if b.webhook_url for t in b.thresholds])
+    sent = _Sent.load(cycle=cycle, budgets=budgets)
     currency = provider_current().currency
     alerts = webhooks = failed = 0
     for budget in budgets:
@@ -143,17 +139,8 @@ def budget_alerts_evaluate(*, cycle: BillingCycle, now: datetime) -> BudgetEvalu
                                      thresholds=budget.thresholds)
         if not crossed:
             continue
-        recipients = audience.of(budget)
-        missing_alerts = [
-            (threshold, recipient) for threshold in crossed for recipient in recipients
-            if (budget.pk, threshold, recipient.email) not in sent_alerts
-        ]
-        missing_webhooks = [
-            threshold for threshold in crossed
-            if budget.webhook_url and webhook_key(
-                budget_id=budget.pk, cycle_label=cycle.label, threshold=threshold,
-            ) not in sent_webhooks
-        ]
+        missing_alerts, missing_webhooks = sent.missing(
+            budget=budget, cycle=cycle, crossed=crossed, recipients=audience.of(budget))
         if not missing_alerts and not missing_webhooks:
             continue
         try:
@@ -174,6 +161,39 @@ def budget_alerts_evaluate(*, cycle: BillingCycle, now: datetime) -> BudgetEvalu
     if alerts or webhooks or failed:
         logger.info("budget alerts %s", result)
     return result
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What earlier runs sent in the cycle, read once for every budget (without locks:
+    `_notify` checks again under the budget's lock)."""
+
+    alerts: set[tuple[int, int, str]]  # (budget id, threshold, recipient)
+    webhooks: set[str]  # webhook keys
+
+    @classmethod
+    def load(cls, *, cycle: BillingCycle, budgets: list[Budget]) -> "_Sent":
+        alerts = set(BudgetAlert.objects.filter(cycle=cycle).values_list(
+            "budget_id", "threshold", "recipient"))
+        webhooks = webhook_keys_existing(keys=[
+            webhook_key(budget_id=b.pk, cycle_label=cycle.label, threshold=t)
+            for b in budgets if b.webhook_url for t in b.thresholds])
+        return cls(alerts=alerts, webhooks=webhooks)
+
+    def missing(self, *, budget: Budget, cycle: BillingCycle, crossed: list[int],
+                recipients: list[_Recipient]) -> tuple[list[tuple[int, _Recipient]], list[int]]:
+        """The (threshold, recipient) emails and the webhook thresholds not sent yet."""
+        alerts = [
+            (threshold, recipient) for threshold in crossed for recipient in recipients
+            if (budget.pk, threshold, recipient.email) not in self.alerts
+        ]
+        webhooks = [
+            threshold for threshold in crossed
+            if budget.webhook_url and webhook_key(
+                budget_id=budget.pk, cycle_label=cycle.label, threshold=threshold,
+            ) not in self.webhooks
+        ]
+        return alerts, webhooks
 
 
 def _notify(*, budget: Budget, cycle: BillingCycle, spend: Decimal, currency: str,

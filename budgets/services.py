@@ -161,53 +161,19 @@ def budget_check(*, organization: Organization | None = None, project: Project |
             return None
 
     name = (name or "").strip()
-    if not name:
-        errors["name"] = [NAME_REQUIRED]
-    elif len(name) > 200:
-        errors["name"] = [NAME_TOO_LONG]
-    else:
-        taken = Budget.objects.filter(organization=organization, project=project, name=name)
-        if budget is not None:
-            taken = taken.exclude(pk=budget.pk)
-        if taken.exists():
-            errors["name"] = [NAME_TAKEN.format(scope=scope, name=name)]
+    name_errors = _name_errors(name, scope=scope, organization=organization, project=project,
+                               budget=budget)
+    if name_errors:
+        errors["name"] = name_errors
     checked_amount = collect(_check_amount, amount, currency)
     checked_thresholds = collect(_check_thresholds, thresholds)
     webhook = collect(_check_webhook, webhook_url, webhook_secret,
                       budget.webhook_secret if budget is not None else "") or ("", "")
-
-    users, user_errors = [], []
-    wanted = []
-    for username in recipient_usernames or []:
-        username = (username or "").strip()
-        if username and username not in wanted:
-            wanted.append(username)
-    found = {u.username: u for u in get_user_model().objects.filter(username__in=wanted)}
-    for username in wanted:
-        user = found.get(username)
-        if user is None or not user.is_active:
-            user_errors.append(RECIPIENT_USER_NOT_FOUND.format(username=username))
-        elif not user.email:
-            user_errors.append(RECIPIENT_USER_NO_EMAIL.format(username=username))
-        elif not sees_scope(access_for(user), organization, project):
-            user_errors.append(RECIPIENT_USER_CANNOT_SEE.format(
-                username=username, scope=scope, name=scope_name))
-        else:
-            users.append(user)
+    users, user_errors = _recipient_users(recipient_usernames, organization, project,
+                                          scope=scope, scope_name=scope_name)
     if user_errors:
         errors["recipient_users"] = user_errors
-
-    user_emails = {u.email.strip().lower() for u in users}
-    emails, email_errors = [], []
-    for email in recipient_emails or []:
-        email = (email or "").strip().lower()
-        try:
-            validate_email(email)
-        except ValidationError:
-            email_errors.append(RECIPIENT_EMAIL_INVALID.format(email=email))
-            continue
-        if email not in emails and email not in user_emails:
-            emails.append(email)
+    emails, email_errors = _recipient_emails(recipient_emails, users)
     if email_errors:
         errors["recipient_emails"] = email_errors
 
@@ -219,6 +185,65 @@ def budget_check(*, organization: Organization | None = None, project: Project |
         name=name, amount=checked_amount, thresholds=checked_thresholds, users=users,
         emails=emails, webhook_url=webhook[0], webhook_secret=webhook[1],
     )
+
+
+def _name_errors(name: str, *, scope: str, organization: Organization | None,
+                 project: Project | None, budget: Budget | None) -> list[str]:
+    """What is wrong with a (stripped) name: empty, too long, or another budget's of the
+    same scope."""
+    if not name:
+        return [NAME_REQUIRED]
+    if len(name) > 200:
+        return [NAME_TOO_LONG]
+    taken = Budget.objects.filter(organization=organization, project=project, name=name)
+    if budget is not None:
+        taken = taken.exclude(pk=budget.pk)
+    if taken.exists():
+        return [NAME_TAKEN.format(scope=scope, name=name)]
+    return []
+
+
+def _recipient_users(usernames: Iterable[str], organization: Organization | None,
+                     project: Project | None, *, scope: str,
+                     scope_name: str) -> tuple[list, list[str]]:
+    """The users to notify (each once, in the order given) and the reasons the others
+    cannot be: unknown or inactive, no address, or no view of the scope's spend."""
+    users, errors = [], []
+    wanted = []
+    for username in usernames or []:
+        username = (username or "").strip()
+        if username and username not in wanted:
+            wanted.append(username)
+    found = {u.username: u for u in get_user_model().objects.filter(username__in=wanted)}
+    for username in wanted:
+        user = found.get(username)
+        if user is None or not user.is_active:
+            errors.append(RECIPIENT_USER_NOT_FOUND.format(username=username))
+        elif not user.email:
+            errors.append(RECIPIENT_USER_NO_EMAIL.format(username=username))
+        elif not sees_scope(access_for(user), organization, project):
+            errors.append(RECIPIENT_USER_CANNOT_SEE.format(
+                username=username, scope=scope, name=scope_name))
+        else:
+            users.append(user)
+    return users, errors
+
+
+def _recipient_emails(addresses: Iterable[str], users: list) -> tuple[list[str], list[str]]:
+    """The addresses to notify (lowercased, each once, none a listed user's) and the
+    reasons for those refused."""
+    user_emails = {u.email.strip().lower() for u in users}
+    emails, errors = [], []
+    for email in addresses or []:
+        email = (email or "").strip().lower()
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.append(RECIPIENT_EMAIL_INVALID.format(email=email))
+            continue
+        if email not in emails and email not in user_emails:
+            emails.append(email)
+    return emails, errors
 
 
 def budget_snapshot(budget: Budget) -> dict:
@@ -333,8 +358,4 @@ def budget_delete(*, budget: Budget, actor, now: datetime) -> None:
             return
         _audit(locked, BudgetChangeKind.DELETED, actor, now, budget_snapshot(locked))
         locked.delete()
-
-
-# --- alerts after a rating run ---------------------------------------------------------
-
 

@@ -1,12 +1,12 @@
 """CSV exports of the dashboards' tables: the same rows a table shows (every page of it),
-streamed, and safe to open in a spreadsheet (`invoicing.apis.csv_safe`)."""
+streamed, and safe to open in a spreadsheet (`invoicing.spend_apis.csv_safe`)."""
 
 import csv
 from collections.abc import Callable, Iterable, Sequence
 
 from django.http import StreamingHttpResponse
 
-from invoicing.apis import csv_safe
+from invoicing.spend_apis import csv_safe
 from tenancy.selectors import provider_current
 
 

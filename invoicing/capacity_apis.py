@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.access import visible_organizations, visible_projects
 from accounts.capacity import project_quota_set
+from accounts.models import Project
 from accounts.permissions import IsFleetAdmin, request_access
 from core.api import PlainDecimalField
 from invoicing.capacity import unused_quota
@@ -75,8 +76,6 @@ class ProjectQuotaSetApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=UnusedQuotaSerializer)
     def put(self, request, project_name: str):
-        from accounts.models import Project
-
         project = Project.objects.filter(name=project_name).first()
         if project is None:
             raise NotFound(f"no project {project_name!r}")

@@ -9,10 +9,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.access import visible_organizations, visible_projects
+from accounts.models import Organization, Project
 from accounts.permissions import IsFleetAdmin, request_access
 from core.api import StandardPagination
 from invoicing.credits import credit_create, credit_withdraw
 from invoicing.models import Credit
+from metering.models import Resource
 
 
 class CreditSerializer(serializers.ModelSerializer):
@@ -66,9 +68,6 @@ class CreditListCreateApi(APIView):
 
     @extend_schema(request=CreditInputSerializer, responses={201: CreditSerializer})
     def post(self, request):
-        from accounts.models import Organization, Project
-        from metering.models import Resource
-
         data = CreditInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         given = data.validated_data

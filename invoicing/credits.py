@@ -10,6 +10,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from catalog.models import Metric, Region
 from cycles.guard import cycle_guard
 from invoicing.models import Credit, CreditScope
 
@@ -35,8 +36,6 @@ def credit_create(
     metric_key: str = "",
     actor=None,
 ) -> Credit:
-    from catalog.models import Metric, Region
-
     errors: dict[str, list[str]] = {}
     name, description = (name or "").strip(), (description or "").strip()
     if not name:

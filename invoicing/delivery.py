@@ -7,15 +7,14 @@ finalization or from the beat sweeps, and resume after a worker died anywhere:
   the invoice's PDF (it is never rendered twice).
 - Email: one outbox row per contact, keyed `invoice:<pk>:<email>`, written in the same
   transaction that marks the step done.
-- Payment: see invoicing/payments.py (attempt row before the Stripe call, idempotency key).
+- Payment: see invoicing/payments/collection.py (attempt row before the Stripe call,
+  idempotency key).
 
 A step failing `TALLY_DELIVERY_MAX_FAILURES` times in a row is marked failed with its
 error, shown in the invoice admin, and retried from there (`delivery_retry`).
 """
 
 import logging
-import os
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,12 @@ from invoicing.models import (
     PaymentStatus,
     StepStatus,
 )
-from invoicing.payments import PaymentRetryLater, invoice_payment_collect, payment_retry_now
+from invoicing.payments.collection import (
+    PaymentRetryLater,
+    invoice_payment_collect,
+    payment_retry_now,
+    payments_due,
+)
 from invoicing.pdf import invoice_pdf_store, money_text, pdf_absolute_path
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import outbox_enqueue, outbox_retry
@@ -44,18 +48,6 @@ logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "invoicing.tasks.invoice_deliver"
 PDF_NOT_READY = "the PDF of this invoice is not rendered yet"
-
-
-def delivery_checkpoint(name: str) -> None:
-    """Test-only fault injection (TALLY_DELIVERY_PAUSE_AT="<name>:<marker file>"): write
-    the marker and wait, so a crash test can kill the worker at exactly this point."""
-    spec = getattr(settings, "TALLY_DELIVERY_PAUSE_AT", "")
-    if not spec:
-        return
-    point, _, marker = spec.partition(":")
-    if point == name and marker:
-        Path(marker).write_text(str(os.getpid()))
-        time.sleep(3600)
 
 
 def email_key(*, invoice_id: int, email: str) -> str:
@@ -122,7 +114,6 @@ def invoice_pdf_render(*, invoice_id: int, now: datetime) -> bool:
     except Exception as error:  # noqa: BLE001 - recorded for the operator, retried by beat
         _step_failed(invoice_id, "pdf", error, now)
         return False
-    delivery_checkpoint("pdf-stored")
     updated = InvoiceDelivery.objects.filter(
         invoice_id=invoice_id, pdf_status=StepStatus.PENDING
     ).update(pdf_status=StepStatus.DONE, pdf_path=stored.relative_path,
@@ -261,8 +252,6 @@ def deliveries_email_pending(*, now: datetime) -> int:
 
 
 def deliveries_collect_payments(*, now: datetime) -> list[str]:
-    from invoicing.payments import payments_due
-
     return [invoice_payment_step(invoice_id=pk, now=now) for pk in payments_due(now=now)]
 
 

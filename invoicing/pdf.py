@@ -55,6 +55,9 @@ def invoice_url_fetcher():
     """WeasyPrint's fetcher, limited to Tally's invoice assets: no network, no other local
     file (an invoice line's text could otherwise smuggle a URL into the HTML). Refused
     URLs are kept on the fetcher's `refused` list (and WeasyPrint logs a warning)."""
+    # Deferred on purpose: importing WeasyPrint (Pango and cairo through cffi) takes about
+    # 0.5 s and 40 MB, and every Django process imports this module (admin -> delivery ->
+    # pdf): only a process that renders a PDF should pay for it.
     from weasyprint.urls import URLFetcher
 
     class InvoiceAssetFetcher(URLFetcher):
@@ -167,6 +170,7 @@ def invoice_html(*, invoice: Invoice) -> str:
 
 
 def html_to_pdf(html: str, fetcher=None) -> bytes:
+    # Deferred on purpose, like the fetcher's base class (see invoice_url_fetcher).
     from weasyprint import HTML
 
     base_url = INVOICE_ASSETS.parent.resolve().as_uri() + "/"

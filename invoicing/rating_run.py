@@ -22,11 +22,12 @@ from core.money import round_money
 from core.periods import Period
 from cycles.models import BillingCycle, CycleStatus
 from invoicing.domain.credit_lines import CoveredResource, CreditLine, build_credit_lines
-from invoicing.domain.lines import DraftLine, build_duration_lines
+from invoicing.domain.lines import DraftLine, DurationRating, build_duration_lines
+from invoicing.domain.usage import ChargeLine
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, LineKind, RatingRun
 from invoicing.selectors import credits_for_period
 from invoicing.signals import cycle_rated
-from invoicing.usage_rating import ChargeLineNames, consumer_rating
+from invoicing.usage_rating import ChargeLineNames, ConsumerRating, consumer_rating
 from metering.selectors import lifecycle_for_period, projects_with_usage_received
 from tenancy.models import BillingMode
 from tenancy.selectors import provider_current
@@ -66,78 +67,137 @@ def rating_run(*, cycle: BillingCycle, now: datetime,
         if cycle.status == CycleStatus.CLOSED or until <= cycle.start:
             return RatingRunResult(cycle=cycle.label, rated_until=until, resources=0, lines=0,
                                    invoices=0, unbilled=0, skipped=True)
-        period = Period(start=cycle.start, end=cycle.end)
-        assignments = assignments_for_period(period=period)
         # A provider that sells offers prices running time by entitlements (consumer
         # rating, same duration engine); a chargeback one by its list prices.
         offers = provider.billing_mode == BillingMode.OFFERS
-        accounts = None  # all of them
-        if usage_since is not None and not offers:
-            touched = projects_with_usage_received(since=usage_since,
-                                                   period=Period(start=cycle.start, end=until))
-            accounts, projects = _accounts_and_projects(touched, assignments)
-            assignments = [a for a in assignments if a.project_id in projects]
-            resources = lifecycle_for_period(period=Period(start=cycle.start, end=until),
-                                             project_ids=projects)
-        else:
-            resources = lifecycle_for_period(period=Period(start=cycle.start, end=until))
-        rating = build_duration_lines(
-            resources=resources if not offers else [],
-            prices=prices_for_rating(period=period),
-            assignments=assignments,
-            cycle=period,
-            until=until,
-        )
-        consumer = consumer_rating(offers=offers, cycle=period, until=until,
-                                   resources=resources, assignments=assignments)
-        credit_lines = _credit_lines(period, resources, rating)
-        frozen_accounts = set(
-            Invoice.objects.filter(cycle=cycle)
-            .exclude(status=InvoiceStatus.DRAFT)
-            .values_list("billing_account_id", flat=True)
-        )
-        if accounts is not None:  # incremental: leave every other account's draft alone
-            frozen_accounts |= {line.key.billing_account_id for line in rating.lines
-                                if line.key.billing_account_id not in accounts}
-            frozen_accounts |= {c.billing_account_id for c in consumer.charge_lines
-                                if c.billing_account_id not in accounts}
-            frozen_accounts |= {c.key.billing_account_id for c in credit_lines
-                                if c.key.billing_account_id not in accounts}
-        lines_by_account: dict[int, list[DraftLine]] = defaultdict(list)
-        for line in [*rating.lines, *consumer.duration_lines]:
-            if line.key.billing_account_id not in frozen_accounts:
-                lines_by_account[line.key.billing_account_id].append(line)
-        credits_by_account: dict[int, list[CreditLine]] = defaultdict(list)
-        for credit_line in credit_lines:
-            if credit_line.key.billing_account_id not in frozen_accounts:
-                credits_by_account[credit_line.key.billing_account_id].append(credit_line)
-        charges_by_account: dict[int, list] = defaultdict(list)
-        for charge_line in consumer.charge_lines:
-            if charge_line.billing_account_id not in frozen_accounts:
-                charges_by_account[charge_line.billing_account_id].append(charge_line)
-        invoices = _write_drafts(cycle, lines_by_account, provider.currency, until,
-                                 credits_by_account, charges_by_account, accounts)
-        unbilled = [
-            {"resource_id": u.resource_id, "start": u.period.start.isoformat(),
-             "end": u.period.end.isoformat(), "reason": u.reason}
-            for u in rating.unbilled[:UNBILLED_SAMPLE]
-        ]
-        unbilled += consumer.unrated[:UNBILLED_SAMPLE - len(unbilled)]
-        line_count = (sum(len(v) for v in lines_by_account.values())
-                      + sum(len(v) for v in charges_by_account.values()))
-        unbilled_count = len(rating.unbilled) + len(consumer.unrated)
-        RatingRun.objects.create(
-            cycle=cycle, started_at=now, finished_at=now, rated_until=until,
-            resources=len(resources), lines=line_count,
-            invoices=invoices, unbilled_count=unbilled_count, unbilled_sample=unbilled,
-        )
-    result = RatingRunResult(
-        cycle=cycle.label, rated_until=until, resources=len(resources),
-        lines=line_count, invoices=invoices, unbilled=unbilled_count,
-    )
+        inputs = _inputs_load(cycle, until, usage_since=usage_since, offers=offers)
+        rated = _rate(inputs, until, offers=offers)
+        drafts = _drafts_by_account(rated, frozen=_frozen_accounts(cycle, rated, inputs.accounts))
+        invoices = _write_drafts(cycle, drafts, provider.currency, until, inputs.accounts)
+        result = _run_record(cycle, rated, drafts, now=now, until=until,
+                             resources=len(inputs.resources), invoices=invoices)
     logger.info("rated %s", result)
     cycle_rated.send(sender=RatingRun, cycle_id=cycle.pk, now=now)
     return result
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What a run reads: the cycle's project assignments and resources, narrowed for an
+    incremental run to the billing accounts (`accounts`) it rewrites and their projects."""
+
+    period: Period
+    assignments: list
+    resources: list
+    accounts: set[int] | None  # None: every account
+
+
+def _inputs_load(cycle: BillingCycle, until: datetime, *, usage_since: datetime | None,
+                 offers: bool) -> _Inputs:
+    period = Period(start=cycle.start, end=cycle.end)
+    rated = Period(start=cycle.start, end=until)
+    assignments = assignments_for_period(period=period)
+    if usage_since is None or offers:
+        return _Inputs(period=period, assignments=assignments,
+                       resources=lifecycle_for_period(period=rated), accounts=None)
+    touched = projects_with_usage_received(since=usage_since, period=rated)
+    accounts, projects = _accounts_and_projects(touched, assignments)
+    return _Inputs(
+        period=period, assignments=[a for a in assignments if a.project_id in projects],
+        resources=lifecycle_for_period(period=rated, project_ids=projects), accounts=accounts,
+    )
+
+
+@dataclass(frozen=True)
+class _Rated:
+    """Every kind of line one run computes, before it is split by draft."""
+
+    duration: DurationRating  # chargeback running time (list prices)
+    consumer: ConsumerRating  # usage, fees and, for offers, running time by entitlement
+    credits: list[CreditLine]
+
+
+def _rate(inputs: _Inputs, until: datetime, *, offers: bool) -> _Rated:
+    duration = build_duration_lines(
+        resources=inputs.resources if not offers else [],
+        prices=prices_for_rating(period=inputs.period),
+        assignments=inputs.assignments,
+        cycle=inputs.period,
+        until=until,
+    )
+    consumer = consumer_rating(offers=offers, cycle=inputs.period, until=until,
+                               resources=inputs.resources, assignments=inputs.assignments)
+    return _Rated(duration=duration, consumer=consumer,
+                  credits=_credit_lines(inputs.period, inputs.resources, duration))
+
+
+def _frozen_accounts(cycle: BillingCycle, rated: _Rated, accounts: set[int] | None) -> set[int]:
+    """Accounts whose draft this run leaves alone: already issued, or (incremental) not
+    among `accounts`."""
+    frozen = set(
+        Invoice.objects.filter(cycle=cycle)
+        .exclude(status=InvoiceStatus.DRAFT)
+        .values_list("billing_account_id", flat=True)
+    )
+    if accounts is not None:
+        frozen |= {line.key.billing_account_id for line in rated.duration.lines
+                   if line.key.billing_account_id not in accounts}
+        frozen |= {c.billing_account_id for c in rated.consumer.charge_lines
+                   if c.billing_account_id not in accounts}
+        frozen |= {c.key.billing_account_id for c in rated.credits
+                   if c.key.billing_account_id not in accounts}
+    return frozen
+
+
+@dataclass(frozen=True)
+class _Drafts:
+    """The lines of each draft this run rewrites, by billing account."""
+
+    lines: dict[int, list[DraftLine]]  # running time (chargeback and offers)
+    charges: dict[int, list[ChargeLine]]  # consumer usage and fees
+    credits: dict[int, list[CreditLine]]
+
+    @property
+    def line_count(self) -> int:
+        return (sum(len(v) for v in self.lines.values())
+                + sum(len(v) for v in self.charges.values()))
+
+
+def _drafts_by_account(rated: _Rated, *, frozen: set[int]) -> _Drafts:
+    lines: dict[int, list[DraftLine]] = defaultdict(list)
+    for line in [*rated.duration.lines, *rated.consumer.duration_lines]:
+        if line.key.billing_account_id not in frozen:
+            lines[line.key.billing_account_id].append(line)
+    credits: dict[int, list[CreditLine]] = defaultdict(list)
+    for credit_line in rated.credits:
+        if credit_line.key.billing_account_id not in frozen:
+            credits[credit_line.key.billing_account_id].append(credit_line)
+    charges: dict[int, list[ChargeLine]] = defaultdict(list)
+    for charge_line in rated.consumer.charge_lines:
+        if charge_line.billing_account_id not in frozen:
+            charges[charge_line.billing_account_id].append(charge_line)
+    return _Drafts(lines=lines, charges=charges, credits=credits)
+
+
+def _run_record(cycle: BillingCycle, rated: _Rated, drafts: _Drafts, *, now: datetime,
+                until: datetime, resources: int, invoices: int) -> RatingRunResult:
+    """The run's row (with a sample of the running time no line holds) and its result."""
+    unbilled = [
+        {"resource_id": u.resource_id, "start": u.period.start.isoformat(),
+         "end": u.period.end.isoformat(), "reason": u.reason}
+        for u in rated.duration.unbilled[:UNBILLED_SAMPLE]
+    ]
+    unbilled += rated.consumer.unrated[:UNBILLED_SAMPLE - len(unbilled)]
+    unbilled_count = len(rated.duration.unbilled) + len(rated.consumer.unrated)
+    RatingRun.objects.create(
+        cycle=cycle, started_at=now, finished_at=now, rated_until=until,
+        resources=resources, lines=drafts.line_count,
+        invoices=invoices, unbilled_count=unbilled_count, unbilled_sample=unbilled,
+    )
+    return RatingRunResult(
+        cycle=cycle.label, rated_until=until, resources=resources,
+        lines=drafts.line_count, invoices=invoices, unbilled=unbilled_count,
+    )
 
 
 def _credit_lines(period: Period, resources, rating) -> list[CreditLine]:
@@ -172,9 +232,11 @@ def _accounts_and_projects(touched: set[int], assignments) -> tuple[set[int], se
         projects |= more_projects
 
 
-def _write_drafts(cycle, lines_by_account, currency, until, credits_by_account,
-                  charges_by_account, accounts=None) -> int:
+def _write_drafts(cycle: BillingCycle, drafts: _Drafts, currency: str, until: datetime,
+                  accounts: set[int] | None = None) -> int:
     """Replace the lines of the cycle's drafts (of `accounts` only, when given)."""
+    lines_by_account, credits_by_account = drafts.lines, drafts.credits
+    charges_by_account = drafts.charges
     names = _Names.load()
     # Consumer lines (usage, one-time, recurring): invoicing/usage_rating.py.
     charge_names = ChargeLineNames() if charges_by_account else None

@@ -10,7 +10,8 @@ from django.db.models import QuerySet
 from core.money import round_money
 from core.periods import Period
 from cycles.models import BillingCycle, CycleStatus
-from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
+from invoicing.domain.credit_lines import CreditSpec
+from invoicing.models import Credit, Invoice, InvoiceLine, InvoiceStatus
 from tenancy.selectors import provider_current
 
 # --- spend, invoices and itemized lines ------------------------------------
@@ -98,11 +99,8 @@ def invoice_list(*, organization_ids=None, billing_account_id=None, project_id=N
     return invoices.order_by("-cycle__start", "billing_account_id")
 
 
-def credits_for_period(*, period: Period) -> list:
+def credits_for_period(*, period: Period) -> list[CreditSpec]:
     """Credits whose window overlaps `period`, as plain values for the rating run."""
-    from invoicing.domain.credit_lines import CreditSpec
-    from invoicing.models import Credit
-
     specs = []
     rows = Credit.objects.filter(window_start__lt=period.end, window_end__gt=period.start)
     for credit in rows.order_by("window_start", "pk"):

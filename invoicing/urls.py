@@ -2,24 +2,35 @@
 
 from django.urls import path
 
-from invoicing import apis, capacity_apis, credit_apis, upcoming_apis
+from invoicing import (
+    capacity_apis,
+    credit_apis,
+    invoice_apis,
+    payment_apis,
+    spend_apis,
+    upcoming_apis,
+)
 
 urlpatterns = [
-    path("organizations/<slug:org_name>/billing", apis.OrganizationBillingApi.as_view(),
+    path("organizations/<slug:org_name>/billing", spend_apis.OrganizationBillingApi.as_view(),
          name="organization-billing"),
-    path("projects/<slug:project_name>/billing", apis.ProjectBillingApi.as_view(),
+    path("projects/<slug:project_name>/billing", spend_apis.ProjectBillingApi.as_view(),
          name="project-billing"),
-    path("billing/items", apis.BillingItemsApi.as_view(), name="billing-items"),
-    path("billing/items.csv", apis.BillingItemsCsvApi.as_view(), name="billing-items-csv"),
-    path("invoices", apis.InvoiceListApi.as_view(), name="invoice-list"),
-    path("invoices/<int:invoice_id>", apis.InvoiceDetailApi.as_view(), name="invoice-detail"),
-    path("invoices/<int:invoice_id>/void", apis.InvoiceVoidApi.as_view(), name="invoice-void"),
-    path("invoices/<int:invoice_id>/pdf", apis.InvoicePdfApi.as_view(), name="invoice-pdf"),
+    path("billing/items", spend_apis.BillingItemsApi.as_view(), name="billing-items"),
+    path("billing/items.csv", spend_apis.BillingItemsCsvApi.as_view(),
+         name="billing-items-csv"),
+    path("invoices", invoice_apis.InvoiceListApi.as_view(), name="invoice-list"),
+    path("invoices/<int:invoice_id>", invoice_apis.InvoiceDetailApi.as_view(),
+         name="invoice-detail"),
+    path("invoices/<int:invoice_id>/void", invoice_apis.InvoiceVoidApi.as_view(),
+         name="invoice-void"),
+    path("invoices/<int:invoice_id>/pdf", invoice_apis.InvoicePdfApi.as_view(),
+         name="invoice-pdf"),
     path("billing-accounts/<int:billing_account_id>/payment-method",
-         apis.PaymentMethodApi.as_view(), name="billing-account-payment-method"),
+         payment_apis.PaymentMethodApi.as_view(), name="billing-account-payment-method"),
     path("billing-accounts/<int:billing_account_id>/upcoming-invoice",
          upcoming_apis.UpcomingInvoiceApi.as_view(), name="billing-account-upcoming-invoice"),
-    path("stripe/webhook", apis.StripeWebhookApi.as_view(), name="stripe-webhook"),
+    path("stripe/webhook", payment_apis.StripeWebhookApi.as_view(), name="stripe-webhook"),
     path("credits", credit_apis.CreditListCreateApi.as_view(), name="credit-list"),
     path("credits/<int:credit_id>", credit_apis.CreditDetailApi.as_view(), name="credit-detail"),
     path("projects/<slug:project_name>/unused-quota",

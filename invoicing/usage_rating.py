@@ -189,20 +189,7 @@ def _rate_running_time(result: ConsumerRating, spans: list[EntitlementSpan], *, 
     covered: dict[tuple[int, int | None], list[Period]] = defaultdict(list)
     for version_spans in by_version.values():
         service_ids = version_spans[0].service_ids
-        windows = []
-        for a in assignments:
-            for span in version_spans:
-                if span.billing_account_id != a.billing_account_id:
-                    continue
-                clipped = _clip(a, span.start, span.end)
-                if clipped is None:
-                    continue
-                windows.append(AccountWindow(project_id=a.project_id,
-                                             billing_account_id=a.billing_account_id,
-                                             valid_from=clipped[0], valid_to=clipped[1]))
-                for service_id in service_ids:
-                    covered[(a.project_id, service_id)].append(
-                        Period(start=clipped[0], end=clipped[1] or cycle.end))
+        windows = _version_windows(version_spans, assignments, cycle=cycle, covered=covered)
         mine = [r for r in resources if services.get(r.metric_key) in service_ids]
         if not mine or not windows:
             continue
@@ -215,7 +202,38 @@ def _rate_running_time(result: ConsumerRating, spans: list[EntitlementSpan], *, 
              "end": u.period.end.isoformat(), "reason": u.reason}
             # Outside this version's windows is another version's (or unentitled) time.
             for u in rating.unbilled if u.reason != NO_ACCOUNT)
-    # Running time outside every covering entitlement: unentitled, reported.
+    _report_unentitled(result, resources, assignments, services=services, covered=covered,
+                       cycle=cycle, until=until)
+
+
+def _version_windows(version_spans: list[EntitlementSpan], assignments, *, cycle: Period,
+                     covered: dict[tuple[int, int | None], list[Period]]
+                     ) -> list[AccountWindow]:
+    """When one offer version's entitlements cover each project (its account's assignment
+    clipped to the entitlement), as the duration engine's account windows. Records the
+    covered time per (project, service) in `covered`."""
+    service_ids = version_spans[0].service_ids
+    windows = []
+    for a in assignments:
+        for span in version_spans:
+            if span.billing_account_id != a.billing_account_id:
+                continue
+            clipped = _clip(a, span.start, span.end)
+            if clipped is None:
+                continue
+            windows.append(AccountWindow(project_id=a.project_id,
+                                         billing_account_id=a.billing_account_id,
+                                         valid_from=clipped[0], valid_to=clipped[1]))
+            for service_id in service_ids:
+                covered[(a.project_id, service_id)].append(
+                    Period(start=clipped[0], end=clipped[1] or cycle.end))
+    return windows
+
+
+def _report_unentitled(result: ConsumerRating, resources, assignments, *,
+                       services: dict, covered: dict[tuple[int, int | None], list[Period]],
+                       cycle: Period, until: datetime) -> None:
+    """Running time outside every covering entitlement: unentitled, reported."""
     window = Period(start=cycle.start, end=until)
     for resource in resources:
         service_id = services.get(resource.metric_key)

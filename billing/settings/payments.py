@@ -28,6 +28,3 @@ TALLY_PAYMENT_LEASE_SECONDS = env_int("TALLY_PAYMENT_LEASE_SECONDS", 300)
 # The invoice pipeline (PDF, email, payment): a step failing this many times in a
 # row is marked failed on the invoice for an operator to retry from the admin.
 TALLY_DELIVERY_MAX_FAILURES = env_int("TALLY_DELIVERY_MAX_FAILURES", 5)
-# Test-only fault injection: "<checkpoint>:<marker file>" makes a worker that reaches
-# the checkpoint write the marker and wait there, so a test can SIGKILL it exactly then.
-TALLY_DELIVERY_PAUSE_AT = env_str("TALLY_DELIVERY_PAUSE_AT", "")

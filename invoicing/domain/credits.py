@@ -101,47 +101,66 @@ def compute_credits(
     ordered_segments = sorted(
         enumerate(segments), key=lambda item: (item[1].resource_id, item[1].period.start)
     )
-    credited_time: dict[str, list[Period]] = {}
-    # Units still creditable per segment (by index): the ceiling it was charged.
-    remaining_units = {index: segment.quantity for index, segment in enumerate(segments)}
-
+    ledger = _Ledger(
+        credited_time={},
+        remaining_units={index: segment.quantity for index, segment in enumerate(segments)},
+    )
     results: list[CreditedQuantity] = []
     for credit in sorted(credits, key=lambda c: (c.window.start, c.credit_id)):
-        grouped: dict[tuple[str, str, str, Decimal, TimeUnit], tuple[Decimal, list[Period]]] = {}
-        for index, segment in ordered_segments:
-            if segment.resource_id not in credit.resource_ids:
-                continue
-            inside = segment.period.overlap(credit.window)
-            if inside is None:
-                continue
-            already = credited_time.setdefault(segment.resource_id, [])
-            fresh = subtract_periods(inside, already)
-            if not fresh:
-                continue
-            seconds = sum((part.seconds for part in fresh), ZERO)
-            units = min(exact_units(seconds=seconds, unit=segment.unit), remaining_units[index])
-            remaining_units[index] -= units
-            credited_time[segment.resource_id] = merge_periods([*already, *fresh])
-            key = (
-                segment.resource_id,
-                segment.variant,
-                segment.price_id,
-                segment.rate,
-                segment.unit,
-            )
-            total, periods = grouped.get(key, (ZERO, []))
-            grouped[key] = (total + units, periods + fresh)
-        results.extend(
-            CreditedQuantity(
-                credit_id=credit.credit_id,
-                resource_id=resource_id,
-                variant=variant,
-                price_id=price_id,
-                rate=rate,
-                unit=unit,
-                quantity=units,
-                periods=tuple(merge_periods(periods)),
-            )
-            for (resource_id, variant, price_id, rate, unit), (units, periods) in grouped.items()
-        )
+        results.extend(_credit_one(credit, ordered_segments, ledger))
     return results
+
+
+@dataclass(slots=True, kw_only=True)
+class _Ledger:
+    """What earlier credits already gave back, so later ones take only what is left."""
+
+    credited_time: dict[str, list[Period]]  # per resource id
+    # Units still creditable per segment (by index): the ceiling it was charged.
+    remaining_units: dict[int, Decimal]
+
+
+def _credit_one(
+    credit: CreditWindow,
+    ordered_segments: Sequence[tuple[int, RatedSegment]],
+    ledger: _Ledger,
+) -> list[CreditedQuantity]:
+    """One credit's quantities, taken from (and recorded in) the ledger."""
+    grouped: dict[tuple[str, str, str, Decimal, TimeUnit], tuple[Decimal, list[Period]]] = {}
+    for index, segment in ordered_segments:
+        if segment.resource_id not in credit.resource_ids:
+            continue
+        inside = segment.period.overlap(credit.window)
+        if inside is None:
+            continue
+        already = ledger.credited_time.setdefault(segment.resource_id, [])
+        fresh = subtract_periods(inside, already)
+        if not fresh:
+            continue
+        seconds = sum((part.seconds for part in fresh), ZERO)
+        units = min(exact_units(seconds=seconds, unit=segment.unit),
+                    ledger.remaining_units[index])
+        ledger.remaining_units[index] -= units
+        ledger.credited_time[segment.resource_id] = merge_periods([*already, *fresh])
+        key = (
+            segment.resource_id,
+            segment.variant,
+            segment.price_id,
+            segment.rate,
+            segment.unit,
+        )
+        total, periods = grouped.get(key, (ZERO, []))
+        grouped[key] = (total + units, periods + fresh)
+    return [
+        CreditedQuantity(
+            credit_id=credit.credit_id,
+            resource_id=resource_id,
+            variant=variant,
+            price_id=price_id,
+            rate=rate,
+            unit=unit,
+            quantity=units,
+            periods=tuple(merge_periods(periods)),
+        )
+        for (resource_id, variant, price_id, rate, unit), (units, periods) in grouped.items()
+    ]

@@ -186,51 +186,56 @@ def build_duration_lines(
         if not intervals:
             continue
         rated_resource = RatedResource(
-            resource_id=resource.resource_id,
-            metric=resource.metric_key,
-            region=resource.region,
-            service_class=resource.service_class,
+            resource_id=resource.resource_id, metric=resource.metric_key,
+            region=resource.region, service_class=resource.service_class,
         )
-        for account_id, account_window in windows.get(resource.project_id, []):
+        project_windows = windows.get(resource.project_id, [])
+        for account_id, account_window in project_windows:
             rating = rate_resource(
                 resource=rated_resource,
                 intervals=intervals,
                 cycle=account_window,
                 prices=prices_by_metric.get(resource.metric_key, []),
             )
-            for period in rating.unpriced:
-                unbilled.append(Unbilled(resource_id=resource.resource_id, period=period,
-                                         reason=UNPRICED))
+            unbilled.extend(Unbilled(resource_id=resource.resource_id, period=period,
+                                     reason=UNPRICED) for period in rating.unpriced)
             for segment in rating.segments:
                 billed.append(BilledSegment(
                     billing_account_id=account_id, project_id=resource.project_id,
                     metric_key=resource.metric_key, region=resource.region,
                     service_class=resource.service_class, segment=segment,
                 ))
-                key = LineKey(
-                    billing_account_id=account_id,
-                    project_id=resource.project_id,
-                    metric_key=resource.metric_key,
-                    variant=segment.variant,
-                    region=resource.region,
-                    service_class=resource.service_class,
-                    price_id=segment.price_id,
-                    rate=segment.rate,
-                    unit=segment.unit,
-                )
-                line = lines.get(key)
-                if line is None:
-                    line = lines[key] = DraftLine(key=key)
-                line.quantity += segment.quantity
-                line.resource_pks.add(resource.pk)
-                line.start = min(line.start or segment.period.start, segment.period.start)
-                line.end = max(line.end or segment.period.end, segment.period.end)
-                if segment.period.end == until and _still_running(intervals, until):
-                    line.running_pks.add(resource.pk)
-        _report_unassigned(resource, intervals, windows.get(resource.project_id, []), window,
-                           unbilled)
+                running = segment.period.end == until and _still_running(intervals, until)
+                _line_add(lines, account_id, resource, segment, running=running)
+        _report_unassigned(resource, intervals, project_windows, window, unbilled)
     ordered = sorted(lines.values(), key=_line_order)
     return DurationRating(lines=tuple(ordered), unbilled=tuple(unbilled), segments=tuple(billed))
+
+
+def _line_add(lines: dict[LineKey, DraftLine], account_id: int, resource: ResourceTimeline,
+              segment: RatedSegment, *, running: bool) -> None:
+    """Add a rated segment to its line (one per account, project, resource type, variant,
+    region, class and price); `running`: the resource runs at the end of the window."""
+    key = LineKey(
+        billing_account_id=account_id,
+        project_id=resource.project_id,
+        metric_key=resource.metric_key,
+        variant=segment.variant,
+        region=resource.region,
+        service_class=resource.service_class,
+        price_id=segment.price_id,
+        rate=segment.rate,
+        unit=segment.unit,
+    )
+    line = lines.get(key)
+    if line is None:
+        line = lines[key] = DraftLine(key=key)
+    line.quantity += segment.quantity
+    line.resource_pks.add(resource.pk)
+    line.start = min(line.start or segment.period.start, segment.period.start)
+    line.end = max(line.end or segment.period.end, segment.period.end)
+    if running:
+        line.running_pks.add(resource.pk)
 
 
 def _still_running(intervals: Sequence[RunningInterval], until: datetime) -> bool:

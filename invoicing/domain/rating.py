@@ -102,6 +102,22 @@ def rate_resource(
     segment bills `duration_units` = ceil(seconds / price unit). Segments are
     summed per (variant, price, rate, unit) in order of first appearance.
     """
+    segments, unpriced = _rated_segments(resource, intervals, cycle, prices)
+    return ResourceRating(
+        segments=tuple(segments),
+        quantities=_quantities(resource.resource_id, segments),
+        unpriced=tuple(merge_periods(unpriced)),
+    )
+
+
+def _rated_segments(
+    resource: RatedResource,
+    intervals: Sequence[RunningInterval],
+    cycle: Period,
+    prices: Sequence[DurationPrice],
+) -> tuple[list[RatedSegment], list[Period]]:
+    """The intervals clipped to the cycle and split by price in force, each piece billed
+    `duration_units`; and the running time no price covers."""
     segments: list[RatedSegment] = []
     unpriced: list[Period] = []
     # The prices that match each variant, found once per resource rather than once per
@@ -140,14 +156,18 @@ def rate_resource(
                 )
             )
         unpriced.extend(subtract_periods(clipped, [piece for piece, _ in pieces]))
+    return segments, unpriced
 
+
+def _quantities(resource_id: str, segments: Sequence[RatedSegment]) -> tuple[RatedQuantity, ...]:
+    """Segments summed per (variant, price, rate, unit), in order of first appearance."""
     grouped: dict[tuple[str, str, Decimal, TimeUnit], list[RatedSegment]] = {}
     for segment in segments:
         key = (segment.variant, segment.price_id, segment.rate, segment.unit)
         grouped.setdefault(key, []).append(segment)
-    quantities = tuple(
+    return tuple(
         RatedQuantity(
-            resource_id=resource.resource_id,
+            resource_id=resource_id,
             variant=variant,
             price_id=price_id,
             rate=rate,
@@ -156,7 +176,4 @@ def rate_resource(
             periods=tuple(merge_periods(s.period for s in group)),
         )
         for (variant, price_id, rate, unit), group in grouped.items()
-    )
-    return ResourceRating(
-        segments=tuple(segments), quantities=quantities, unpriced=tuple(merge_periods(unpriced))
     )

@@ -23,7 +23,8 @@ from invoicing.models import (
     PaymentStatus,
     StripeWebhookEvent,
 )
-from invoicing.payments import NOT_A_CARD_ACCOUNT, invoice_payment_collect, payment_method_set
+from invoicing.payments.cards import NOT_A_CARD_ACCOUNT, payment_method_set
+from invoicing.payments.collection import invoice_payment_collect
 from tests.conftest import PASSWORD, host_client, inside
 from tests.delivery.conftest import (
     WEBHOOK_SECRET,

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from invoicing.delivery import email_key, invoice_email_send, invoice_pdf_render
 from invoicing.models import InvoiceDelivery, PaymentStatus, StepStatus
-from invoicing.payments import invoice_payment_collect
+from invoicing.payments.collection import invoice_payment_collect
 from invoicing.pdf import (
     LOGO,
     RefusedUrl,

@@ -34,7 +34,7 @@ from invoicing.models import (
     StepStatus,
     StripeWebhookEvent,
 )
-from invoicing.payments import payment_method_set
+from invoicing.payments.cards import payment_method_set
 from notifications.models import OutboxMessage, OutboxStatus
 from tenancy.models import Domain
 from tenancy.selectors import provider_get_by_slug
@@ -164,15 +164,16 @@ def stack(committed, smtp_server, localstripe_server, tmp_path):
     _drop_provider()
 
 
-def start_worker(stack, **extra) -> Child:
+def start_worker(stack, pause_at: tuple[str, Path] | None = None) -> Child:
+    """A worker on the test's queue; with `pause_at` (checkpoint, marker file), one that
+    stops at that checkpoint (tests/delivery/paused_worker.py)."""
     queue = stack["queue"]
     hostname = f"{queue}-{time.monotonic_ns()}@localhost"
-    worker = Child(
-        [sys.executable, "-m", "celery", "-A", "billing", "worker", "--loglevel", "INFO",
-         "--concurrency", "2", "-Q", queue, "-n", hostname, "--without-gossip",
-         "--without-mingle"],
-        {**stack["env"], **extra}, "delivery-worker",
-    )
+    celery = ["-A", "billing", "worker", "--loglevel", "INFO", "--concurrency", "2",
+              "-Q", queue, "-n", hostname, "--without-gossip", "--without-mingle"]
+    entry = ["celery"] if pause_at is None else [
+        "tests.delivery.paused_worker", pause_at[0], str(pause_at[1])]
+    worker = Child([sys.executable, "-m", *entry, *celery], stack["env"], "delivery-worker")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if worker.popen.poll() is not None:
@@ -302,7 +303,7 @@ def test_a_worker_killed_mid_pipeline_loses_and_duplicates_nothing(
 ):
     smtp_server.clear()
     marker = tmp_path / "paused"
-    worker = start_worker(stack, TALLY_DELIVERY_PAUSE_AT=f"{checkpoint}:{marker}")
+    worker = start_worker(stack, pause_at=(checkpoint, marker))
     beat = start_beat(stack)
     try:
         wait_until(marker.exists, 120, f"a worker paused at {checkpoint}", worker, beat)

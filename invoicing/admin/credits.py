@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from invoicing.credits import credit_create, credit_withdraw
 from invoicing.models import Credit
@@ -24,8 +25,6 @@ class CreditForm(forms.ModelForm):
         try:
             # Validate with the service's rules, in a savepoint we roll back: the
             # admin's save_model writes for real.
-            from django.db import transaction
-
             with transaction.atomic():
                 self._validated = credit_create(
                     name=cleaned.get("name"), description=cleaned.get("description"),

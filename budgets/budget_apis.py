@@ -1,70 +1,27 @@
-"""Budgets API: budgets of a project or an organization, their alerts and webhook
-deliveries, and the caller's own notification preferences.
+"""Budgets API: the budgets of a project or an organization, each with the current
+cycle's spend against it.
 
 Anyone with billing view of a scope (project billing viewers, the organization's
 admins and billing viewers, fleet roles) may create and manage its budgets;
 outside that scope every path answers 404. Money travels as strings.
 """
 
-from datetime import UTC
-from decimal import Decimal
-
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import organization_in_scope, project_in_scope, request_access
-from budgets.alerts import webhook_subject
+from accounts.permissions import organization_in_scope, project_in_scope
+from budgets.api_fields import AmountField, iso_utc, money_string
 from budgets.domain import percent_used, thresholds_crossed
 from budgets.models import Budget, BudgetScope
-from budgets.selectors import (
-    budget_alert_list,
-    budget_get,
-    budget_get_visible,
-    budget_list,
-    scope_total,
-)
-from budgets.services import (
-    AMOUNT_NOT_DECIMAL,
-    budget_create,
-    budget_delete,
-    budget_update,
-)
+from budgets.selectors import budget_get, budget_list, scope_total
+from budgets.services import budget_create, budget_delete, budget_update
 from core.api import DecimalJSONParser, StandardPagination
-from core.money import money_quantum, to_decimal
 from cycles.selectors import cycle_for_label
-from notifications.selectors import outbox_statuses
-from notifications.webhooks import webhook_deliveries_for
 from tenancy.selectors import provider_current
-
-
-def _iso(value):
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def _money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(money_quantum(provider_current().currency)))
-
-
-@extend_schema_field({"type": "string", "format": "decimal", "example": "5000.00"})
-class AmountField(serializers.Field):
-    """An amount as a string ("5000.00") or a JSON number, read exactly as Decimal."""
-
-    default_error_messages = {"invalid": AMOUNT_NOT_DECIMAL}
-
-    def to_internal_value(self, data):
-        try:
-            return to_decimal(data)
-        except ValueError:
-            self.fail("invalid")
-
-    def to_representation(self, value):
-        return _money(value)
-
 
 # --- scope ---------------------------------------------------------------------------
 
@@ -150,7 +107,7 @@ class _Current:
             return None
         return {
             "period": self.cycle.label,
-            "spend": _money(self.spend),
+            "spend": money_string(self.spend),
             "percent_used": str(percent_used(spend=self.spend, amount=budget.amount)),
             "thresholds_crossed": thresholds_crossed(
                 spend=self.spend, amount=budget.amount, thresholds=budget.thresholds),
@@ -167,7 +124,7 @@ def _budget_data(budget: Budget, current: _Current) -> dict:
         "scope": budget.scope,
         "organization": organization.name,
         "project": budget.project.name if budget.scope == BudgetScope.PROJECT else None,
-        "amount": _money(budget.amount),
+        "amount": money_string(budget.amount),
         "currency": provider_current().currency,
         "thresholds": list(budget.thresholds),
         "recipient_users": sorted(r.user.username for r in recipients if r.user_id),
@@ -175,8 +132,8 @@ def _budget_data(budget: Budget, current: _Current) -> dict:
         "webhook_url": budget.webhook_url,
         "webhook_secret_set": bool(budget.webhook_secret),
         "created_by": budget.created_by.username if budget.created_by_id else None,
-        "created_at": _iso(budget.created_at),
-        "updated_at": _iso(budget.updated_at),
+        "created_at": iso_utc(budget.created_at),
+        "updated_at": iso_utc(budget.updated_at),
         "current": current.of(budget),
     }
 
@@ -287,95 +244,3 @@ OrganizationBudgetCreateApi = _scoped(BudgetCreateApi, BudgetScope.ORGANIZATION)
 OrganizationBudgetDetailApi = _scoped(BudgetDetailApi, BudgetScope.ORGANIZATION)
 OrganizationBudgetUpdateApi = _scoped(BudgetUpdateApi, BudgetScope.ORGANIZATION)
 OrganizationBudgetDeleteApi = _scoped(BudgetDeleteApi, BudgetScope.ORGANIZATION)
-
-
-# --- alerts and webhook deliveries ---------------------------------------------------
-
-
-class BudgetAlertOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    period = serializers.CharField()
-    threshold = serializers.IntegerField()
-    recipient = serializers.CharField()
-    user = serializers.CharField(allow_null=True)
-    spend = serializers.CharField()
-    budget_amount = serializers.CharField()
-    currency = serializers.CharField()
-    email_status = serializers.CharField(allow_null=True,
-                                         help_text="pending, sending, sent or failed")
-    created_at = serializers.CharField()
-
-
-def _visible_budget(request, budget_id: int) -> Budget:
-    try:
-        return budget_get_visible(access=request_access(request), budget_id=budget_id)
-    except Http404 as exc:
-        raise exceptions.NotFound(str(exc)) from None
-
-
-class BudgetAlertListApi(APIView):
-    """Every alert the budget raised: one row per threshold, recipient and cycle."""
-
-    pagination_class = StandardPagination
-
-    @extend_schema(
-        parameters=[OpenApiParameter("period", OpenApiTypes.STR, required=False,
-                                     description="Billing month YYYY-MM")],
-        responses=BudgetAlertOutputSerializer(many=True),
-    )
-    def get(self, request, budget_id: int):
-        budget = _visible_budget(request, budget_id)
-        alerts = budget_alert_list(budget=budget, period=request.query_params.get("period"))
-        paginator = self.pagination_class()
-        page = paginator.paginate_queryset(alerts, request, view=self)
-        statuses = outbox_statuses(keys=[a.outbox_key for a in page])
-        data = [
-            {"id": a.pk, "period": a.cycle.label, "threshold": a.threshold,
-             "recipient": a.recipient, "user": a.user.username if a.user_id else None,
-             "spend": _money(a.spend), "budget_amount": _money(a.budget_amount),
-             "currency": a.currency, "email_status": statuses.get(a.outbox_key),
-             "created_at": _iso(a.created_at)}
-            for a in page
-        ]
-        return paginator.get_paginated_response(
-            BudgetAlertOutputSerializer(data, many=True).data
-        )
-
-
-class WebhookDeliveryOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    period = serializers.CharField()
-    threshold = serializers.IntegerField()
-    url = serializers.CharField()
-    status = serializers.CharField()
-    attempts = serializers.IntegerField()
-    last_status_code = serializers.IntegerField(allow_null=True)
-    last_error = serializers.CharField(allow_blank=True)
-    next_attempt_at = serializers.CharField(allow_null=True)
-    delivered_at = serializers.CharField(allow_null=True)
-    created_at = serializers.CharField()
-
-
-class BudgetWebhookDeliveryListApi(APIView):
-    """The budget's webhook deliveries and how each went."""
-
-    pagination_class = StandardPagination
-
-    @extend_schema(responses=WebhookDeliveryOutputSerializer(many=True))
-    def get(self, request, budget_id: int):
-        budget = _visible_budget(request, budget_id)
-        paginator = self.pagination_class()
-        deliveries = webhook_deliveries_for(subject=webhook_subject(budget.pk)).order_by(
-            "-details__period", "details__threshold")
-        page = paginator.paginate_queryset(deliveries, request, view=self)
-        data = [
-            {"id": d.pk, "period": d.details.get("period"),
-             "threshold": d.details.get("threshold"), "url": d.url,
-             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
-             "last_error": d.last_error, "next_attempt_at": _iso(d.next_attempt_at),
-             "delivered_at": _iso(d.delivered_at), "created_at": _iso(d.created_at)}
-            for d in page
-        ]
-        return paginator.get_paginated_response(
-            WebhookDeliveryOutputSerializer(data, many=True).data
-        )
