@@ -3,6 +3,8 @@
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as default_server_error
 
 
 @require_GET
@@ -22,14 +24,10 @@ def not_found(request, exception=None):
     """404 for URLs no route matches: the API's envelope under /api/, a page elsewhere."""
     if request.path.startswith("/api/"):
         return _api_error(404, "not_found", f"No API endpoint at {request.path}.")
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)
 
 
 def server_error(request):
     if request.path.startswith("/api/"):
         return _api_error(500, "server_error", "Something went wrong on our side; it is logged.")
-    from django.views.defaults import server_error as default_server_error
-
     return default_server_error(request)

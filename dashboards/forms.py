@@ -2,12 +2,13 @@
 (`invoicing.credits.credit_create`, `accounts.services.entitlement_accept`), whose
 ValidationError reasons are put back on the form's fields."""
 
-from datetime import UTC
+from datetime import UTC, datetime
 
 from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import BillingAccount, Organization, Project
+from metering.models import Resource
 
 UTC_HELP = "In UTC, e.g. 2026-03-14 23:00."
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
@@ -29,8 +30,6 @@ class UtcDateTimeField(forms.DateTimeField):
         # here the page says UTC, so parse it as such.
         if value in self.empty_values:
             return None
-        from datetime import datetime
-
         text = str(value).strip()
         for fmt in self.input_formats:
             try:
@@ -77,8 +76,6 @@ class CreditForm(forms.Form):
                 self.add_error("project", "No project with this name.")
             data["project_obj"] = found
         if scope == "resource":
-            from metering.models import Resource
-
             resource = Resource.objects.filter(resource_id=data.get("resource") or "").first()
             if resource is None:
                 self.add_error("resource", "No resource with this id.")

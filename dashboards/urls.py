@@ -2,26 +2,27 @@
 
 from django.urls import path
 
-from dashboards import views
+from dashboards.views import consumer, credits, home, invoices, operator
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("account/", views.account, name="account"),
-    path("operator/", views.operator, name="operator"),
-    path("operator/organizations/", views.operator_organizations,
+    path("", home.home, name="home"),
+    path("account/", home.account, name="account"),
+    path("operator/", operator.operator, name="operator"),
+    path("operator/organizations/", operator.operator_organizations,
          name="operator-organizations"),
-    path("operator/projects/", views.operator_projects, name="operator-projects"),
-    path("operator/invoices/attention/", views.operator_attention, name="operator-attention"),
-    path("operator/unentitled/", views.operator_unentitled, name="operator-unentitled"),
-    path("operator/credits/", views.operator_credits, name="operator-credits"),
-    path("operator/rate/", views.operator_rate, name="operator-rate"),
-    path("spend/", views.spend, name="spend"),
-    path("orgs/<slug:name>/", views.organization, name="organization"),
-    path("orgs/<slug:name>/invoices/", views.organization_invoices,
+    path("operator/projects/", operator.operator_projects, name="operator-projects"),
+    path("operator/invoices/attention/", operator.operator_attention,
+         name="operator-attention"),
+    path("operator/unentitled/", operator.operator_unentitled, name="operator-unentitled"),
+    path("operator/credits/", credits.operator_credits, name="operator-credits"),
+    path("operator/rate/", operator.operator_rate, name="operator-rate"),
+    path("spend/", consumer.spend, name="spend"),
+    path("orgs/<slug:name>/", consumer.organization, name="organization"),
+    path("orgs/<slug:name>/invoices/", consumer.organization_invoices,
          name="organization-invoices"),
-    path("orgs/<slug:name>/offers/<slug:offer_key>/accept/", views.offer_accept,
+    path("orgs/<slug:name>/offers/<slug:offer_key>/accept/", consumer.offer_accept,
          name="offer-accept"),
-    path("projects/<slug:name>/", views.project, name="project"),
-    path("invoices/<int:invoice_id>/", views.invoice, name="invoice"),
-    path("invoices/<int:invoice_id>/pdf", views.invoice_pdf, name="invoice-pdf"),
+    path("projects/<slug:name>/", consumer.project, name="project"),
+    path("invoices/<int:invoice_id>/", invoices.invoice, name="invoice"),
+    path("invoices/<int:invoice_id>/pdf", invoices.invoice_pdf, name="invoice-pdf"),
 ]

@@ -264,7 +264,7 @@ def test_a_person_who_just_wrote_reads_the_primary_for_a_while(providers, replic
 def test_reads_outside_a_request_never_use_the_replica(providers, replica):
     # A Celery task or a command calling a dashboard selector: no request chose the
     # replica's schema, so the read stays on the primary.
-    from dashboards.selectors import cycle_choices
+    from dashboards.selectors.billing_cycles import cycle_choices
 
     assert read_alias() == "default"
     with tenant_context(providers[ALPHA]):

@@ -1,0 +1,45 @@
+"""One invoice's page (its lines, paginated or as CSV) and its PDF download."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404
+from django.views.decorators.http import require_GET
+
+from accounts.permissions import request_access
+from dashboards import exports
+from dashboards.selectors.invoices import (
+    invoice_lines,
+    invoice_pdf_path,
+    invoice_pdf_ready,
+    invoice_visible,
+)
+from dashboards.selectors.paging import paginate
+from dashboards.views.page import page_now, render_page
+from dashboards.views.widgets import lines_csv
+
+NO_PDF = "The PDF of this invoice is not available yet."
+
+
+@login_required
+@require_GET
+def invoice(request, invoice_id: int):
+    access = request_access(request)
+    inv = invoice_visible(access=access, invoice_id=invoice_id)
+    lines = invoice_lines(invoice=inv)
+    if exports.wants_csv(request):
+        return lines_csv(lines, name=f"invoice-{inv.number or inv.pk}")
+    page = paginate(lines, page=request.GET.get("page"), per_page=50)
+    inv.pdf_ready = invoice_pdf_ready(inv)
+    return render_page(request, "dashboards/invoice.html", {"invoice": inv, "page": page})
+
+
+@login_required
+@require_GET
+def invoice_pdf(request, invoice_id: int):
+    """The invoice's PDF, the same stored file the API serves."""
+    access = request_access(request)
+    inv = invoice_visible(access=access, invoice_id=invoice_id)
+    path = invoice_pdf_path(invoice=inv, now=page_now())
+    if path is None:
+        raise Http404(NO_PDF)
+    return FileResponse(path.open("rb"), content_type="application/pdf", as_attachment=True,
+                        filename=f"{inv.number}.pdf")
