@@ -5,4 +5,6 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self):
-        from accounts import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        # Imported once the app registry is ready (Django's idiom): registers the
+        # OpenAPI description of API-key authentication with drf-spectacular.
+        from accounts import schema  # noqa: F401

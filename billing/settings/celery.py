@@ -70,6 +70,7 @@ def stage_queue(default_queue: str, stage: str) -> str:
 def route_task(name, args, kwargs, options, task=None, **kw):
     """Celery router: a stage's task to its stage's queue (settings read at send time,
     so a test's own default queue and an override of CELERY_STAGE_QUEUES both apply)."""
+    # Imported here: this module is itself part of the settings django.conf loads.
     from django.conf import settings
 
     if not getattr(settings, "CELERY_STAGE_QUEUES", False):
