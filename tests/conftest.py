@@ -137,3 +137,10 @@ def sign_in(client: Client, username: str, password: str = PASSWORD) -> bool:
     response = client.post("/admin/login/", {"username": username, "password": password,
                                               "next": "/admin/"})
     return response.status_code == 302 and response["Location"] == "/admin/"
+
+
+# Fixtures shared across apps' tests, defined in their own modules: a real Celery
+# worker and beat (tests/workers.py), and the world of a provider that sells offers
+# (tests/offers_world.py). Imported here so every test directory sees them.
+from tests.offers_world import no_cycles  # noqa: E402, F401
+from tests.workers import celery_beat_process, celery_worker_process  # noqa: E402, F401

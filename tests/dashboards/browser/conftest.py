@@ -134,8 +134,8 @@ def site(django_db_setup, django_db_blocker):
     from django_tenants.utils import tenant_context
 
     from accounts.onboarding import provider_onboard
-    from tests.browser.world import build_browser_world
     from tests.conftest import PASSWORD
+    from tests.dashboards.browser.world import build_browser_world
 
     with django_db_blocker.unblock():
         _drop_provider(SLUG)  # a run that died before its teardown

@@ -14,7 +14,7 @@ from django.db import connection
 
 from billing.celery import app
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _test_database_url() -> str:

@@ -18,9 +18,9 @@ from metering.models import UsageEvent
 from metering.selectors import unentitled_usage
 from metering.usage_ingest import usage_events_ingest
 from tests.conftest import inside
-from tests.consumer.conftest import datum_catalog, make_consumer, sells_offers
 from tests.factories import make_org, make_project
 from tests.invoicing.builders import run_resource
+from tests.offers_world import datum_catalog, make_consumer, sells_offers
 
 
 def berlin(*args) -> datetime:

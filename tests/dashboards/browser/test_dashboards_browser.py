@@ -4,8 +4,8 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.pages import Watch, check, money_value
 from tests.conftest import PASSWORD
+from tests.dashboards.browser.pages import Watch, check, money_value
 
 ADMIN = ("#header", "#content")
 

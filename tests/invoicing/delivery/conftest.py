@@ -29,7 +29,7 @@ from tests.factories import make_org, make_project
 logging.getLogger("mail.log").setLevel(logging.WARNING)
 logging.getLogger("weasyprint").setLevel(logging.WARNING)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 LOCALSTRIPE_VERSION = "1.15.10"
 LOCALSTRIPE_VENV = ROOT / ".tally" / "localstripe-venv"
 STRIPE_KEY = "sk_test_" + "tallydeliverytests0123456789"

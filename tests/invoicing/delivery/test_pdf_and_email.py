@@ -23,7 +23,7 @@ from invoicing.pdf import (
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import OutboxRetryLater, outbox_deliver, outbox_enqueue, outbox_retry
 from tests.conftest import inside
-from tests.delivery.conftest import (
+from tests.invoicing.delivery.conftest import (
     ISSUED,
     attachments,
     bodies,

@@ -26,8 +26,8 @@ from catalog.services.features import feature_create, service_create
 from catalog.services.offers import OfferContent, offer_create
 from core.errors import Conflict
 from tests.conftest import inside
-from tests.consumer.conftest import T0, datum_catalog, make_consumer
 from tests.factories import make_org, make_project
+from tests.offers_world import T0, datum_catalog, make_consumer
 
 
 def test_checks_say_why_and_what_remains(alpha, no_cycles):

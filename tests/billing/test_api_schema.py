@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.conftest import host_client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_openapi_schema_describes_the_endpoints(alpha):

@@ -17,7 +17,7 @@ from billing.celery import app
 from billing.settings.celery import STAGES, route_task, stage_of
 from cycles.models import BillingCycle
 from tests.conftest import inside
-from tests.jobs.conftest import Process, _child_env
+from tests.workers import Process, _child_env
 
 pytestmark = pytest.mark.worker
 

@@ -1,7 +1,7 @@
 """A Celery worker that stops dead at one point of the invoice pipeline, for the crash
 test in test_pipeline_worker.py. Run as
 
-    python -m tests.delivery.paused_worker <checkpoint> <marker file> <celery arguments>
+    python -m tests.invoicing.delivery.paused_worker <checkpoint> <marker file> <celery arguments>
 
 It wraps the call the checkpoint follows, so that once that call has returned the
 worker process writes its pid to the marker file and sleeps: the test waits for the

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from playwright.sync_api import Page, Response
 
-from tests.browser.conftest import SCREENSHOTS
+from tests.dashboards.browser.conftest import SCREENSHOTS
 
 
 class Watch:

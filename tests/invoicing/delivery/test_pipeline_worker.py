@@ -39,13 +39,6 @@ from notifications.models import OutboxMessage, OutboxStatus
 from tenancy.models import Domain
 from tenancy.selectors import provider_get_by_slug
 from tests.conftest import PASSWORD, inside
-from tests.delivery.conftest import (
-    ROOT,
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
-    attachments,
-    free_port,
-)
 from tests.factories import make_org, make_project
 from tests.invoicing.builders import (
     NOV_START,
@@ -56,7 +49,14 @@ from tests.invoicing.builders import (
     seed_catalog,
     seed_prices,
 )
-from tests.jobs.conftest import _child_env
+from tests.invoicing.delivery.conftest import (
+    ROOT,
+    STRIPE_KEY,
+    WEBHOOK_SECRET,
+    attachments,
+    free_port,
+)
+from tests.workers import _child_env
 
 pytestmark = pytest.mark.worker
 
@@ -166,13 +166,13 @@ def stack(committed, smtp_server, localstripe_server, tmp_path):
 
 def start_worker(stack, pause_at: tuple[str, Path] | None = None) -> Child:
     """A worker on the test's queue; with `pause_at` (checkpoint, marker file), one that
-    stops at that checkpoint (tests/delivery/paused_worker.py)."""
+    stops at that checkpoint (tests/invoicing/delivery/paused_worker.py)."""
     queue = stack["queue"]
     hostname = f"{queue}-{time.monotonic_ns()}@localhost"
     celery = ["-A", "billing", "worker", "--loglevel", "INFO", "--concurrency", "2",
               "-Q", queue, "-n", hostname, "--without-gossip", "--without-mingle"]
     entry = ["celery"] if pause_at is None else [
-        "tests.delivery.paused_worker", pause_at[0], str(pause_at[1])]
+        "tests.invoicing.delivery.paused_worker", pause_at[0], str(pause_at[1])]
     worker = Child([sys.executable, "-m", *entry, *celery], stack["env"], "delivery-worker")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

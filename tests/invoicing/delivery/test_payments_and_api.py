@@ -26,7 +26,7 @@ from invoicing.models import (
 from invoicing.payments.cards import NOT_A_CARD_ACCOUNT, payment_method_set
 from invoicing.payments.collection import invoice_payment_collect
 from tests.conftest import PASSWORD, host_client, inside
-from tests.delivery.conftest import (
+from tests.invoicing.delivery.conftest import (
     WEBHOOK_SECRET,
     later,
     make_account,

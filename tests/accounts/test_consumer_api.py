@@ -16,7 +16,7 @@ from metering.models import IngestionDay, UsageEvent
 from tests.accounts.support import Api, make_user
 from tests.catalog.conftest import real_queries
 from tests.conftest import inside
-from tests.consumer.conftest import datum_catalog, make_consumer, sells_offers
+from tests.offers_world import datum_catalog, make_consumer, sells_offers
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from catalog.models import Charge, OfferVersion
 from catalog.services.offers import OfferContent, offer_revise, offer_version_content
 from core.errors import Conflict
 from tests.conftest import inside
-from tests.consumer.conftest import T0, datum_catalog, make_consumer
+from tests.offers_world import T0, datum_catalog, make_consumer
 
 NEW_PRO = OfferContent(
     services=["dns"],

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = "k3R7-x9QpL2mZ8vN4wT6yB1cF5hJ0aS3dG7kL9pQ2rT6vX8zC4nM1bV5"
 
 
