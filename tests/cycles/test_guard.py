@@ -15,7 +15,7 @@ from metering.models import LifecycleEvent, UsageEvent
 from tests.catalog.conftest import api_client
 from tests.conftest import PASSWORD, host_client, sign_in
 from tests.factories import make_price
-from tests.metering.conftest import event, fleet  # noqa: F401  (the fixture)
+from tests.metering.conftest import event
 
 WHEN = "2026-09-15T00:00:00Z"
 MESSAGE = CYCLE_FINALIZED.format(when="2026-09-15T00:00:00+00:00", label="2026-09")
