@@ -31,6 +31,20 @@ class Provider(TenantMixin):
         max_length=20, choices=BillingMode.choices, default=BillingMode.CHARGEBACK
     )
     address = models.TextField(blank=True, help_text="Printed on invoices.")
+    billing_start = models.DateTimeField(
+        null=True, blank=True,
+        help_text="The first instant this provider bills (the start of a billing month, may "
+        "be years back for imported history). Empty: the month the provider was created.",
+    )
+    future_horizon = models.DurationField(
+        default=timedelta(days=1),
+        help_text="How far ahead of now an event may be dated; later ones are refused.",
+    )
+    sandbox = models.BooleanField(
+        default=False,
+        help_text="A sandbox runs on its own test clock, which moves forward only when told "
+        "to; a live provider runs on real time.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Its schema is made and migrated by tenancy.services.provider_create, in the same
@@ -45,6 +59,10 @@ class Provider(TenantMixin):
             models.CheckConstraint(
                 condition=models.Q(grace_period__gte=timedelta(0)),
                 name="provider_grace_period_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(future_horizon__gte=timedelta(0)),
+                name="provider_future_horizon_not_negative",
             ),
         ]
 
