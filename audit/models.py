@@ -16,3 +16,6 @@ class AuditEvent(Events):
         verbose_name = "audit event"
         verbose_name_plural = "audit log"
         default_permissions = ("view",)
+
+    def __str__(self) -> str:
+        return f"{self.pgh_obj_model} #{self.pgh_obj_id}: {self.pgh_label}"

@@ -85,7 +85,6 @@ class OfferFeature(models.Model):
         return f"{self.version}: {self.feature.key}"
 
 
-
 # Which services a version covers is offer content too: a plan change ends the active
 # entitlements that share a service with the new version.
 @audited(events=(INSERT, DELETE))
