@@ -13,6 +13,7 @@ from accounts.access import access_from_grants
 from accounts.api_keys import hash_api_key, split_api_key
 from accounts.backends import remember_access
 from accounts.models import ApiKey, RoleGrant
+from audit.context import api_key_used
 
 INVALID_KEY = "Invalid API key."
 # Writing last_used_at on every request would serialize hot endpoints on one row.
@@ -44,6 +45,8 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         # The role checks read this instead of querying the grants again.
         remember_access(api_key.user, access_from_grants(api_key.user, grants))
+        # The audit context opened before DRF authenticated: name the key and its user.
+        api_key_used(user=api_key.user, prefix=api_key.prefix)
         return api_key.user, api_key
 
     def authenticate_header(self, request):

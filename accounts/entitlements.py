@@ -8,13 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.models import (
-    BillingAccount,
-    Entitlement,
-    EntitlementAction,
-    EntitlementChange,
-    FeatureGrant,
-)
+from accounts.models import BillingAccount, Entitlement, FeatureGrant
+from audit.context import audit_note, records_actor
 from catalog.models import FeatureKind, OfferVersion
 from catalog.services.offers import offer_version_mark_accepted
 from core.errors import Conflict
@@ -30,6 +25,7 @@ ENDED_AT_START = "an entitlement cannot end at the instant it starts"
 REPLACED_BY = "replaced by {offer} (same service)"
 
 
+@records_actor()
 def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: datetime,
                        actor=None, version_number: int | None = None,
                        allow_private: bool = False) -> Entitlement:
@@ -67,25 +63,24 @@ def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: 
         for entitlement in active:
             shared = {s.pk for s in entitlement.offer_version.services.all()} & services
             if shared and entitlement.start < now:
-                _end(entitlement, now=now, actor=actor,
-                     note=REPLACED_BY.format(offer=version.offer.name))
+                _end(entitlement, now=now, note=REPLACED_BY.format(offer=version.offer.name))
         entitlement = Entitlement.objects.create(
             billing_account=billing_account, offer_version=version, start=now, created_by=actor
         )
-        EntitlementChange.objects.create(entitlement=entitlement, action=EntitlementAction.ACCEPTED,
-                                         at=now, actor=actor)
         offer_version_mark_accepted(version=version, now=now)
         _grants_sync(billing_account.pk, now=now)
     return entitlement
 
 
-def _end(entitlement: Entitlement, *, now: datetime, actor, note: str = "") -> None:
+def _end(entitlement: Entitlement, *, now: datetime, note: str = "") -> None:
+    """End at `now`; the audit log records the update (and `note`, why, in its context)."""
+    if note:
+        audit_note(note)
     Entitlement.objects.filter(pk=entitlement.pk).update(end=now)
     entitlement.end = now
-    EntitlementChange.objects.create(entitlement=entitlement, action=EntitlementAction.ENDED,
-                                     at=now, actor=actor, note=note)
 
 
+@records_actor()
 def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None) -> Entitlement:
     """End an entitlement at `now`, at once: recurring charges prorate to this instant and
     its features stop. Ending an ended entitlement changes nothing."""
@@ -97,7 +92,7 @@ def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None) -> E
             return entitlement
         if now <= entitlement.start:
             raise Conflict({"entitlement": [ENDED_AT_START]})
-        _end(entitlement, now=now, actor=actor)
+        _end(entitlement, now=now)
         _grants_sync(entitlement.billing_account_id, now=now)
     return entitlement
 

@@ -6,6 +6,7 @@ from django.http import Http404
 
 from accounts.access import visible_organizations
 from accounts.models import FLEET_ROLES, ORG_ROLES, Organization, Project, Role, RoleGrant
+from audit.context import records_actor
 
 ROLE_SCOPE_FLEET = "a fleet role is granted fleet-wide: give neither organization nor project"
 ROLE_SCOPE_ORG = "an organization role needs an organization (and no project)"
@@ -80,6 +81,7 @@ def role_grant_check(*, role: str, organization: Organization | None = None,
     _check_may_manage_grant(access=access, role=role, organization=organization, project=project)
 
 
+@records_actor("granted_by")
 def role_grant(*, user, role: str, organization: Organization | None = None,
                project: Project | None = None, granted_by, access) -> RoleGrant:
     """Give `user` a role on a scope, if `access` (the granter's) allows it.
@@ -97,6 +99,7 @@ def role_grant(*, user, role: str, organization: Organization | None = None,
             return RoleGrant.objects.get(**scope)
 
 
+@records_actor("revoked_by")
 def role_revoke(*, user, role: str, organization: Organization | None = None,
                 project: Project | None = None, revoked_by, access) -> bool:
     """Take a role away; True if there was a grant to remove (revoking twice is a no-op)."""

@@ -5,6 +5,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 
+from audit.tracking import audited
 from core.db import TsTzRange
 
 
@@ -58,6 +59,7 @@ class PaymentKind(models.TextChoices):
     CARD = "card", "Card (Stripe)"
 
 
+@audited()
 class BillingAccount(models.Model):
     """Where bills go. An organization has one or more; exactly one is its default."""
 
@@ -128,6 +130,7 @@ class Project(models.Model):
         return self.name
 
 
+@audited()
 class ProjectAccountAssignment(models.Model):
     """Which billing account a project bills to over `[valid_from, valid_to)`.
 
@@ -182,6 +185,7 @@ FLEET_ROLES = (Role.FLEET_ADMIN, Role.FLEET_VIEWER)
 ORG_ROLES = (Role.ORG_ADMIN, Role.ORG_BILLING_VIEWER)
 
 
+@audited()
 class RoleGrant(models.Model):
     """A user holds a role, fleet-wide or on one organization or project."""
 
@@ -227,6 +231,7 @@ class RoleGrant(models.Model):
         return f"{self.user} is {self.get_role_display()} on {scope}"
 
 
+@audited()
 class Entitlement(models.Model):
     """A billing account accepted an offer version: active over `[start, end)`.
 
@@ -260,31 +265,6 @@ class Entitlement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.billing_account} on {self.offer_version} from {self.start:%Y-%m-%d %H:%M}"
-
-
-class EntitlementAction(models.TextChoices):
-    ACCEPTED = "accepted", "Accepted"
-    ENDED = "ended", "Ended"
-
-
-class EntitlementChange(models.Model):
-    """The audit trail of entitlements: who accepted or ended one, and when."""
-
-    entitlement = models.ForeignKey(Entitlement, on_delete=models.CASCADE,
-                                    related_name="changes")
-    action = models.CharField(max_length=10, choices=EntitlementAction.choices)
-    at = models.DateTimeField()
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    note = models.CharField(max_length=300, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.entitlement_id} {self.action} at {self.at:%Y-%m-%d %H:%M}"
 
 
 class FeatureGrant(models.Model):

@@ -17,6 +17,7 @@ from accounts.models import (
     Role,
     RoleGrant,
 )
+from audit.context import records_actor
 
 NAME_INVALID = "use lowercase letters, digits and '-' (start with a letter or digit)"
 NAME_TAKEN = "an organization named {name!r} already exists"
@@ -72,6 +73,7 @@ def organization_check(*, name: str, display_name: str, billing_account_name: st
     return name, display_name
 
 
+@records_actor()
 def organization_create(*, name: str, display_name: str, actor, now: datetime,
                         billing_account_name: str | None = "Main",
                         payment_kind: str = PaymentKind.CHARGEBACK) -> Organization:
@@ -133,6 +135,7 @@ def billing_account_check(*, organization: Organization, name: str, payment_kind
     return name, emails
 
 
+@records_actor()
 def billing_account_create(*, organization: Organization, name: str, payment_kind: str,
                            contacts: list[str], actor, now: datetime) -> BillingAccount:
     """Add a billing account; an organization's first one becomes its default."""
@@ -158,6 +161,7 @@ def billing_account_create(*, organization: Organization, name: str, payment_kin
     return account
 
 
+@records_actor()
 def billing_account_update(*, billing_account: BillingAccount, name: str, payment_kind: str,
                            actor=None, now: datetime | None = None) -> BillingAccount:
     """Rename an account or change how it pays; invoices already finalized keep
@@ -179,6 +183,7 @@ def billing_account_update(*, billing_account: BillingAccount, name: str, paymen
     return billing_account
 
 
+@records_actor()
 def billing_account_set_default(*, billing_account: BillingAccount, actor=None,
                                 now: datetime | None = None) -> BillingAccount:
     """Make this account its organization's default; new projects bill to it.

@@ -16,6 +16,7 @@ from accounts.models import (
     RoleGrant,
 )
 from accounts.organizations import check_name
+from audit.context import records_actor
 from cycles.guard import cycle_guard
 from cycles.selectors import billing_period_containing, finalized_until
 
@@ -49,6 +50,7 @@ def project_check(*, name: str, organization: Organization,
     return name, default
 
 
+@records_actor()
 def project_create(*, name: str, organization: Organization, actor, now: datetime,
                    billing_account: BillingAccount | None = None) -> Project:
     """Create a project billing to the organization's default account (or the given one).
@@ -147,6 +149,7 @@ def project_move_check(*, project: Project, billing_account: BillingAccount,
                effective_from=effective_from, now=now)
 
 
+@records_actor()
 def project_move(*, project: Project, billing_account: BillingAccount,
                  effective_from: datetime | None, actor, now: datetime
                  ) -> ProjectAccountAssignment:

@@ -1,9 +1,9 @@
 """Admin of budgets: every write goes through a service; its refusals show as form errors.
 
 The budget form runs `budget_check` in `clean()`, then `save_model` calls
-`budget_create` / `budget_update` (which check again inside their transaction and
-write the audit row). Alerts, webhook deliveries and the audit trail are
-read-only here: they are history.
+`budget_create` / `budget_update` (which check again inside their transaction). Alerts
+and webhook deliveries are read-only here: they are history. What changed a budget, and
+who, is in the audit log (the change form's History).
 """
 
 from django import forms
@@ -16,8 +16,9 @@ from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.models import Organization, Project
+from audit.admin import AuditHistoryMixin
 from budgets.alerts import webhook_subject
-from budgets.models import Budget, BudgetAlert, BudgetChange, BudgetScope
+from budgets.models import Budget, BudgetAlert, BudgetScope
 from budgets.services import budget_check, budget_create, budget_delete, budget_update
 from notifications.webhooks import webhook_deliveries_for
 
@@ -145,7 +146,7 @@ class BudgetAlertInline(admin.TabularInline):
 
 
 @admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+class BudgetAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = BudgetForm
     list_display = ("name", "scope", "target", "amount", "threshold_list", "recipient_count",
                     "has_webhook", "updated_at")
@@ -259,10 +260,3 @@ class BudgetAlertAdmin(_ReadOnlyAdmin):
     list_filter = ("cycle", "threshold")
     search_fields = ("budget__name", "recipient", "outbox_key")
     list_select_related = ("budget__organization", "budget__project", "cycle")
-
-
-@admin.register(BudgetChange)
-class BudgetChangeAdmin(_ReadOnlyAdmin):
-    list_display = ("budget_ref", "kind", "actor", "at")
-    list_filter = ("kind",)
-    list_select_related = ("actor",)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from audit.tracking import audited
 from core.fields import money_field
 
 
@@ -20,6 +21,8 @@ class BudgetScope(models.TextChoices):
     PROJECT = "project", "Project"
 
 
+# The webhook secret never reaches the audit log.
+@audited(exclude=["webhook_secret"])
 class Budget(models.Model):
     """A monthly amount for a project's or an organization's spend, with thresholds."""
 
@@ -80,6 +83,7 @@ class Budget(models.Model):
         return f"{self.name} ({self.get_scope_display().lower()} {target})"
 
 
+@audited()
 class BudgetRecipient(models.Model):
     """Who a budget notifies by email: a user of the provider or a plain address."""
 
@@ -143,33 +147,3 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.budget.name}: {self.threshold}% in {self.cycle} -> {self.recipient}"
-
-
-class BudgetChangeKind(models.TextChoices):
-    CREATED = "created", "Created"
-    UPDATED = "updated", "Updated"
-    DELETED = "deleted", "Deleted"
-
-
-class BudgetChange(models.Model):
-    """The audit trail of budgets: who created, changed or deleted one, when, and to what.
-    Kept after the budget is deleted (`budget_ref` still names it)."""
-
-    budget = models.ForeignKey(
-        Budget, null=True, blank=True, on_delete=models.SET_NULL, related_name="changes"
-    )
-    budget_ref = models.PositiveBigIntegerField()
-    kind = models.CharField(max_length=10, choices=BudgetChangeKind.choices)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    at = models.DateTimeField()
-    # The budget as it is after the change (before it, for a deletion); never the secret.
-    snapshot = models.JSONField(default=dict)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self) -> str:
-        return f"budget {self.budget_ref} {self.kind} at {self.at:%Y-%m-%d %H:%M}"

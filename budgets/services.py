@@ -1,7 +1,8 @@
-"""Writes of budgets: budgets, who they notify, and their audit trail.
+"""Writes of budgets: budgets and who they notify.
 
-Every function is keyword-only and owns its transaction. The alerts a budget raises
-after a rating run are in budgets/alerts.py.
+Every function is keyword-only and owns its transaction. The audit log records each
+write of a budget or a recipient (triggers, budgets/models.py), naming the actor. The
+alerts a budget raises after a rating run are in budgets/alerts.py.
 """
 
 import logging
@@ -17,6 +18,7 @@ from django.db import IntegrityError, transaction
 
 from accounts.access import Access, access_for
 from accounts.models import Organization, Project
+from audit.context import records_actor
 from budgets.domain import (
     THRESHOLD_MAX,
     THRESHOLD_MIN,
@@ -24,8 +26,6 @@ from budgets.domain import (
 )
 from budgets.models import (
     Budget,
-    BudgetChange,
-    BudgetChangeKind,
     BudgetRecipient,
     BudgetScope,
 )
@@ -246,27 +246,21 @@ def _recipient_emails(addresses: Iterable[str], users: list) -> tuple[list[str],
     return emails, errors
 
 
-def budget_snapshot(budget: Budget) -> dict:
-    """What the audit trail keeps of a budget (never its webhook secret)."""
-    recipients = list(budget.recipients.select_related("user"))
-    return {
-        "name": budget.name,
-        "scope": budget.scope,
-        "organization": budget.organization.name if budget.organization_id else None,
-        "project": budget.project.name if budget.project_id else None,
-        "amount": str(budget.amount),
-        "thresholds": list(budget.thresholds),
-        "recipient_users": sorted(r.user.username for r in recipients if r.user_id),
-        "recipient_emails": sorted(r.email for r in recipients if r.email),
-        "webhook_url": budget.webhook_url,
-    }
-
-
 def _write_recipients(budget: Budget, spec: BudgetSpec) -> None:
-    BudgetRecipient.objects.filter(budget=budget).delete()
+    """Make the budget's recipients those of `spec`, touching only the ones that change:
+    each recipient added or removed is one audit event, the others none."""
+    current = list(BudgetRecipient.objects.filter(budget=budget))
+    users, emails = {user.pk for user in spec.users}, set(spec.emails)
+    stale = [r.pk for r in current
+             if (r.user_id not in users if r.user_id else r.email not in emails)]
+    BudgetRecipient.objects.filter(pk__in=stale).delete()
+    kept_users = {r.user_id for r in current if r.user_id}
+    kept_emails = {r.email for r in current if not r.user_id}
     BudgetRecipient.objects.bulk_create(
-        [BudgetRecipient(budget=budget, user=user) for user in spec.users]
-        + [BudgetRecipient(budget=budget, email=email) for email in spec.emails]
+        [BudgetRecipient(budget=budget, user=user) for user in spec.users
+         if user.pk not in kept_users]
+        + [BudgetRecipient(budget=budget, email=email) for email in spec.emails
+           if email not in kept_emails]
     )
 
 
@@ -274,21 +268,14 @@ def _user_or_none(actor):
     return actor if getattr(actor, "pk", None) else None
 
 
-def _audit(budget: Budget, kind: str, actor, now: datetime, snapshot: dict) -> None:
-    BudgetChange.objects.create(
-        budget=budget if kind != BudgetChangeKind.DELETED else None, budget_ref=budget.pk,
-        kind=kind, actor=_user_or_none(actor), at=now,
-        snapshot=snapshot,
-    )
-
-
+@records_actor()
 def budget_create(*, organization: Organization | None = None, project: Project | None = None,
                   name: str, amount, thresholds: Iterable[int],
                   recipient_usernames: Iterable[str] = (), recipient_emails: Iterable[str] = (),
                   webhook_url: str = "", webhook_secret: str | None = None,
                   actor, now: datetime) -> Budget:
     """Set a monthly budget on a project or an organization, with its thresholds and who
-    it notifies, and write the audit row."""
+    it notifies."""
     spec = budget_check(
         organization=organization, project=project, name=name, amount=amount,
         thresholds=thresholds, recipient_usernames=recipient_usernames,
@@ -310,10 +297,10 @@ def budget_create(*, organization: Organization | None = None, project: Project 
             raise ValidationError({"name": [NAME_TAKEN.format(scope=scope, name=spec.name)]}
                                   ) from None
         _write_recipients(budget, spec)
-        _audit(budget, BudgetChangeKind.CREATED, actor, now, budget_snapshot(budget))
     return budget
 
 
+@records_actor()
 def budget_update(*, budget: Budget, name: str, amount, thresholds: Iterable[int],
                   recipient_usernames: Iterable[str] = (), recipient_emails: Iterable[str] = (),
                   webhook_url: str = "", webhook_secret: str | None = None,
@@ -345,17 +332,16 @@ def budget_update(*, budget: Budget, name: str, amount, thresholds: Iterable[int
                                                               name=spec.name)]}) from None
         _write_recipients(budget, spec)
         budget.refresh_from_db()
-        _audit(budget, BudgetChangeKind.UPDATED, actor, now, budget_snapshot(budget))
     return budget
 
 
+@records_actor()
 def budget_delete(*, budget: Budget, actor, now: datetime) -> None:
-    """Delete a budget with its alerts and webhook deliveries; the audit row stays.
+    """Delete a budget with its alerts and webhook deliveries; its audit events stay.
     Emails already in the outbox are not recalled."""
     with transaction.atomic():
         locked = Budget.objects.select_for_update().filter(pk=budget.pk).first()
         if locked is None:
             return
-        _audit(locked, BudgetChangeKind.DELETED, actor, now, budget_snapshot(locked))
         locked.delete()
 

@@ -90,7 +90,7 @@ def price_get(*, price_id: int) -> Price | None:
 
 
 def price_change_latest(*, price: Price) -> PriceChange | None:
-    """The audit row that created `price`, if any."""
+    """The history row that created `price`, if any."""
     return (
         PriceChange.objects.filter(price=price)
         .select_related("price", "price__metric", "changed_by")

@@ -10,6 +10,7 @@ from datetime import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit.context import records_actor
 from catalog.models import Metric, Region
 from cycles.guard import cycle_guard
 from invoicing.models import Credit, CreditScope
@@ -23,6 +24,7 @@ UNKNOWN_REGION = "no region {key!r} in the catalog"
 UNKNOWN_TYPE = "no resource type {key!r} in the catalog"
 
 
+@records_actor()
 def credit_create(
     *,
     name: str,

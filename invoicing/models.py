@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from audit.tracking import INSERT, UPDATE, audited
 from core.fields import money_field, quantity_field, rate_field
 from cycles.models import BillingCycle
 
@@ -15,6 +16,13 @@ class InvoiceStatus(models.TextChoices):
     VOID = "void", "Void"
 
 
+# Rating rewrites a draft's totals every few minutes: only its creation and the changes
+# of its status (finalized, void) are audited. The creation's snapshot is what the
+# finalization is compared with.
+@audited(events=(INSERT, UPDATE),
+         fields=["billing_account", "cycle", "status", "number", "issued_at", "voided_at",
+                 "void_reason"],
+         changes=["status", "voided_at", "void_reason"])
 class Invoice(models.Model):
     """One per billing account per cycle.
 
@@ -165,6 +173,7 @@ class CreditScope(models.TextChoices):
     RESOURCE = "resource", "One resource"
 
 
+@audited()
 class Credit(models.Model):
     """An SLA credit: the charge for the time covered resources ran in `[window_start,
     window_end)` comes back as negative invoice lines carrying its name and description.
@@ -226,6 +235,7 @@ class Credit(models.Model):
 # --- Delivery and payment (issue 5) -------------------------------------------------
 
 
+@audited()
 class PaymentProfile(models.Model):
     """The card a card-paying billing account is charged on (a Stripe Customer and its
     attached PaymentMethod). Chargeback accounts have none: their invoices are statements."""
@@ -317,6 +327,7 @@ class PaymentAttemptStatus(models.TextChoices):
     REQUIRES_ACTION = "requires_action", "Requires customer action"
 
 
+@audited()
 class PaymentAttempt(models.Model):
     """One PaymentIntent for one invoice. Its idempotency key is derived from the
     invoice number and the attempt number, so a retried call reaches Stripe as the

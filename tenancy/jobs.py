@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django_tenants.utils import get_public_schema_name, tenant_context
 from tenant_schemas_celery.task import TenantTask
 
+from audit.context import task_context
 from tenancy.selectors import provider_list_active
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,9 @@ class ProviderTask(TenantTask):
         # public here means the task was queued with no provider.
         if connection.schema_name == get_public_schema_name():
             raise MissingProviderError(TASK_WITHOUT_PROVIDER.format(name=self.name))
-        return super().__call__(*args, **kwargs)
+        # Every write the task makes names it in the audit log.
+        with task_context(self.name):
+            return super().__call__(*args, **kwargs)
 
 
 def provider_task(*args, **options):

@@ -5,22 +5,12 @@ from django.utils import timezone
 
 from accounts.access import access_for
 from accounts.entitlements import entitlement_end
-from accounts.models import Entitlement, EntitlementChange
-
-
-class EntitlementChangeInline(admin.TabularInline):
-    model = EntitlementChange
-    fields = ("action", "at", "actor", "note")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
+from accounts.models import Entitlement
+from audit.admin import AuditHistoryMixin
 
 
 @admin.register(Entitlement)
-class EntitlementAdmin(admin.ModelAdmin):
+class EntitlementAdmin(AuditHistoryMixin, admin.ModelAdmin):
     """Entitlements are accepted through the API (or by an operator there); here they
     are seen and ended, through the service (proration and feature grants follow)."""
 
@@ -28,7 +18,6 @@ class EntitlementAdmin(admin.ModelAdmin):
     list_filter = ("offer_version__offer",)
     list_select_related = ("billing_account__organization", "offer_version__offer")
     readonly_fields = ("billing_account", "offer_version", "start", "end", "created_by")
-    inlines = [EntitlementChangeInline]
     actions = ["end_now"]
 
     def has_add_permission(self, request):

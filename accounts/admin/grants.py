@@ -9,6 +9,7 @@ from accounts.access import access_for
 from accounts.admin.service_forms import ServiceModelForm, add_errors, copy_saved
 from accounts.grants import role_grant, role_grant_check, role_revoke
 from accounts.models import RoleGrant
+from audit.admin import AuditHistoryMixin
 
 
 class RoleGrantForm(ServiceModelForm):
@@ -32,7 +33,7 @@ class RoleGrantForm(ServiceModelForm):
 
 
 @admin.register(RoleGrant)
-class RoleGrantAdmin(admin.ModelAdmin):
+class RoleGrantAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("user", "role", "organization", "project", "granted_by", "created_at")
     list_filter = ("role",)
     list_select_related = ("user", "organization", "project", "granted_by")

@@ -19,6 +19,7 @@ from accounts.organizations import (
     organization_create,
     organization_update,
 )
+from audit.admin import AuditHistoryMixin
 
 
 class OrganizationAddForm(ServiceModelForm):
@@ -172,7 +173,7 @@ class BillingContactInline(admin.TabularInline):
 
 
 @admin.register(BillingAccount)
-class BillingAccountAdmin(admin.ModelAdmin):
+class BillingAccountAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("name", "organization", "is_default", "payment_kind", "contact_list")
     list_filter = ("payment_kind", "is_default")
     list_select_related = ("organization",)

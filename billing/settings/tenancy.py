@@ -29,6 +29,11 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "billing.admin_apps.TallyAdminConfig",
+    # The audit log (audit/): pghistory keeps its contexts and pgtrigger installs the
+    # audit triggers in each provider's schema, beside the tables they watch.
+    "pgtrigger",
+    "pghistory",
+    "audit",
     "cycles",
     "catalog",
     "accounts",

@@ -1,7 +1,7 @@
 """The catalog in the admin, one module per part:
 
 - `metrics`: resource types with their variants, usage metrics, regions
-- `prices`: the fleet's list prices (set through `price_set`) and their audit trail
+- `prices`: the fleet's list prices (set through `price_set`) and their history
 - `offers`: services with their features, and offers
 - `base`: the rights and key checks they share
 

@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from audit.admin import AuditHistoryMixin
 from catalog.admin.base import FleetAdminOnly, KeyedForm
 from catalog.models import Feature, Offer, OfferVersion, Service
 from catalog.services.offers import (
@@ -106,7 +107,7 @@ class OfferVersionInline(admin.TabularInline):
 
 
 @admin.register(Offer)
-class OfferAdmin(FleetAdminOnly, admin.ModelAdmin):
+class OfferAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     """Name, description and visibility change in place; the content (services, charges,
     features, duration prices) goes through `offer_revise`: a version someone accepted
     never changes, so editing it makes a new version."""

@@ -3,7 +3,7 @@
 Prices are history: a Price row is never edited in place. "Add price" (and the
 "Set a new price" action and links) collects the key, the rate, the unit of time
 and an optional effective instant, and calls `catalog.services.list_prices.price_set`,
-which closes or supersedes what it replaces and writes the audit row. Only fleet
+which closes or supersedes what it replaces and writes the history row. Only fleet
 billing admins (superusers included) may set prices or edit the catalog; fleet
 viewers may look.
 """
@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from audit.admin import AuditHistoryMixin
 from catalog.admin.base import FleetAdminOnly
 from catalog.models import (
     Aggregation,
@@ -137,7 +138,7 @@ def price_status(price: Price, now) -> str:
 
 
 @admin.register(Price)
-class PriceAdmin(FleetAdminOnly, admin.ModelAdmin):
+class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     list_display = (
         "resource_type", "variant_shown", "region_shown", "class_shown", "rate_shown",
         "time_unit", "valid_from", "valid_to", "status", "set_new_price",
@@ -264,7 +265,7 @@ class PriceAdmin(FleetAdminOnly, admin.ModelAdmin):
             for field, reasons in invalid.message_dict.items():
                 form.add_error(field if field in form.fields else None, reasons)
             return None
-        # A repeated change returns the row in force and writes no audit row.
+        # A repeated change returns the row in force and writes no history row.
         changed = PriceChange.objects.filter(price=price, changed_at=now).exists()
         price.refresh_from_db()
         template = PRICE_SET if changed else PRICE_UNCHANGED
@@ -286,7 +287,7 @@ class PriceAdmin(FleetAdminOnly, admin.ModelAdmin):
 
 @admin.register(PriceChange)
 class PriceChangeAdmin(FleetAdminOnly, admin.ModelAdmin):
-    """The audit trail: read-only."""
+    """The price history: read-only (who changed what row by row: the audit log)."""
 
     list_display = (
         "changed_at", "resource_type", "key", "previous_rate", "new_rate", "unit",

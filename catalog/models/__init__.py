@@ -2,7 +2,7 @@
 
 - `features`: services (what a provider sells) and their features
 - `metrics`: metrics, resource types and usage metrics, variants, regions
-- `prices`: price lists, duration prices and their audit trail, charges
+- `prices`: price lists, duration prices and their history, charges
 - `offers`: offers and their versions
 
 Django loads an app's models from `catalog.models`, so this package imports every
@@ -22,7 +22,7 @@ from catalog.models.metrics import (
     UsageMetric,
     Variant,
 )
-from catalog.models.offers import Offer, OfferFeature, OfferVersion
+from catalog.models.offers import Offer, OfferFeature, OfferVersion, OfferVersionService
 from catalog.models.prices import (
     Charge,
     ChargeModel,
@@ -46,6 +46,7 @@ __all__ = [
     "Offer",
     "OfferFeature",
     "OfferVersion",
+    "OfferVersionService",
     "Price",
     "PriceChange",
     "PriceChangeSource",

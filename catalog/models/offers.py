@@ -3,11 +3,13 @@
 from django.conf import settings
 from django.db import models
 
+from audit.tracking import DELETE, INSERT, audited
 from catalog.models.features import KEY_HELP, Feature, Service
 from catalog.models.prices import PriceList
 from core.fields import quantity_field
 
 
+@audited()
 class Offer(models.Model):
     """A bundle of services' prices, features and quotas consumers accept (Free, Pro)."""
 
@@ -27,6 +29,7 @@ class Offer(models.Model):
         return self.name
 
 
+@audited()
 class OfferVersion(models.Model):
     """What an offer was at one time: its price list (kind "offer"), services, features.
 
@@ -39,7 +42,8 @@ class OfferVersion(models.Model):
     price_list = models.OneToOneField(
         PriceList, on_delete=models.PROTECT, related_name="offer_version"
     )
-    services = models.ManyToManyField(Service, related_name="offer_versions", blank=True)
+    services = models.ManyToManyField(Service, related_name="offer_versions", blank=True,
+                                      through="OfferVersionService")
     notes = models.TextField(blank=True, help_text="What changed in this version.")
     accepted_at = models.DateTimeField(
         null=True, blank=True, help_text="First accepted; from then on the version never changes."
@@ -60,6 +64,7 @@ class OfferVersion(models.Model):
         return f"{self.offer.name} v{self.number}"
 
 
+@audited()
 class OfferFeature(models.Model):
     """A feature an offer version enables; quotas carry their limit."""
 
@@ -78,3 +83,23 @@ class OfferFeature(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version}: {self.feature.key}"
+
+
+# Which services a version covers is offer content too: a plan change ends the active
+# entitlements that share a service with the new version.
+@audited(events=(INSERT, DELETE))
+class OfferVersionService(models.Model):
+    """A service an offer version covers. The table Django made for `services`, given a
+    model (migration catalog/0004) so that its rows are audited like the rest of the
+    version's content."""
+
+    offerversion = models.ForeignKey(OfferVersion, on_delete=models.CASCADE, related_name="+")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        db_table = "catalog_offerversion_services"
+        # The table's constraint as Django made it (unique_together, not a named one).
+        unique_together = [("offerversion", "service")]
+
+    def __str__(self) -> str:
+        return f"{self.offerversion_id}: {self.service_id}"

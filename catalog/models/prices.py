@@ -1,5 +1,5 @@
-"""What it costs: price lists, effective-dated duration prices with their audit trail,
-and charges (usage prices and fixed fees)."""
+"""What it costs: price lists, effective-dated duration prices with their history, and
+charges (usage prices and fixed fees). Prices and charges are audited (`@audited`)."""
 
 from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
@@ -7,6 +7,7 @@ from django.contrib.postgres.fields import RangeOperators
 from django.db import models
 from django.db.models import F, Q
 
+from audit.tracking import audited
 from catalog.models.features import Service
 from catalog.models.metrics import Metric, ServiceClass, TimeUnit
 from core.db import TsTzRange
@@ -32,6 +33,7 @@ class PriceList(models.Model):
         return self.name
 
 
+@audited()
 class Price(models.Model):
     """What one unit of a metric costs over `[valid_from, valid_to)`.
 
@@ -111,6 +113,7 @@ USAGE_MODELS = (ChargeModel.PER_UNIT, ChargeModel.PACKAGE, ChargeModel.GRADUATED
 FIXED_MODELS = (ChargeModel.ONE_TIME, ChargeModel.RECURRING)
 
 
+@audited()
 class Charge(models.Model):
     """A usage price or a fixed fee in a price list (list prices or an offer version).
 
@@ -182,7 +185,14 @@ class PriceChangeSource(models.TextChoices):
 
 
 class PriceChange(models.Model):
-    """The audit trail of prices: every change, who made it, when, and from when."""
+    """The price history the API serves (`GET /system/billing/{type}/history`): one row
+    per price set, with the rate it replaced at its effective instant, who set it, when
+    (the provider's clock, a sandbox's test clock included) and through what.
+
+    Product data, not the audit: one `price_set` writes up to three kinds of rows (the
+    row in force closed, scheduled rows superseded, the new row), which the audit log
+    records row by row, in wall-clock time; this row is the one business event and the
+    rate it replaced, which no single row snapshot holds."""
 
     price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="changes")
     previous_rate = rate_field(null=True, blank=True)

@@ -3,8 +3,9 @@
 A price is never deleted nor edited in place: `price_set` closes the row in
 force at the new price's effective instant (`valid_to`), marks rows that would
 have taken effect later as superseded, adds a new open-ended row and writes a
-`PriceChange` audit row, all in one transaction. `usage_price_set` dates the
-list usage charge of a (non-duration) metric the same way.
+`PriceChange` history row, all in one transaction (the audit log records each row
+written, by trigger). `usage_price_set` dates the list usage charge of a
+(non-duration) metric the same way.
 """
 
 from datetime import datetime
@@ -13,6 +14,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit.context import records_actor
 from catalog.domain.charges import FIXED, ChargeFieldError, ChargeSpec, charge_spec, tiers_to_json
 from catalog.models import (
     Aggregation,
@@ -165,7 +167,7 @@ def _price_replace(
     rate: Decimal, time_unit: str, now: datetime, actor, source: PriceChangeSource,
 ) -> Price:
     """Supersede rows from `effective` on, close the row in force at it, add the new
-    open-ended row and its audit row."""
+    open-ended row and its history row."""
     later = [row.pk for row in live if row.valid_from >= effective]
     if later:
         Price.objects.filter(pk__in=later).update(superseded_at=now)
@@ -190,6 +192,7 @@ def _price_replace(
     return price
 
 
+@records_actor()
 def price_set(
     *,
     metric_key: str,
@@ -212,7 +215,7 @@ def price_set(
     it replaces what was in force or scheduled for the same key: the row in
     force is closed at the instant, rows starting at or after it are marked
     superseded (kept for history, ignored by rating), and a new open-ended row
-    is added, with a PriceChange audit row naming the rate it replaced.
+    is added, with a PriceChange history row naming the rate it replaced.
 
     Setting the price that is already in force from that instant onwards, with
     nothing scheduled after it, changes nothing and returns the row in force:
@@ -268,6 +271,7 @@ def charge_create(price_list: PriceList, spec: ChargeSpec, *, metric, service, v
     )
 
 
+@records_actor()
 def usage_price_set(*, metric_key: str, charge: dict, effective_from: datetime | None,
                     now: datetime, actor=None) -> Charge:
     """Set the list usage price of a (non-duration) metric, effective-dated like `price_set`.

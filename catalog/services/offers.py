@@ -13,6 +13,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit.context import records_actor
 from catalog.domain.charges import ChargeFieldError, ChargeSpec, charge_spec
 from catalog.models import (
     Aggregation,
@@ -262,6 +263,7 @@ def _new_version(offer: Offer, number: int, *, now: datetime, actor, notes: str,
     return version
 
 
+@records_actor()
 def offer_create(*, key: str, name: str, content: OfferContent, now: datetime,
                  description: str = "", public: bool = True, actor=None) -> OfferVersion:
     """An offer and its first version."""
@@ -325,6 +327,7 @@ def _normalized(content: OfferContent, checked) -> tuple:
     )
 
 
+@records_actor()
 def offer_revise(*, offer: Offer, content: OfferContent, now: datetime, actor=None,
                  notes: str = "") -> OfferVersion:
     """Give the offer new content. A version no one accepted yet is edited in place;

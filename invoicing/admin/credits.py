@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from audit.admin import AuditHistoryMixin
 from invoicing.credits import credit_create, credit_withdraw
 from invoicing.models import Credit
 
@@ -44,7 +45,7 @@ class CreditForm(forms.ModelForm):
 
 
 @admin.register(Credit)
-class CreditAdmin(admin.ModelAdmin):
+class CreditAdmin(AuditHistoryMixin, admin.ModelAdmin):
     form = CreditForm
     list_display = ("name", "window_start", "window_end", "scope", "organization", "project",
                     "resource", "region", "metric_key", "created_by")

@@ -5,6 +5,7 @@ steps are retried through the delivery service."""
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from audit.admin import AuditHistoryMixin
 from invoicing.delivery import delivery_retry
 from invoicing.models import (
     InvoiceDelivery,
@@ -49,7 +50,7 @@ class InvoiceDeliveryAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentProfile)
-class PaymentProfileAdmin(ReadOnlyAdmin):
+class PaymentProfileAdmin(AuditHistoryMixin, ReadOnlyAdmin):
     list_display = ("billing_account", "brand", "last4", "exp_month", "exp_year",
                     "stripe_customer_id", "updated_at")
     search_fields = ("billing_account__name", "stripe_customer_id")
@@ -57,7 +58,7 @@ class PaymentProfileAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(ReadOnlyAdmin):
+class PaymentAttemptAdmin(AuditHistoryMixin, ReadOnlyAdmin):
     list_display = ("idempotency_key", "invoice", "amount", "currency", "status",
                     "payment_intent_id", "created_at", "error")
     list_filter = ("status",)

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 
+from audit.admin import AuditHistoryMixin
 from invoicing.closing import invoice_void
 from invoicing.delivery import deliveries_with_problems, delivery_retry
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentStatus, RatingRun
@@ -51,7 +52,7 @@ class DeliveryProblemFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ("__str__", "cycle", "billing_account", "status", "total", "currency",
                     "issued_at", "delivery_state", "payment_state", "delivery_error")
     list_filter = ("status", DeliveryProblemFilter, "cycle")

@@ -7,10 +7,12 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from accounts.entitlements import entitlement_accept, entitlement_end
-from accounts.models import Entitlement, EntitlementChange, FeatureGrant
+from accounts.models import Entitlement, FeatureGrant
+from audit.tracking import INSERT, UPDATE
 from catalog.models import Charge, OfferVersion
 from catalog.services.offers import OfferContent, offer_revise, offer_version_content
 from core.errors import Conflict
+from tests.audit.support import events_of
 from tests.conftest import inside
 from tests.offers_world import T0, datum_catalog, make_consumer
 
@@ -84,8 +86,8 @@ def test_accepting_switches_plans_and_grants_features_ending_revokes_them(alpha,
         assert ended.end == again.end == T0 + timedelta(days=9)
         assert not FeatureGrant.objects.filter(billing_account=acme.account,
                                                enabled=True).exists()
-        assert list(EntitlementChange.objects.filter(entitlement=pro)
-                    .order_by("at").values_list("action", flat=True)) == ["accepted", "ended"]
+        assert [(e.pgh_label, e.end) for e in events_of(Entitlement, pro.pk)] == [
+            (INSERT, None), (UPDATE, T0 + timedelta(days=9))]
 
 
 def test_private_offers_need_a_fleet_admin_and_content_is_checked(alpha, no_cycles):

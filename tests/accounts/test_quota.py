@@ -13,7 +13,6 @@ from accounts.entitlements import entitlement_accept, entitlement_end
 from accounts.models import (
     BillingAccount,
     Entitlement,
-    EntitlementChange,
     FeatureGrant,
     Organization,
     Project,
@@ -128,7 +127,6 @@ def test_concurrent_reservations_never_exceed_the_limit(django_db_setup, alpha_c
             with tenant_context(alpha_committed):
                 QuotaCounter.objects.filter(feature__key="race.zones").delete()
                 FeatureGrant.objects.filter(feature__key="race.zones").delete()
-                EntitlementChange.objects.filter(entitlement__offer_version=version).delete()
                 Entitlement.objects.filter(offer_version=version).delete()
                 OfferFeature.objects.filter(version=version).delete()
                 Charge.objects.filter(price_list_id=version.price_list_id).delete()

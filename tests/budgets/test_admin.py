@@ -6,10 +6,12 @@ from decimal import Decimal
 
 import pytest
 
-from budgets.models import Budget, BudgetChange, BudgetChangeKind
+from audit.tracking import DELETE, INSERT, UPDATE
+from budgets.models import Budget
 from budgets.services import RECIPIENT_USER_CANNOT_SEE
 from notifications.models import WebhookDelivery, WebhookStatus
 from notifications.services import notification_preference_set
+from tests.audit.support import actor_of, events_of
 from tests.budgets.support import NOW, project_budget, rate_open_cycles, seed_world
 from tests.conftest import host_client, inside, sign_in
 
@@ -63,11 +65,11 @@ def test_every_budgets_admin_page_renders(admin_client, world, beta):
     with inside(beta):
         delivery = WebhookDelivery.objects.first()
         alert = budget.alerts.first()
-        change_row = BudgetChange.objects.first()
     _page(admin_client, f"/admin/notifications/webhookdelivery/{delivery.pk}/change/")
     _page(admin_client, f"/admin/budgets/budgetalert/{alert.pk}/change/")
-    _page(admin_client, "/admin/budgets/budgetchange/")
-    _page(admin_client, f"/admin/budgets/budgetchange/{change_row.pk}/change/")
+    _page(admin_client, f"/admin/audit/auditevent/?object=budgets.budget:{budget.pk}")
+    history = admin_client.get(f"/admin/budgets/budget/{budget.pk}/history/")
+    assert history["Location"].endswith(f"?object=budgets.budget%3A{budget.pk}")
     assert "orgviewer" in _page(admin_client, "/admin/notifications/notificationpreference/")
     assert admin_client.get("/admin/budgets/budgetalert/add/").status_code == 403
 
@@ -87,8 +89,8 @@ def test_adding_a_budget_goes_through_the_service(admin_client, world, beta):
                                        [50, 80])
         assert sorted(str(r) for r in budget.recipients.all()) == ["ap@mars.example",
                                                                     "orgadmin"]
-        change = BudgetChange.objects.get(budget=budget)
-        assert (change.kind, change.actor.username) == (BudgetChangeKind.CREATED, "bob")
+        [change] = events_of(Budget, budget.pk)
+        assert (change.pgh_label, actor_of(change)) == (INSERT, "bob")
 
 
 def test_refusals_are_form_errors(admin_client, world, beta):
@@ -137,7 +139,7 @@ def test_changing_a_budget_keeps_its_secret_and_writes_the_audit_row(admin_clien
                 budget.webhook_secret) == ("Adventure (admin)", Decimal("3000.00"), [75],
                                            "https://h.example/y", "0123456789abcdef")
         assert [str(r) for r in budget.recipients.all()] == ["fin@mars.example"]
-        assert BudgetChange.objects.filter(budget=budget, kind="updated").count() == 1
+        assert [e.pgh_label for e in events_of(Budget, budget.pk)].count(UPDATE) == 1
         assert budget.alerts.count() == alerts  # history stays
 
 
@@ -147,7 +149,7 @@ def test_deleting_a_budget_keeps_the_audit_trail(admin_client, world, beta):
     assert response.status_code == 302
     with inside(beta):
         assert not Budget.objects.filter(pk=budget.pk).exists()
-        assert BudgetChange.objects.filter(budget_ref=budget.pk, kind="deleted").exists()
+        assert DELETE in [e.pgh_label for e in events_of(Budget, budget.pk)]
 
 
 def test_retry_action_requeues_failed_deliveries(admin_client, world, beta):

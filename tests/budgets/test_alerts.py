@@ -8,9 +8,10 @@ import pytest
 from django.core import mail
 
 from accounts.models import Role, RoleGrant
+from audit.tracking import DELETE, INSERT, UPDATE
 from budgets import alerts
 from budgets.alerts import alert_key, budget_alerts_evaluate
-from budgets.models import BudgetAlert, BudgetChange, BudgetChangeKind
+from budgets.models import Budget, BudgetAlert, BudgetRecipient
 from budgets.services import (
     NOBODY_NOTIFIED,
     RECIPIENT_USER_CANNOT_SEE,
@@ -25,6 +26,7 @@ from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import outbox_deliver
 from notifications.services import notification_preference_set
 from tenancy import jobs
+from tests.audit.support import actor_of, events_of
 from tests.budgets.support import (
     NOW,
     TEN_DAYS,
@@ -269,19 +271,34 @@ def test_create_update_delete_write_the_audit_trail(beta):
         budget_delete(budget=budget, actor=world["orgadmin"], now=NOW)
         budget_delete(budget=budget, actor=world["orgadmin"], now=NOW)  # already gone: no-op
 
-        changes = list(BudgetChange.objects.filter(budget_ref=budget_pk).order_by("id"))
-        assert [(c.kind, c.actor.username) for c in changes] == [
-            (BudgetChangeKind.CREATED, "projviewer"), (BudgetChangeKind.UPDATED, "orgadmin"),
-            (BudgetChangeKind.DELETED, "orgadmin"),
+        changes = events_of(Budget, budget_pk)
+        assert [(c.pgh_label, actor_of(c)) for c in changes] == [
+            (INSERT, "projviewer"), (UPDATE, "orgadmin"), (DELETE, "orgadmin"),
         ]
-        assert changes[0].snapshot == {
-            "name": "Adventure monthly", "scope": "project", "organization": None,
-            "project": "adventure", "amount": "2500.00", "thresholds": [50, 80, 100],
-            "recipient_users": ["orgviewer"], "recipient_emails": ["fin@mars.example"],
-            "webhook_url": "",
-        }
-        assert changes[1].snapshot["recipient_emails"] == ["a@b.example"]
-        assert changes[2].budget is None
+        created = changes[0]
+        assert (created.name, created.scope, created.organization_id, created.project.name,
+                created.amount, created.thresholds, created.webhook_url) == (
+            "Adventure monthly", "project", None, "adventure", Decimal("2500.00"),
+            [50, 80, 100], "")
+        assert _recipients_after(changes[0]) == (["orgviewer"], ["fin@mars.example"])
+        assert _recipients_after(changes[1]) == ([], ["a@b.example"])
+        assert not Budget.objects.filter(pk=budget_pk).exists()
+
+
+def _recipients_after(budget_event) -> tuple[list[str], list[str]]:
+    """The budget's recipients (users, emails) once the service call that wrote
+    `budget_event` was done: its recipients' audit events replayed up to that call's."""
+    events = list(BudgetRecipient.pgh_event_model.objects.filter(
+        budget_id=budget_event.pgh_obj_id).order_by("pgh_id"))
+    last = max(i for i, e in enumerate(events) if e.pgh_context_id == budget_event.pgh_context_id)
+    recipients: dict[int, object] = {}
+    for event in events[:last + 1]:
+        if event.pgh_label == DELETE:
+            recipients.pop(event.pgh_obj_id, None)
+        else:
+            recipients[event.pgh_obj_id] = event
+    users = sorted(r.user.username for r in recipients.values() if r.user_id)
+    return users, sorted(r.email for r in recipients.values() if r.email)
 
 
 def test_budget_checks_refuse_with_reasons(beta):
@@ -299,7 +316,7 @@ def test_budget_checks_refuse_with_reasons(beta):
             budget_create(project=world["project"], name="x", amount=Decimal("100"),
                           thresholds=[50], actor=world["projviewer"], now=NOW)
         assert nobody.value.message_dict == {"recipient_users": [NOBODY_NOTIFIED]}
-        assert not BudgetChange.objects.exists()
+        assert not Budget.pgh_event_model.objects.filter(name="x").exists()
 
 
 def test_a_user_without_an_address_cannot_be_a_recipient(beta):

@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Role
-from budgets.models import Budget, BudgetAlert, BudgetChange, BudgetChangeKind, BudgetRecipient
+from audit.tracking import DELETE, INSERT, UPDATE
+from budgets.models import Budget, BudgetAlert, BudgetRecipient
 from budgets.services import (
     AMOUNT_NOT_POSITIVE,
     AMOUNT_TOO_PRECISE,
@@ -18,6 +19,7 @@ from budgets.services import (
 )
 from notifications.selectors import invoice_email_recipients
 from tests.accounts.support import Api
+from tests.audit.support import actor_of, events_of
 from tests.budgets.support import (
     NOW,
     grant,
@@ -64,7 +66,7 @@ def test_a_project_viewer_creates_a_budget(beta, world, monkeypatch):
     body = response.json()
     with inside(beta):
         budget = Budget.objects.get()
-        change = BudgetChange.objects.get()
+        [change] = events_of(Budget, budget.pk)
     assert body == {
         "id": budget.pk, "name": "Adventure monthly", "scope": "project",
         "organization": "mars-corp", "project": "adventure", "amount": "2500.00",
@@ -76,7 +78,7 @@ def test_a_project_viewer_creates_a_budget(beta, world, monkeypatch):
     }
     assert "webhook_secret" not in body
     assert budget.webhook_secret == "0123456789abcdef" and budget.amount == Decimal("2500.00")
-    assert (change.kind, change.actor.username) == (BudgetChangeKind.CREATED, "projviewer")
+    assert (change.pgh_label, actor_of(change)) == (INSERT, "projviewer")
 
 
 def test_json_numbers_are_read_exactly(beta, world):
@@ -118,8 +120,8 @@ def test_viewers_manage_the_budgets_of_their_scope(beta, world):
     assert _error(orgviewer.get(path), 404)["code"] == "not_found"
     assert _error(orgviewer.delete(path), 404)["code"] == "not_found"
     with inside(beta):
-        assert list(BudgetChange.objects.order_by("id").values_list("kind", "actor__username")) \
-            == [("created", "projviewer"), ("updated", "orgviewer"), ("deleted", "orgviewer")]
+        assert [(e.pgh_label, actor_of(e)) for e in events_of(Budget, created["id"])] \
+            == [(INSERT, "projviewer"), (UPDATE, "orgviewer"), (DELETE, "orgviewer")]
         assert not Budget.objects.exists() and not BudgetRecipient.objects.exists()
 
 
@@ -182,7 +184,7 @@ def test_invalid_budgets_answer_the_envelope_with_reasons(beta, world):
     assert _error(api.post(PROJECT_BUDGETS, BODY), 400)["fields"] == {
         "name": [NAME_TAKEN.format(scope="project", name="Adventure monthly")]}
     with inside(beta):
-        assert Budget.objects.count() == 1 and BudgetChange.objects.count() == 1
+        assert Budget.objects.count() == 1 and Budget.pgh_event_model.objects.count() == 1
 
 
 def test_a_put_without_a_secret_keeps_the_current_one(beta, world):

@@ -3,13 +3,14 @@
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from accounts.onboarding import provider_onboard
+from audit.context import AuditedCommand
 from tenancy.models import BillingMode
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create a provider with its schema, domain <slug>.<base domain> and first admin."
 
     def add_arguments(self, parser):

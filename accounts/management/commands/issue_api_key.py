@@ -1,16 +1,17 @@
 """Issue an API key for a user of one provider; the key is printed once."""
 
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django_tenants.utils import tenant_context
 
 from accounts.api_keys import api_key_issue
+from audit.context import AuditedCommand
 from tenancy.selectors import provider_get_by_slug
 
 PROVIDER_NOT_FOUND = "no provider with slug {slug!r}: list them in the platform admin"
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Issue an API key for a user of a provider. The key is shown once and stored hashed."
 
     def add_arguments(self, parser):

@@ -1,11 +1,11 @@
 """Load the demo provider: idempotent, so every `dev.py up` can run it."""
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.onboarding import provider_onboard
+from audit.context import AuditedCommand
 from billing.demo import demo_chargeback_load, demo_consumer_load
 from tenancy.models import BillingMode
 from tenancy.selectors import provider_get_by_slug
@@ -18,7 +18,7 @@ DEMO_OPERATOR = ("operator", "operator-demo")
 DEMO_CONSUMER = ("consumer", "consumer-demo")
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create the demo provider with an operator and a consumer login (safe to repeat)."
 
     def handle(self, *args, **options):

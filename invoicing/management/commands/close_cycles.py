@@ -1,14 +1,14 @@
 """Close the cycles past their end plus grace: finalize and number their invoices."""
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from audit.context import AuditedCommand
 from invoicing.jobs import close_due_cycles
 from invoicing.management.commands._providers import providers_from_options
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Finalize the invoices of every cycle past its end plus grace (safe to repeat; the "
         "beat job calls the same service)."

@@ -2,15 +2,15 @@
 
 import time
 
-from django.core.management.base import BaseCommand
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from audit.context import AuditedCommand
 from invoicing.jobs import rate_open_cycles
 from invoicing.management.commands._providers import providers_from_options
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Run the rating run over every open cycle of a provider (the beat job does the same)."
 
     def add_arguments(self, parser):

@@ -3,13 +3,14 @@
 import time
 
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from audit.context import AuditedCommand
 from tenancy.schemas import schema_migrate, schemas_behind, shared_only_leftovers_clear
 from tenancy.selectors import provider_list_active
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Migrate the public schema (the provider registry and dj-stripe), then every "
         "provider's schema that lacks a migration the code has."

@@ -1,14 +1,15 @@
 """Check that a Celery worker runs tasks for a provider, in that provider's schema."""
 
 from celery.exceptions import TimeoutError as CeleryTimeout
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django_tenants.utils import tenant_context
 
+from audit.context import AuditedCommand
 from tenancy.jobs import provider_ping
 from tenancy.selectors import provider_get_by_slug
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Queue a ping task for a provider and print the schema the worker ran it in."
 
     def add_arguments(self, parser):
