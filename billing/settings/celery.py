@@ -124,3 +124,13 @@ CELERY_BEAT_SCHEDULE = {
     "webhooks-sweep": _every_provider(
         "notifications.tasks.webhook_sweep", "TALLY_WEBHOOKS_EVERY_SECONDS", 120),
 }
+
+# What a sandbox provider's clock runs at each step when it moves (cycles/clock_run.py):
+# the work beat fans out, in the order above (cycles before rating before closing, then
+# each finalized invoice's PDF, email and payment). Not the transport sweeps: emails and
+# webhooks leave on real time (notifications/tasks.py), queued when they are written.
+TALLY_CLOCK_STEP_TASKS = tuple(
+    entry["args"][0] for entry in CELERY_BEAT_SCHEDULE.values()
+    if entry["task"] == "tenancy.jobs.fan_out"
+    and not entry["args"][0].startswith("notifications.")
+)
