@@ -172,4 +172,4 @@ class BudgetChange(models.Model):
         ordering = ["-at", "-id"]
 
     def __str__(self) -> str:
-        return f"budget {self.budget_ref} {self.kind} at {self.at:%Y-%m-%d %H:%M}"
+        return f"budget {self.budget_ref} {self.kind} at {self.at:%Y-%m-%d %H:%M} UTC"
