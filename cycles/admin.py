@@ -64,7 +64,8 @@ class SandboxClockAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             return redirect(reverse("admin:index"))
         may_advance = request.user.has_perm("cycles.change_sandboxclock")
-        form = AdvanceForm(request.POST or None)
+        # Starts from the clock's time, shown in the provider's zone (the request's).
+        form = AdvanceForm(request.POST or None, initial={"to": sandbox_clock_get().frozen_time})
         if request.method == "POST" and may_advance and form.is_valid():
             try:
                 sandbox_clock_advance(to=form.cleaned_data["to"], actor=request.user)

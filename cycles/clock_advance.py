@@ -71,13 +71,15 @@ def _advance_errors(clock: SandboxClock, to: datetime) -> dict[str, list[str]]:
     return {}
 
 
-def sandbox_clock_advance(*, to: datetime, actor=None, queue: bool = True) -> AdvanceRequested:
+def sandbox_clock_advance(*, to: datetime, actor=None, actor_name: str = "",
+                          queue: bool = True) -> AdvanceRequested:
     """Ask the sandbox's clock to move forward to `to`.
 
     Refused: on a live provider (NotASandbox), while a previous advance runs
     (ClockAdvancing), backwards or too far (ValidationError on `to`). A clock that
     failed on the way may be advanced again: the run resumes from where it stopped.
     With `queue=False` the caller runs `sandbox_clock_run` itself (the command does).
+    `actor_name` names a mover that is not a user (a command) in the audit trail.
     """
     if sandbox_clock_get() is None:
         raise NotASandbox(NOT_A_SANDBOX)
@@ -98,7 +100,7 @@ def sandbox_clock_advance(*, to: datetime, actor=None, queue: bool = True) -> Ad
         advance = ClockAdvance.objects.create(
             from_time=clock.frozen_time, to_time=to, requested_at=timezone.now(),
             requested_by=actor if getattr(actor, "pk", None) else None,
-            requested_by_name=getattr(actor, "username", "") or "",
+            requested_by_name=getattr(actor, "username", "") or actor_name,
         )
         if queue:
             queue_after_commit(RUN_TASK)

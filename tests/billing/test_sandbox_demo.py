@@ -46,5 +46,5 @@ def test_the_offers_demo_in_a_sandbox_closes_its_month_when_the_clock_passes_it(
 
     with pytest.raises(CommandError, match="live provider"):
         call_command("tally_demo", "--sandbox", "beta")
-    with pytest.raises(CommandError, match="goes with --sandbox"):
+    with pytest.raises(CommandError, match="go with --sandbox"):
         call_command("tally_demo", "--frozen-at", "2026-03-10T09:00:00Z")

@@ -97,6 +97,7 @@ def test_the_command_moves_the_clock_with_progress_and_refuses_with_reasons(sand
     with inside(sandbox):
         assert clock_now() == datetime(2026, 3, 12, tzinfo=UTC)
         assert ClockAdvance.objects.get().steps == 3
+        assert ClockAdvance.objects.get().requested_by_name == "manage.py test_clock"
 
     with pytest.raises(CommandError, match="only moves forward"):
         call_command("test_clock", "--provider", "beta", "--advance-to", "2026-03-11T00:00Z")

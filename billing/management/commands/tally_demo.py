@@ -33,15 +33,18 @@ class Command(BaseCommand):
             "--frozen-at", metavar="ISO-8601",
             help="with --sandbox: where its clock is frozen (default: now), e.g. "
             "2026-03-10T09:00:00Z; the demo's history is the month before it")
+        parser.add_argument("--timezone", default=None,
+                            help="with --sandbox: its billing time zone (IANA name; default UTC)")
 
     def handle(self, *args, **options):
         if options["sandbox"]:
             self._datum(slug=options["sandbox"], name=f"{options['sandbox'].title()} Sandbox",
-                        sandbox=True, frozen_at=_instant(options["frozen_at"]))
+                        sandbox=True, frozen_at=_instant(options["frozen_at"]),
+                        zone=options["timezone"] or "UTC")
             return
-        if options["frozen_at"]:
-            raise CommandError("--frozen-at goes with --sandbox: the demo providers run on "
-                               "real time")
+        if options["frozen_at"] or options["timezone"]:
+            raise CommandError("--frozen-at and --timezone go with --sandbox: the demo "
+                               "providers run on real time, in UTC")
         provider = provider_get_by_slug(slug=DEMO_SLUG)
         if provider is None:
             created = provider_onboard(
@@ -76,7 +79,8 @@ class Command(BaseCommand):
 
         self._datum(slug=DATUM_SLUG, name="Datum Cloud")
 
-    def _datum(self, *, slug: str, name: str, sandbox: bool = False, frozen_at=None):
+    def _datum(self, *, slug: str, name: str, sandbox: bool = False, frozen_at=None,
+               zone: str = "UTC"):
         provider = provider_get_by_slug(slug=slug)
         if provider is None:
             try:
@@ -84,6 +88,7 @@ class Command(BaseCommand):
                     name=name, slug=slug, admin_username=DEMO_OPERATOR[0],
                     admin_email=f"operator@{slug}.localhost", admin_password=DEMO_OPERATOR[1],
                     billing_mode=BillingMode.OFFERS, sandbox=sandbox, clock_frozen_at=frozen_at,
+                    billing_timezone=zone,
                 )
             except ValidationError as error:
                 raise CommandError("; ".join(f"{field}: {reason}" for field, reasons

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         except ValueError as error:
             raise CommandError(f"--advance-to {text!r}: {error}") from None
         try:
-            sandbox_clock_advance(to=to, queue=False)
+            sandbox_clock_advance(to=to, actor_name="manage.py test_clock", queue=False)
         except (ValidationError, ClockAdvancing, NotASandbox) as error:
             messages = getattr(error, "messages", None) or [str(error)]
             raise CommandError(messages[0]) from error
