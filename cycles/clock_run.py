@@ -4,10 +4,12 @@ Beat runs a provider's periodic work every few minutes of real time (billing/set
 celery.py); a sandbox's clock can jump a month in one request. So the run moves the
 clock in steps (every local midnight, every cycle's end plus grace, and the target
 itself) and at each step runs the very tasks beat fans out, in beat's order (cycles,
-rating, closing, PDFs, emails, payments, sweeps): each reads `clock_now()`, which is
-the step. A month end is therefore closed at its end plus grace, a payment retried a
-day later is retried a day later, and each invoice's PDF, email and payment happen
-before the clock reports `ready`.
+rating, closing, PDFs, emails, payments): each reads `clock_now()`, which is the step.
+The budget check each rating queues runs within the step too (`tasks_inline`), so it
+reads the spend as of the step. A month end is therefore closed at its end plus grace,
+a threshold alerts at the first step past it, a payment retried a day later is retried
+a day later, and each invoice's PDF, email and payment happen before the clock reports
+`ready`. Emails and webhooks leave through their outbox on real time.
 
 The run is resumable and safe to start twice: it holds the provider's clock lock (a
 second run finds it taken and returns), and a run killed on the way leaves the clock at
@@ -27,6 +29,7 @@ from django.utils import timezone
 from core.locks import session_lock_release, session_lock_try
 from cycles.clock import sandbox_clock_get
 from cycles.models import ClockAdvance, ClockStatus, SandboxClock
+from tenancy.jobs import tasks_inline
 from tenancy.selectors import provider_current
 
 logger = logging.getLogger(__name__)
@@ -91,8 +94,9 @@ def _run(on_step: StepCallback | None) -> SandboxClock | None:
     for number, step in enumerate(steps, start=1):
         SandboxClock.objects.filter(pk=1).update(frozen_time=step)
         try:
-            for task in tasks:
-                task()  # in this process, in this schema; it reads clock_now(): `step`
+            with tasks_inline(settings.TALLY_CLOCK_INLINE_TASKS):
+                for task in tasks:
+                    task()  # in this process, in this schema; it reads clock_now(): `step`
         except Exception as error:  # noqa: BLE001 - recorded on the clock for its user
             logger.exception("sandbox clock of %s stopped at %s", provider.slug, step)
             text = STEP_FAILED.format(step=step.isoformat(), error=f"{type(error).__name__}: "

@@ -140,3 +140,6 @@ TALLY_CLOCK_STEP_TASKS = tuple(
     and not entry["args"][0].startswith("notifications.")
     and entry["args"][0] != "cycles.tasks.sandbox_clock_run"
 )
+# Queued after commit elsewhere, but run within the clock's step while it moves: a budget
+# check reads the spend as rated at its step, so it must run before the next step rates.
+TALLY_CLOCK_INLINE_TASKS = ("budgets.tasks.budget_alerts_evaluate",)

@@ -10,7 +10,6 @@ from cycles.models import BillingCycle, CycleStatus
 from invoicing.models import Invoice, InvoiceStatus
 from tenancy.models import Provider
 from tests.conftest import inside
-from tests.cycles.sandbox import own_media  # noqa: F401
 
 
 @pytest.mark.usefixtures("own_media")

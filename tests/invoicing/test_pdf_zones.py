@@ -14,7 +14,7 @@ from invoicing.pdf import pdf_absolute_path
 from notifications.models import OutboxMessage
 from tests.accounts.support import Api
 from tests.conftest import host_client, inside, sign_in
-from tests.cycles.sandbox import advance, iso, make_sandbox, own_media  # noqa: F401
+from tests.cycles.sandbox import advance, iso, make_sandbox
 from tests.factories import make_org, make_project, make_region, make_resource_type
 
 
