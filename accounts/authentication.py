@@ -40,6 +40,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(INVALID_KEY)
         if not api_key.user.is_active:
             raise exceptions.AuthenticationFailed(INVALID_KEY)
+        # Real time, in a sandbox too: when the key was last used on Earth.
         now = timezone.now()
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)

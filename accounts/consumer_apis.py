@@ -16,7 +16,6 @@ import re
 from decimal import Context, Decimal
 
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -32,6 +31,7 @@ from accounts.selectors import (
     project_visible_named,
 )
 from core.api import DecimalJSONParser, PlainDecimalField, plain_decimal
+from cycles.clock import clock_now
 
 NOT_ORG_ADMIN = "Only an admin of this organization (or a fleet admin) may do this."
 FLEET_ADMIN_ONLY = "Only a fleet billing admin may reserve or release quota."
@@ -75,7 +75,7 @@ class EntitlementListApi(APIView):
                    responses=EntitlementOutputSerializer(many=True))
     def get(self, request, billing_account_id: int):
         account = _account(request, billing_account_id)
-        now = timezone.now()
+        now = clock_now()
         return Response([entitlement_data(e, now=now)
                          for e in entitlement_list(billing_account=account)])
 
@@ -98,7 +98,7 @@ class EntitlementAcceptApi(APIView):
         _require_manage(request, account)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        now = timezone.now()
+        now = clock_now()
         entitlement = entitlement_accept(
             billing_account=account, offer_key=data.validated_data["offer"],
             version_number=data.validated_data.get("version"), now=now, actor=request.user,
@@ -116,7 +116,7 @@ class EntitlementEndApi(APIView):
         account = _account(request, billing_account_id)
         entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement_id)
         _require_manage(request, account)
-        now = timezone.now()
+        now = clock_now()
         entitlement_end(entitlement=entitlement, now=now, actor=request.user)
         entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement_id)
         return Response(entitlement_data(entitlement, now=now))
@@ -233,7 +233,7 @@ class EntitlementCheckApi(APIView):
         values = _quota_values(request)
         answer = quota_check_named(
             project_name=values["project"], feature_key=values["feature"],
-            quantity=values.get("quantity"), now=timezone.now(),
+            quantity=values.get("quantity"), now=clock_now(),
             visible=request_access(request).can_view_project)
         if answer is None:
             raise Http404(f"no project {values['project']!r}")
@@ -263,7 +263,7 @@ class EntitlementReserveApi(_FleetQuotaApi):
     def post(self, request):
         project, values = self._prepare(request)
         return _quota_response(quota_reserve(project=project, feature_key=values["feature"],
-                                             quantity=values["quantity"], now=timezone.now()))
+                                             quantity=values["quantity"], now=clock_now()))
 
 
 class EntitlementReleaseApi(_FleetQuotaApi):
@@ -276,4 +276,4 @@ class EntitlementReleaseApi(_FleetQuotaApi):
     def post(self, request):
         project, values = self._prepare(request)
         return _quota_response(quota_release(project=project, feature_key=values["feature"],
-                                             quantity=values["quantity"], now=timezone.now()))
+                                             quantity=values["quantity"], now=clock_now()))

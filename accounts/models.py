@@ -170,7 +170,7 @@ class ProjectAccountAssignment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.project} -> {self.billing_account} from {self.valid_from:%Y-%m-%d %H:%M}"
+        return f"{self.project} -> {self.billing_account} from {self.valid_from:%Y-%m-%d %H:%M} UTC"
 
 
 class Role(models.TextChoices):
@@ -264,7 +264,8 @@ class Entitlement(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.billing_account} on {self.offer_version} from {self.start:%Y-%m-%d %H:%M}"
+        return (f"{self.billing_account} on {self.offer_version} "
+                f"from {self.start:%Y-%m-%d %H:%M} UTC")
 
 
 class FeatureGrant(models.Model):

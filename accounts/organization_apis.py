@@ -1,6 +1,5 @@
 """API views of organizations, their billing accounts and the accounts' contacts."""
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -23,6 +22,7 @@ from accounts.selectors import (
     organization_list,
 )
 from core.api import StandardPagination
+from cycles.clock import clock_now
 
 FLEET_ADMIN_ONLY = "Only a fleet billing admin may create organizations."
 
@@ -110,7 +110,7 @@ class OrganizationCreateApi(APIView):
         data = OrganizationCreateApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         organization = organization_create(**data.validated_data, actor=request.user,
-                                           now=timezone.now())
+                                           now=clock_now())
         return Response(OrganizationOutputSerializer(_organization_data(organization)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -157,7 +157,7 @@ class BillingAccountCreateApi(APIView):
         data = BillingAccountCreateApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         account = billing_account_create(organization=organization, **data.validated_data,
-                                         actor=request.user, now=timezone.now())
+                                         actor=request.user, now=clock_now())
         account = billing_account_get(access=access, organization=organization,
                                       billing_account_id=account.pk)
         return Response(BillingAccountOutputSerializer(_account_data(account)).data,
@@ -175,7 +175,7 @@ class BillingAccountSetDefaultApi(APIView):
                                       billing_account_id=billing_account_id)
         require_manage(access, organization.pk)
         billing_account_set_default(billing_account=account, actor=request.user,
-                                    now=timezone.now())
+                                    now=clock_now())
         account = billing_account_get(access=access, organization=organization,
                                       billing_account_id=account.pk)
         return Response(BillingAccountOutputSerializer(_account_data(account)).data)
@@ -200,7 +200,7 @@ class BillingContactAddApi(APIView):
         data = BillingContactAddApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         billing_contact_add(billing_account=account, **data.validated_data,
-                            actor=request.user, now=timezone.now())
+                            actor=request.user, now=clock_now())
         account = billing_account_get(access=access, organization=organization,
                                       billing_account_id=account.pk)
         return Response(BillingAccountOutputSerializer(_account_data(account)).data)
@@ -227,5 +227,5 @@ class BillingContactRemoveApi(APIView):
         )
         data.is_valid(raise_exception=True)
         billing_contact_remove(billing_account=account, email=data.validated_data["email"],
-                               actor=request.user, now=timezone.now())
+                               actor=request.user, now=clock_now())
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,7 +3,6 @@ organization's billing accounts."""
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -15,6 +14,7 @@ from accounts.permissions import request_access
 from accounts.projects import project_create, project_move
 from accounts.selectors import organization_get, project_get, project_list
 from core.api import StandardPagination
+from cycles.clock import clock_now
 
 NO_SUCH_ORG = "no organization {name!r}"
 NO_SUCH_ACCOUNT = "no billing account {id} in organization {org!r}"
@@ -82,7 +82,7 @@ class ProjectListApi(APIView):
             organization = organization_get(
                 access=access, name=request.query_params["organization"]
             )
-        projects = project_list(access=access, organization=organization, at=timezone.now())
+        projects = project_list(access=access, organization=organization, at=clock_now())
         return paginated(request, self, projects, ProjectOutputSerializer, _project_data)
 
 
@@ -111,7 +111,7 @@ class ProjectCreateApi(APIView):
         account = None
         if data.validated_data.get("billing_account") is not None:
             account = _account_in_org(organization, data.validated_data["billing_account"])
-        now = timezone.now()
+        now = clock_now()
         project = project_create(name=data.validated_data["name"], organization=organization,
                                  billing_account=account, actor=request.user, now=now)
         project = project_get(access=access, name=project.name, at=now)
@@ -123,7 +123,7 @@ class ProjectDetailApi(APIView):
     @extend_schema(responses=ProjectDetailOutputSerializer)
     def get(self, request, project_name: str):
         project = project_get(access=request_access(request), name=project_name,
-                              at=timezone.now())
+                              at=clock_now())
         return Response(ProjectDetailOutputSerializer(_project_data(project, history=True)).data)
 
 
@@ -144,7 +144,7 @@ class ProjectMoveApi(APIView):
         data = ProjectMoveApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         account = _account_in_org(project.organization, data.validated_data["billing_account"])
-        now = timezone.now()
+        now = clock_now()
         project_move(project=project, billing_account=account,
                      effective_from=data.validated_data.get("effective_from"),
                      actor=request.user, now=now)

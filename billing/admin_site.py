@@ -13,6 +13,9 @@ from django.core.exceptions import ValidationError
 
 from accounts.backends import user_access
 from accounts.policy import admin_site_allowed
+from core.timefmt import datetime_text
+from cycles.clock import sandbox_clock_get
+from tenancy.selectors import provider_current
 
 
 def may_enter(user) -> bool:
@@ -37,3 +40,15 @@ class TallyAdminSite(AdminSite):
 
     def has_permission(self, request):
         return may_enter(request.user)
+
+    def each_context(self, request):
+        """Every page names the zone its times are shown in (the provider's billing zone,
+        activated for the request by tenancy.middleware), and a sandbox's clock."""
+        context = super().each_context(request)
+        provider = provider_current()
+        context["billing_zone"] = provider.billing_timezone
+        clock = sandbox_clock_get()
+        if clock is not None:
+            context["sandbox_now"] = datetime_text(clock.frozen_time, provider.billing_timezone,
+                                                   named=False)
+        return context

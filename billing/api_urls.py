@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("invoicing.urls")),
     path("", include("notifications.urls")),
     path("", include("budgets.urls")),
+    path("", include("cycles.urls")),
 ]

@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from billing import platform_admin  # noqa: F401 - adds the "Add provider" form
 from billing.views import health
 from tenancy.admin import platform_admin_site
 

@@ -11,7 +11,6 @@ from django.contrib import admin
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -20,6 +19,7 @@ from audit.admin import AuditHistoryMixin
 from budgets.alerts import webhook_subject
 from budgets.models import Budget, BudgetAlert, BudgetScope
 from budgets.services import budget_check, budget_create, budget_delete, budget_update
+from cycles.clock import clock_now
 from notifications.webhooks import webhook_deliveries_for
 
 THRESHOLDS_FORMAT = "whole percentages separated by commas, e.g. 50, 80, 100"
@@ -216,7 +216,7 @@ class BudgetAdmin(AuditHistoryMixin, admin.ModelAdmin):
             "recipient_usernames": [u.username for u in spec.users],
             "recipient_emails": spec.emails, "webhook_url": spec.webhook_url,
             "webhook_secret": form.cleaned_data.get("webhook_secret") or None,
-            "actor": request.user, "now": timezone.now(),
+            "actor": request.user, "now": clock_now(),
         }
         if change:
             saved = budget_update(budget=obj, **args)
@@ -234,10 +234,10 @@ class BudgetAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return deleted, counts, set(), protected
 
     def delete_model(self, request, obj):
-        budget_delete(budget=obj, actor=request.user, now=timezone.now())
+        budget_delete(budget=obj, actor=request.user, now=clock_now())
 
     def delete_queryset(self, request, queryset):
-        now = timezone.now()
+        now = clock_now()
         for budget in queryset:
             budget_delete(budget=budget, actor=request.user, now=now)
 

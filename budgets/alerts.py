@@ -25,6 +25,7 @@ from budgets.models import Budget, BudgetAlert, BudgetScope
 from budgets.selectors import scope_spend
 from budgets.services import sees_scope
 from core.money import money_quantum
+from core.timefmt import period_text
 from cycles.models import BillingCycle
 from notifications.outbox import outbox_enqueue
 from notifications.selectors import budget_email_opt_outs, webhook_keys_existing
@@ -259,6 +260,7 @@ def _alert_email(*, budget: Budget, cycle: BillingCycle, threshold: int, spend: 
         "cycle_label": cycle.label,
         "cycle_start": cycle.start,
         "cycle_end": cycle.end,
+        "cycle_period": period_text(cycle.start, cycle.end, provider.billing_timezone),
         "currency": currency,
         "amount": _money(budget.amount, currency),
         "spend": _money(spend, currency),

@@ -7,7 +7,6 @@ outside that scope every path answers 404. Money travels as strings.
 """
 
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -20,6 +19,7 @@ from budgets.models import Budget, BudgetScope
 from budgets.selectors import budget_get, budget_list, scope_total
 from budgets.services import budget_create, budget_delete, budget_update
 from core.api import DecimalJSONParser, StandardPagination
+from cycles.clock import clock_now
 from cycles.selectors import cycle_for_label
 from tenancy.selectors import provider_current
 
@@ -98,7 +98,7 @@ class _Current:
     request, shared by every budget of the scope."""
 
     def __init__(self, organization, project):
-        self.cycle = cycle_for_label(None, now=timezone.now())
+        self.cycle = cycle_for_label(None, now=clock_now())
         self.spend = (scope_total(cycle=self.cycle, organization=organization, project=project)
                       if self.cycle is not None else None)
 
@@ -183,7 +183,7 @@ class BudgetCreateApi(_ScopedView):
         data.is_valid(raise_exception=True)
         budget = budget_create(organization=organization, project=project,
                                **_service_args(data.validated_data), actor=request.user,
-                               now=timezone.now())
+                               now=clock_now())
         budget = _reload(budget, organization, project)
         return Response(
             BudgetOutputSerializer(_budget_data(budget, _Current(organization, project))).data,
@@ -212,7 +212,7 @@ class BudgetUpdateApi(_ScopedView):
         data = BudgetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         budget = budget_update(budget=budget, **_service_args(data.validated_data),
-                               actor=request.user, now=timezone.now())
+                               actor=request.user, now=clock_now())
         organization, project = budget.organization, budget.project
         budget = _reload(budget, organization, project)
         return Response(
@@ -224,7 +224,7 @@ class BudgetDeleteApi(_ScopedView):
     @extend_schema(responses={204: None})
     def delete(self, request, **kwargs):
         budget = self.budget(request, kwargs)
-        budget_delete(budget=budget, actor=request.user, now=timezone.now())
+        budget_delete(budget=budget, actor=request.user, now=clock_now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

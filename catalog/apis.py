@@ -18,7 +18,6 @@ from datetime import UTC
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -45,6 +44,7 @@ from catalog.services.list_prices import price_set
 from catalog.services.resource_types import RESOURCE_TYPE_NOT_FOUND, ResourceTypeNotFound
 from core.api import DecimalJSONParser, StandardPagination
 from core.money import to_decimal
+from cycles.clock import clock_now
 from cycles.guard import CycleFinalized
 from tenancy.selectors import provider_current
 
@@ -246,7 +246,7 @@ class _NoDeleteMixin:
 
 
 def _prices_response(*, metric_key: str | None) -> Response:
-    now = timezone.now()
+    now = clock_now()
     currency = provider_current().currency
     prices = prices_current_and_scheduled(now=now, metric_key=metric_key)
     body = {
@@ -346,7 +346,7 @@ class ResourceTypeBillingApi(_NoDeleteMixin, APIView):
         serializer = self.PriceSetInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        now = timezone.now()
+        now = clock_now()
         try:
             price = price_set(
                 metric_key=resource_type,

@@ -27,3 +27,17 @@ def usage_lock_exclusive() -> None:
     """Held while a cycle turns to closing: waits for ingestion batches in flight."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [_key(_USAGE)])
+
+
+def session_lock_try(name: str) -> bool:
+    """Take the provider's lock `name` for this database session, if free: for work
+    longer than a transaction (a sandbox clock's run). Release it with
+    `session_lock_release`; a session that ends (a worker killed) releases it too."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtext(%s))", [_key(name)])
+        return bool(cursor.fetchone()[0])
+
+
+def session_lock_release(name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(hashtext(%s))", [_key(name)])

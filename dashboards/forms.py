@@ -3,39 +3,50 @@
 ValidationError reasons are put back on the form's fields."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.core.exceptions import ValidationError
 
 from accounts.models import BillingAccount, Organization, Project
 from metering.models import Resource
+from tenancy.selectors import provider_current
 
-UTC_HELP = "In UTC, e.g. 2026-03-14 23:00."
+ZONE_HELP = "In {zone}, e.g. 2026-03-14 23:00."
+TIME_DOES_NOT_EXIST = ("{text} does not exist in {zone} (the clocks skip it for daylight "
+                       "saving time): give another time")
 DATETIME_FORMATS = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
                     "%Y-%m-%d %H:%M:%S"]
 
 
-class UtcDateTimeField(forms.DateTimeField):
-    """A date and time typed in UTC (a `datetime-local` input), returned aware in UTC."""
+class ZoneDateTimeField(forms.DateTimeField):
+    """A date and time typed in the provider's billing zone (a `datetime-local` input,
+    the zone named in its help), returned aware in UTC."""
 
     widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
     def __init__(self, **kwargs):
         kwargs.setdefault("input_formats", DATETIME_FORMATS)
-        kwargs.setdefault("help_text", UTC_HELP)
         super().__init__(**kwargs)
 
+    def zone(self) -> str:
+        return provider_current().billing_timezone
+
     def to_python(self, value):
-        # The field's own conversion would read a naive value in the active time zone;
-        # here the page says UTC, so parse it as such.
         if value in self.empty_values:
             return None
         text = str(value).strip()
+        zone = self.zone()
         for fmt in self.input_formats:
             try:
-                return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+                naive = datetime.strptime(text, fmt)
             except ValueError:
                 continue
+            local = naive.replace(tzinfo=ZoneInfo(zone))
+            # A skipped local time does not survive the round trip through UTC.
+            if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != naive:
+                raise ValidationError(TIME_DOES_NOT_EXIST.format(text=text, zone=zone))
+            return local.astimezone(UTC)
         raise ValidationError(self.error_messages["invalid"], code="invalid")
 
 
@@ -46,8 +57,8 @@ class CreditForm(forms.Form):
               ("resource", "One resource")]
 
     name = forms.CharField(max_length=200)
-    window_start = UtcDateTimeField(label="Window start")
-    window_end = UtcDateTimeField(label="Window end")
+    window_start = ZoneDateTimeField(label="Window start")
+    window_end = ZoneDateTimeField(label="Window end")
     scope = forms.ChoiceField(choices=SCOPES, initial="project")
     # Names, not drop-downs: a fleet may have thousands of organizations and projects.
     organization = forms.SlugField(max_length=100, required=False,
@@ -61,6 +72,12 @@ class CreditForm(forms.Form):
                                     help_text="Empty: every resource type.")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}),
                                   help_text="Printed on the invoice: why the credit is given.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = provider_current().billing_timezone
+        for name in ("window_start", "window_end"):
+            self.fields[name].help_text = ZONE_HELP.format(zone=zone)
 
     def clean(self):
         data = super().clean()

@@ -1,6 +1,5 @@
 """Unused quota over the API: allocated, used and unused capacity, and its cost."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -12,6 +11,7 @@ from accounts.capacity import project_quota_set
 from accounts.models import Project
 from accounts.permissions import IsFleetAdmin, request_access
 from core.api import PlainDecimalField
+from cycles.clock import clock_now
 from invoicing.capacity import unused_quota
 from tenancy.api_fields import MoneyField
 
@@ -44,7 +44,7 @@ class ProjectUnusedQuotaApi(APIView):
         projects = visible_projects(request_access(request)).filter(name=project_name)
         if not projects.exists():
             raise NotFound(f"no project {project_name!r}")
-        report = unused_quota(projects=projects, now=timezone.now())
+        report = unused_quota(projects=projects, now=clock_now())
         return Response(UnusedQuotaSerializer(report).data)
 
 
@@ -55,7 +55,7 @@ class OrganizationUnusedQuotaApi(APIView):
         organization = visible_organizations(access).filter(name=org_name).first()
         if organization is None or not access.can_view_org(organization.pk):
             raise NotFound(f"no organization {org_name!r}")
-        report = unused_quota(projects=organization.projects.all(), now=timezone.now())
+        report = unused_quota(projects=organization.projects.all(), now=clock_now())
         return Response(UnusedQuotaSerializer(report).data)
 
 
@@ -81,7 +81,7 @@ class ProjectQuotaSetApi(APIView):
             raise NotFound(f"no project {project_name!r}")
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        now = timezone.now()
+        now = clock_now()
         project_quota_set(project=project, actor=request.user, now=now, **data.validated_data)
         projects = Project.objects.filter(pk=project.pk)
         return Response(UnusedQuotaSerializer(unused_quota(projects=projects, now=now)).data)

@@ -26,6 +26,7 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 
 from accounts.models import BillingContact, PaymentKind
+from core.timefmt import date_text, period_text
 from invoicing.models import (
     Invoice,
     InvoiceDelivery,
@@ -43,6 +44,7 @@ from invoicing.pdf import invoice_pdf_store, money_text, pdf_absolute_path
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import outbox_enqueue, outbox_retry
 from notifications.selectors import invoice_email_recipients
+from tenancy.selectors import provider_current
 
 logger = logging.getLogger(__name__)
 
@@ -124,12 +126,17 @@ def invoice_pdf_render(*, invoice_id: int, now: datetime) -> bool:
 
 def _email_context(invoice: Invoice, contact: BillingContact) -> dict:
     statement = invoice.billing_account.payment_kind == PaymentKind.CHARGEBACK
+    zone = provider_current().billing_timezone
     return {
         "invoice": invoice,
         "contact": contact,
         "kind": "statement" if statement else "invoice",
         "statement": statement,
-        "period": invoice.cycle.label,
+        # People's dates, in the provider's zone and naming it (core/timefmt.py).
+        "period": period_text(invoice.cycle.start, invoice.cycle.end, zone),
+        "period_label": invoice.cycle.label,  # the subject's short name of the month
+        "issued": date_text(invoice.issued_at, zone) if invoice.issued_at else "",
+        "due": date_text(invoice.due_at, zone) if invoice.due_at else "",
         "total": f"{invoice.currency} {money_text(invoice.total, invoice.currency)}",
         "provider_name": invoice.provider_name,
         "account_name": invoice.account_name or invoice.billing_account.name,

@@ -2,7 +2,6 @@
 
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 from accounts.access import visible_projects
 from accounts.permissions import request_access
 from core.api import PlainDecimalField, StandardPagination
+from cycles.clock import clock_now
 from invoicing.closing import invoice_void
 from invoicing.delivery import PDF_NOT_READY, invoice_pdf_file
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
@@ -151,7 +151,7 @@ class InvoiceVoidApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         voided = invoice_void(invoice=invoice, reason=data.validated_data["reason"],
-                              now=timezone.now())
+                              now=clock_now())
         return Response(InvoiceSerializer(voided).data)
 
 
@@ -165,7 +165,7 @@ class InvoicePdfApi(APIView):
             invoice_list(organization_ids=org_ids).exclude(status=InvoiceStatus.DRAFT),
             pk=invoice_id,
         )
-        path = invoice_pdf_file(invoice_id=invoice.pk, now=timezone.now())
+        path = invoice_pdf_file(invoice_id=invoice.pk, now=clock_now())
         if path is None:
             raise NotFound(PDF_NOT_READY)
         return FileResponse(path.open("rb"), content_type="application/pdf",

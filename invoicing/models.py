@@ -164,7 +164,7 @@ class RatingRun(models.Model):
         ordering = ["-started_at"]
 
     def __str__(self) -> str:
-        return f"rating {self.cycle} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+        return f"rating {self.cycle} at {self.started_at:%Y-%m-%d %H:%M:%S} UTC"
 
 
 class CreditScope(models.TextChoices):
@@ -229,7 +229,8 @@ class Credit(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.name} [{self.window_start:%Y-%m-%d %H:%M}, {self.window_end:%Y-%m-%d %H:%M})"
+        return (f"{self.name} [{self.window_start:%Y-%m-%d %H:%M}, "
+                f"{self.window_end:%Y-%m-%d %H:%M}) UTC")
 
 
 # --- Delivery and payment (issue 5) -------------------------------------------------

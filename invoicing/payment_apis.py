@@ -1,7 +1,6 @@
 """Card payments over the API: a billing account's card, and Stripe's webhooks."""
 
 from django.shortcuts import get_object_or_404
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -12,6 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.models import BillingAccount
 from accounts.permissions import request_access
+from cycles.clock import clock_now
 from invoicing.models import PaymentProfile
 from invoicing.payments.cards import payment_method_set, payment_profile_for
 from invoicing.payments.webhooks import stripe_webhook_receive
@@ -88,6 +88,6 @@ class StripeWebhookApi(APIView):
     def post(self, request):
         event = stripe_webhook_receive(
             payload=request.body, signature=request.headers.get("Stripe-Signature", ""),
-            now=timezone.now(),
+            now=clock_now(),
         )
         return Response({"received": event.event_id, "outcome": event.outcome})

@@ -15,17 +15,16 @@ import os
 import socket
 import tempfile
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import connection
 from django.template.loader import render_to_string
 
 from core.money import round_money
+from core.timefmt import date_text, period_text
 from invoicing.models import Invoice, InvoiceStatus, LineKind
 from tenancy.selectors import provider_current
 
@@ -97,8 +96,7 @@ def money_text(value: Decimal, currency: str) -> str:
 @dataclass(frozen=True)
 class PrintedLine:
     kind: str
-    period_start: str
-    period_end: str
+    period: str
     region: str
     description: str
     credit_note: str
@@ -110,12 +108,11 @@ class PrintedLine:
 
 
 def invoice_document_context(*, invoice: Invoice) -> dict:
-    """Everything the template prints, as plain strings (no lazy queries in the template)."""
+    """Everything the template prints, as plain strings (no lazy queries in the template).
+    Dates are in the provider's billing zone, named once in the header and the Period
+    column's heading (the lines' periods do not repeat it)."""
     provider = provider_current()
-    zone = ZoneInfo(provider.billing_timezone)
-
-    def when(t) -> str:
-        return t.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+    zone = provider.billing_timezone
 
     lines = []
     for line in invoice.lines.all().order_by("sort_key", "id"):
@@ -130,8 +127,7 @@ def invoice_document_context(*, invoice: Invoice) -> dict:
             rate = format(line.rate.quantize(Decimal("0.01")), "f")  # exact: fewer digits
         lines.append(PrintedLine(
             kind=line.kind,
-            period_start=when(line.period_start),
-            period_end=when(line.period_end),
+            period=period_text(line.period_start, line.period_end, zone, named=False),
             region=line.region,
             description=line.description,
             credit_note=note,
@@ -144,7 +140,6 @@ def invoice_document_context(*, invoice: Invoice) -> dict:
     cycle = invoice.cycle
     account = invoice.billing_account
     profile = getattr(account, "payment_profile", None) if account.payment_kind == "card" else None
-    end_local = cycle.end.astimezone(zone)
     return {
         "invoice": invoice,
         "title": "Statement" if account.payment_kind == "chargeback" else "Invoice",
@@ -154,9 +149,10 @@ def invoice_document_context(*, invoice: Invoice) -> dict:
         "provider_address": invoice.provider_address or provider.address,
         "account_name": invoice.account_name or account.name,
         "organization_name": invoice.organization_name or str(account.organization),
-        "period_label": cycle.label,
-        "period_start": cycle.start.astimezone(zone),
-        "period_end_inclusive": end_local - timedelta(days=1),
+        "period": period_text(cycle.start, cycle.end, zone),
+        "zone": zone,
+        "issued": date_text(invoice.issued_at, zone) if invoice.issued_at else "",
+        "due": date_text(invoice.due_at, zone) if invoice.due_at else "",
         "logo": LOGO.resolve().as_uri(),
         "lines": lines,
         "subtotal": f"{invoice.currency} {money_text(invoice.subtotal, invoice.currency)}",

@@ -5,7 +5,6 @@ import csv
 from decimal import Decimal, InvalidOperation
 
 from django.http import StreamingHttpResponse
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
@@ -15,6 +14,7 @@ from rest_framework.views import APIView
 from accounts.access import visible_organizations, visible_projects
 from accounts.permissions import request_access
 from core.api import PlainDecimalField, StandardPagination
+from cycles.clock import clock_now
 from cycles.selectors import cycle_for_label
 from invoicing.models import InvoiceLine
 from invoicing.selectors import billed_lines, spend_summary
@@ -31,7 +31,7 @@ PERIOD_PARAM = OpenApiParameter(
 def _cycle_or_404(request):
     label = request.query_params.get("period")
     try:
-        cycle = cycle_for_label(label, now=timezone.now())
+        cycle = cycle_for_label(label, now=clock_now())
     except ValueError as exc:
         raise ValidationError({"period": [str(exc)]}) from exc
     if cycle is None:

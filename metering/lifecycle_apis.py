@@ -1,7 +1,6 @@
 """API views of metering's resources: lifecycle event ingestion and resource lookup."""
 
 from django.http import Http404
-from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiResponse,
@@ -14,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsFleetAdmin, request_access
+from cycles.clock import clock_now
 from metering.domain.lifecycle import iso
 from metering.ingestion import ERR_NOT_A_LIST, MAX_BATCH
 from metering.lifecycle_ingest import lifecycle_events_ingest
@@ -133,7 +133,7 @@ class LifecycleEventsIngestApi(APIView):
         if not isinstance(events, list):
             raise ValidationError({"events": [ERR_NOT_A_LIST]})
         # The service validates every item itself, in bulk: no serializer per event.
-        result = lifecycle_events_ingest(items=events, now=timezone.now())
+        result = lifecycle_events_ingest(items=events, now=clock_now())
         return Response({
             "accepted": result.accepted,
             "duplicate": result.duplicate,

@@ -1,7 +1,6 @@
 """API views of metering's usage: usage event ingestion (JSON or CloudEvents) and the
 usage no entitlement covered."""
 
-from django.utils import timezone
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -16,6 +15,7 @@ from rest_framework.views import APIView
 from accounts.permissions import IsFleetAdmin, IsFleetAdminOrReadOnlyViewer
 from core.api import DecimalJSONParser, PlainDecimalField
 from core.periods import month_period, parse_month
+from cycles.clock import clock_now
 from cycles.selectors import billing_period_containing
 from metering.domain.cloudevents import cloudevent_to_item
 from metering.ingestion import ERR_NOT_A_LIST, MAX_BATCH
@@ -90,7 +90,7 @@ class UsageEventsIngestApi(APIView):
             events = body.get("events") if isinstance(body, dict) else body
             if not isinstance(events, list):
                 raise ValidationError({"events": [ERR_NOT_A_LIST]})
-        result = usage_events_ingest(items=events, now=timezone.now())
+        result = usage_events_ingest(items=events, now=clock_now())
         return Response({"accepted": result.accepted, "duplicate": result.duplicate,
                          "refused": result.refused, "items": result.items})
 
@@ -121,7 +121,7 @@ class UnentitledUsageApi(APIView):
     )
     def get(self, request):
         label = request.query_params.get("period")
-        now = timezone.now()
+        now = clock_now()
         if label:
             try:
                 year, month = parse_month(label)

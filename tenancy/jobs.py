@@ -6,6 +6,9 @@ belongs to nobody, or worse, to whichever schema the worker last used.
 """
 
 import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from celery import current_app, shared_task
 from django.db import connection, transaction
@@ -55,9 +58,30 @@ def queue_in_schema(task_name: str, *args, schema_name: str,
                           countdown=countdown)
 
 
+# Tasks run in place of being queued, while a sandbox's clock steps (cycles/clock_run.py):
+# their work belongs to the step, done before the clock moves on.
+_inline_tasks: ContextVar[frozenset[str]] = ContextVar("tally_inline_tasks",
+                                                       default=frozenset())
+
+
+@contextmanager
+def tasks_inline(names: Iterable[str]) -> Iterator[None]:
+    """Within the block, `queue_after_commit` of these tasks runs them here and now, in
+    the caller's schema and transaction, instead of queueing them for a worker."""
+    token = _inline_tasks.set(frozenset(names))
+    try:
+        yield
+    finally:
+        _inline_tasks.reset(token)
+
+
 def queue_after_commit(task_name: str, *args, countdown: float | None = None) -> None:
     """Queue a provider task in the current provider's schema once the surrounding
-    transaction commits (right away outside one); a rolled-back write queues nothing."""
+    transaction commits (right away outside one); a rolled-back write queues nothing.
+    Inside `tasks_inline` naming it, the task runs at once instead."""
+    if task_name in _inline_tasks.get():
+        current_app.tasks[task_name](*args)
+        return
     schema_name = connection.schema_name
     transaction.on_commit(lambda: queue_in_schema(task_name, *args, schema_name=schema_name,
                                                   countdown=countdown))

@@ -11,11 +11,13 @@ a provider created a moment ago is served on its first request.
 import copy
 import threading
 import time
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import Http404
+from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from tenancy.models import Domain, Provider
@@ -61,3 +63,22 @@ class ProviderMiddleware(TenantMainMiddleware):
             return None
         # Never fall back to another schema: an unknown host answers 404.
         raise Http404(UNKNOWN_HOST.format(host=hostname))
+
+
+API_PREFIX = "/api/"
+
+
+class ProviderTimezoneMiddleware:
+    """Pages for people (the admin, the dashboards) show and read times in the provider's
+    billing zone: Django's current time zone is that zone for the request. The API is
+    left in UTC: machines read ISO 8601 instants with their offset ("...Z")."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        zone = getattr(getattr(request, "tenant", None), "billing_timezone", None)
+        if not zone or request.path.startswith(API_PREFIX):
+            return self.get_response(request)
+        with timezone.override(ZoneInfo(zone)):
+            return self.get_response(request)

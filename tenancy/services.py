@@ -28,21 +28,22 @@ def _schema_name_for(slug: str) -> str:
 
 
 def _provider_unsaved(*, name: str, slug: str, currency: str, billing_timezone: str,
-                      grace_period: timedelta, billing_mode: str) -> Provider:
+                      grace_period: timedelta, billing_mode: str, sandbox: bool) -> Provider:
     return Provider(
         name=name.strip(), slug=slug, schema_name=_schema_name_for(slug),
         currency=currency.upper(), billing_timezone=billing_timezone,
-        grace_period=grace_period, billing_mode=billing_mode,
+        grace_period=grace_period, billing_mode=billing_mode, sandbox=sandbox,
     )
 
 
 def provider_errors(*, name: str, slug: str, currency: str = "USD",
                     billing_timezone: str = "UTC", grace_period: timedelta = timedelta(0),
-                    billing_mode: str = BillingMode.CHARGEBACK) -> dict[str, list[str]]:
+                    billing_mode: str = BillingMode.CHARGEBACK,
+                    sandbox: bool = False) -> dict[str, list[str]]:
     """Why these provider fields would be refused, per field (empty: they would not)."""
     provider = _provider_unsaved(name=name, slug=slug, currency=currency,
                                  billing_timezone=billing_timezone, grace_period=grace_period,
-                                 billing_mode=billing_mode)
+                                 billing_mode=billing_mode, sandbox=sandbox)
     errors: dict[str, list[str]] = {}
     try:
         provider.full_clean(exclude=["schema_name"], validate_unique=False)
@@ -61,6 +62,7 @@ def provider_create(
     billing_timezone: str = "UTC",
     grace_period: timedelta = timedelta(0),
     billing_mode: str = BillingMode.CHARGEBACK,
+    sandbox: bool = False,
     base_domain: str | None = None,
 ) -> ProviderCreated:
     """Register a provider, clone its schema and route its host.
@@ -68,11 +70,12 @@ def provider_create(
     All or nothing: a failure at any step leaves no registry row, no schema and
     no domain behind (PostgreSQL DDL is transactional). The schema is migrated
     (tenancy/schemas.py), about 3 s of CPU whatever the number of providers.
-    Its people (the first fleet admin) are made by `accounts.onboarding`.
+    Its people (the first fleet admin) are made by `accounts.onboarding`. A sandbox
+    runs on its own test clock, frozen at its creation (cycles/clock.py).
     """
     fields = {"name": name, "slug": slug, "currency": currency,
               "billing_timezone": billing_timezone, "grace_period": grace_period,
-              "billing_mode": billing_mode}
+              "billing_mode": billing_mode, "sandbox": sandbox}
     errors = provider_errors(**fields)
     if errors:
         raise ValidationError(errors)

@@ -141,6 +141,8 @@ def sign_in(client: Client, username: str, password: str = PASSWORD) -> bool:
 
 # Fixtures shared across apps' tests, defined in their own modules: a real Celery
 # worker and beat (tests/workers.py), and the world of a provider that sells offers
-# (tests/offers_world.py). Imported here so every test directory sees them.
+# (tests/offers_world.py), and a sandbox's own media directory (tests/cycles/sandbox.py).
+# Imported here so every test directory sees them.
+from tests.cycles.sandbox import own_media  # noqa: E402, F401
 from tests.offers_world import no_cycles  # noqa: E402, F401
 from tests.workers import celery_beat_process, celery_worker_process  # noqa: E402, F401

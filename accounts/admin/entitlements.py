@@ -1,12 +1,14 @@
 """Admin of entitlements: seen by fleet roles, ended by fleet admins."""
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from accounts.access import access_for
 from accounts.entitlements import entitlement_end
 from accounts.models import Entitlement
 from audit.admin import AuditHistoryMixin
+from core.timefmt import datetime_text
+from cycles.clock import clock_now
+from tenancy.selectors import provider_current
 
 
 @admin.register(Entitlement)
@@ -37,8 +39,8 @@ class EntitlementAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     @admin.action(description="End the selected entitlements now")
     def end_now(self, request, queryset):
-        now = timezone.now()
+        now = clock_now()
         for entitlement in queryset:
             entitlement_end(entitlement=entitlement, now=now, actor=request.user)
-        messages.info(request, f"{queryset.count()} entitlement(s) ended at {now:%Y-%m-%d %H:%M}"
-                      " UTC.")
+        when = datetime_text(now, provider_current().billing_timezone)
+        messages.info(request, f"{queryset.count()} entitlement(s) ended at {when}.")

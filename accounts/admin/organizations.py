@@ -4,7 +4,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Subquery
-from django.utils import timezone
 
 from accounts.admin.service_forms import ServiceModelForm, add_errors, copy_saved
 from accounts.models import BillingAccount, BillingContact, Organization, PaymentKind
@@ -20,6 +19,7 @@ from accounts.organizations import (
     organization_update,
 )
 from audit.admin import AuditHistoryMixin
+from cycles.clock import clock_now
 
 
 class OrganizationAddForm(ServiceModelForm):
@@ -103,7 +103,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         return self.inlines if obj is not None else []
 
     def save_model(self, request, obj, form, change):
-        now = timezone.now()
+        now = clock_now()
         if change:
             organization_update(organization=obj, display_name=obj.display_name,
                                 actor=request.user, now=now)
@@ -204,7 +204,7 @@ class BillingAccountAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return self.inlines if obj is not None else []
 
     def save_model(self, request, obj, form, change):
-        now = timezone.now()
+        now = clock_now()
         if change:
             billing_account_update(billing_account=obj, name=obj.name,
                                    payment_kind=obj.payment_kind, actor=request.user, now=now)
@@ -218,7 +218,7 @@ class BillingAccountAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not BillingContact:
             return super().save_formset(request, form, formset, change)
-        account, now = form.instance, timezone.now()
+        account, now = form.instance, clock_now()
         # What formset.save() would have recorded, for the admin's change message.
         formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for contact_form in formset.forms:
@@ -252,7 +252,7 @@ class BillingAccountAdmin(AuditHistoryMixin, admin.ModelAdmin):
             self.message_user(request, "Select exactly one billing account.", messages.ERROR)
             return
         billing_account_set_default(billing_account=accounts[0], actor=request.user,
-                                    now=timezone.now())
+                                    now=clock_now())
         self.message_user(request, f"{accounts[0]} is now the default account.",
                           messages.SUCCESS)
 

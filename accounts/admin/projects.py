@@ -6,12 +6,11 @@ from django.contrib import admin
 from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import ValidationError
 from django.db.models import OuterRef, Q, Subquery
-from django.db.models.functions import Now
-from django.utils import timezone
 
 from accounts.admin.service_forms import ServiceModelForm, add_errors, copy_saved
 from accounts.models import BillingAccount, Project, ProjectAccountAssignment
 from accounts.projects import project_check, project_create, project_move, project_move_check
+from cycles.clock import clock_now
 
 
 class ProjectAddForm(ServiceModelForm):
@@ -64,7 +63,7 @@ class ProjectMoveForm(ServiceModelForm):
             try:
                 project_move_check(project=self.instance, billing_account=data["move_to"],
                                    effective_from=data.get("move_effective_from"),
-                                   now=timezone.now())
+                                   now=clock_now())
             except ValidationError as error:
                 add_errors(self, error, {"billing_account": "move_to",
                                           "effective_from": "move_effective_from"})
@@ -102,9 +101,10 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = [AssignmentInline]
 
     def get_queryset(self, request):
+        now = clock_now()  # the provider's clock, not the database's (a sandbox's differs)
         in_force = ProjectAccountAssignment.objects.filter(
-            Q(valid_to__isnull=True) | Q(valid_to__gt=Now()),
-            project=OuterRef("pk"), valid_from__lte=Now(),
+            Q(valid_to__isnull=True) | Q(valid_to__gt=now),
+            project=OuterRef("pk"), valid_from__lte=now,
         )
         return super().get_queryset(request).annotate(
             current_account_name=Subquery(in_force.values("billing_account__name")[:1])
@@ -131,7 +131,7 @@ class ProjectAdmin(admin.ModelAdmin):
         return self.inlines if obj is not None else []
 
     def save_model(self, request, obj, form, change):
-        now = timezone.now()
+        now = clock_now()
         if change:
             if form.cleaned_data.get("move_to") is not None:
                 project_move(project=obj, billing_account=form.cleaned_data["move_to"],

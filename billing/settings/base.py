@@ -32,6 +32,8 @@ MIDDLEWARE = [
     "tenancy.middleware.ProviderMiddleware",
     # The same schema on the read replica's connection, when one is configured.
     "core.replica.ReplicaMiddleware",
+    # People's pages (admin, dashboards) read times in the provider's billing zone.
+    "tenancy.middleware.ProviderTimezoneMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -123,4 +123,23 @@ CELERY_BEAT_SCHEDULE = {
     # Webhooks whose transient failure is due again, or whose worker died.
     "webhooks-sweep": _every_provider(
         "notifications.tasks.webhook_sweep", "TALLY_WEBHOOKS_EVERY_SECONDS", 120),
+    # A sandbox clock asked to advance whose queued run was lost (or stopped with its
+    # worker): picked up again. Live providers answer at once.
+    "sandbox-clocks": _every_provider(
+        "cycles.tasks.sandbox_clock_run", "TALLY_SANDBOX_CLOCKS_EVERY_SECONDS", 60),
 }
+
+# What a sandbox provider's clock runs at each step when it moves (cycles/clock_run.py):
+# the work beat fans out, in the order above (cycles before rating before closing, then
+# each finalized invoice's PDF, email and payment). Not the transport sweeps: emails and
+# webhooks leave on real time (notifications/tasks.py), queued when they are written.
+# Not the clock's own run, which is what runs these.
+TALLY_CLOCK_STEP_TASKS = tuple(
+    entry["args"][0] for entry in CELERY_BEAT_SCHEDULE.values()
+    if entry["task"] == "tenancy.jobs.fan_out"
+    and not entry["args"][0].startswith("notifications.")
+    and entry["args"][0] != "cycles.tasks.sandbox_clock_run"
+)
+# Queued after commit elsewhere, but run within the clock's step while it moves: a budget
+# check reads the spend as rated at its step, so it must run before the next step rates.
+TALLY_CLOCK_INLINE_TASKS = ("budgets.tasks.budget_alerts_evaluate",)

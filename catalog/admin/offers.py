@@ -11,7 +11,6 @@ from dataclasses import asdict
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from audit.admin import AuditHistoryMixin
 from catalog.admin.base import FleetAdminOnly, KeyedForm
@@ -23,6 +22,7 @@ from catalog.services.offers import (
     offer_revise,
     offer_version_content,
 )
+from cycles.clock import clock_now
 
 OFFER_REVISED_IN_PLACE = "{offer} v{number} was not accepted yet: it was edited in place."
 OFFER_NEW_VERSION = "{offer} v{number} is a new version: accepted versions never change."
@@ -124,7 +124,7 @@ class OfferAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # The form checked the content with the service's own checks (clean_content).
         content, notes, now = form.cleaned_data["content"], form.cleaned_data["notes"], (
-            timezone.now())
+            clock_now())
         if not change:
             version = offer_create(key=obj.key, name=obj.name, description=obj.description,
                                    public=obj.public, content=content, now=now,

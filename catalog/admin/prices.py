@@ -18,7 +18,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
 from audit.admin import AuditHistoryMixin
@@ -35,6 +34,9 @@ from catalog.models import (
     Variant,
 )
 from catalog.services.list_prices import price_set
+from core.timefmt import datetime_text
+from cycles.clock import clock_now
+from tenancy.selectors import provider_current
 
 PRICE_SET = "The price of {key} is now {rate} {unit} from {when}."
 PRICE_UNCHANGED = "{key} already costs {rate} {unit} from {when}: nothing changed."
@@ -102,7 +104,7 @@ class PriceStatusFilter(admin.SimpleListFilter):
         ]
 
     def queryset(self, request, queryset):
-        now = timezone.now()
+        now = clock_now()
         live = queryset.filter(superseded_at__isnull=True)
         not_ended = Q(valid_to__isnull=True) | Q(valid_to__gt=now)
         match self.value():
@@ -183,7 +185,7 @@ class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
 
     @admin.display(description="status")
     def status(self, obj):
-        return price_status(obj, timezone.now())
+        return price_status(obj, clock_now())
 
     @admin.display(description="")
     def set_new_price(self, obj):
@@ -247,7 +249,7 @@ class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     def _set_price(self, request, form):
         data = form.cleaned_data
         metric = data["metric"]
-        now = timezone.now()
+        now = clock_now()
         try:
             price = price_set(
                 metric_key=metric.key,
@@ -274,7 +276,7 @@ class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
             template.format(
                 key=price_key_text(price), rate=format(price.rate.normalize(), "f"),
                 unit=price.get_time_unit_display(),
-                when=price.valid_from.strftime("%Y-%m-%d %H:%M UTC"),
+                when=datetime_text(price.valid_from, provider_current().billing_timezone),
             ),
             messages.SUCCESS if changed else messages.INFO,
         )

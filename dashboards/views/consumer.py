@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts.entitlements import entitlement_accept
 from accounts.permissions import request_access
 from accounts.selectors import organization_get, project_get
+from core.timefmt import datetime_text
 from dashboards import exports
 from dashboards.forms import OfferAcceptForm
 from dashboards.selectors.billing_accounts import billing_accounts_with_projects
@@ -29,7 +30,7 @@ from dashboards.selectors.spend import (
     project_spend,
     rated_until,
 )
-from dashboards.views.page import money_text, page_now, period_param, render_page
+from dashboards.views.page import instant_text, money_text, page_now, period_param, render_page
 from dashboards.views.widgets import (
     lines_csv,
     projects_csv,
@@ -37,8 +38,9 @@ from dashboards.views.widgets import (
     with_forecasts,
     with_pdf,
 )
+from tenancy.selectors import provider_current
 
-OFFER_ACCEPTED = "{account} now has {offer} (from {when:%Y-%m-%d %H:%M} UTC)."
+OFFER_ACCEPTED = "{account} now has {offer} (from {when})."
 
 
 @login_required
@@ -119,7 +121,7 @@ def organization_invoices(request, name: str):
                      ("status", lambda i: i.status), ("currency", lambda i: i.currency),
                      ("subtotal", lambda i: money_text(i.subtotal)),
                      ("total", lambda i: money_text(i.total)),
-                     ("issued_at", lambda i: i.issued_at.isoformat() if i.issued_at else "")],
+                     ("issued_at", lambda i: instant_text(i.issued_at))],
             items=invoices.iterator(chunk_size=2000),
         )
     page = paginate(invoices, page=request.GET.get("page"))
@@ -149,7 +151,8 @@ def offer_accept(request, name: str, offer_key: str):
             reason for reasons in error.message_dict.values() for reason in reasons))
     else:
         messages.success(request, OFFER_ACCEPTED.format(
-            account=account.name, offer=entitlement.offer_version, when=entitlement.start))
+            account=account.name, offer=entitlement.offer_version,
+            when=datetime_text(entitlement.start, provider_current().billing_timezone)))
     return redirect(reverse("organization", args=[org.name]) + "#offers")
 
 

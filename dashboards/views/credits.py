@@ -11,7 +11,7 @@ from dashboards import exports
 from dashboards.forms import CreditForm
 from dashboards.selectors.credits import credit_list
 from dashboards.selectors.paging import paginate
-from dashboards.views.page import fleet_required, render_page
+from dashboards.views.page import fleet_required, instant_text, render_page
 from invoicing.credits import credit_create
 
 CREDIT_CREATED = "Credit “{name}” created: it shows on the drafts from the next rating."
@@ -24,8 +24,8 @@ def _credit_target(credit) -> str:
 
 CREDIT_COLUMNS = [
     ("name", lambda c: c.name), ("description", lambda c: c.description),
-    ("window_start", lambda c: c.window_start.isoformat()),
-    ("window_end", lambda c: c.window_end.isoformat()),
+    ("window_start", lambda c: instant_text(c.window_start)),
+    ("window_end", lambda c: instant_text(c.window_end)),
     ("scope", lambda c: c.scope),
     ("target", _credit_target),
     ("region", lambda c: c.region), ("resource_type", lambda c: c.metric_key),

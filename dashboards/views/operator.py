@@ -30,6 +30,7 @@ from dashboards.selectors.usage import (
 from dashboards.views.page import (
     PRICE_LIST_URL,
     fleet_required,
+    instant_text,
     money_text,
     page_currency,
     page_now,
@@ -141,8 +142,8 @@ def operator_unentitled(request):
             columns=[("organization", lambda r: r.organization), ("project", lambda r: r.project),
                      ("metric", lambda r: r.metric), ("events", lambda r: r.events),
                      ("total_value", lambda r: format(r.total_value.normalize(), "f")),
-                     ("first_at", lambda r: r.first_at.isoformat()),
-                     ("last_at", lambda r: r.last_at.isoformat())],
+                     ("first_at", lambda r: instant_text(r.first_at)),
+                     ("last_at", lambda r: instant_text(r.last_at))],
             items=rows,
         )
     page = paginate(rows, page=request.GET.get("page"))

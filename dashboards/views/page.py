@@ -9,10 +9,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 
 from accounts.permissions import request_access
 from core.money import money_quantum
+from core.timefmt import datetime_text, iso_instant
+from cycles.clock import clock_now, sandbox_clock_get
 from dashboards.selectors.billing_cycles import cycle_choices
 from tenancy.selectors import provider_current
 
@@ -63,14 +64,21 @@ def render_page(request, template: str, context: dict, *, period_picker: bool = 
         "nav": _nav(request, access),
         "currency": provider.currency,
         "provider": provider,
+        "sandbox_now": _sandbox_now(provider),
     }
     if period_picker:
         base["cycles"] = cycle_choices(now=page_now())
     return render(request, template, {**base, **context})
 
 
+def _sandbox_now(provider) -> str:
+    """A sandbox's clock as the banner shows it; empty for a live provider."""
+    clock = sandbox_clock_get()
+    return datetime_text(clock.frozen_time, provider.billing_timezone) if clock else ""
+
+
 def page_now():
-    return timezone.now()
+    return clock_now()
 
 
 def period_param(request) -> str:
@@ -79,6 +87,13 @@ def period_param(request) -> str:
 
 def page_currency() -> str:
     return provider_current().currency
+
+
+def instant_text(value) -> str:
+    """An instant as CSV shows it: ISO 8601 with the offset of the provider's billing zone
+    ("2026-11-01T00:00:00+01:00"), so a spreadsheet shows local time and keeps the exact
+    instant. Empty for none."""
+    return iso_instant(value, provider_current().billing_timezone) if value else ""
 
 
 def money_text(value) -> str:

@@ -10,7 +10,7 @@ from dashboards.selectors.spend import (
     spend_by_resource_type,
     summary,
 )
-from dashboards.views.page import money_text, page_currency
+from dashboards.views.page import instant_text, money_text, page_currency
 
 
 def summary_context(*, cycle, lines) -> dict:
@@ -72,8 +72,8 @@ def projects_csv(rows, *, cycle, until, name: str):
 
 
 LINE_COLUMNS = [
-    ("period_start", lambda ln: ln.period_start.isoformat()),
-    ("period_end", lambda ln: ln.period_end.isoformat()),
+    ("period_start", lambda ln: instant_text(ln.period_start)),
+    ("period_end", lambda ln: instant_text(ln.period_end)),
     ("region", lambda ln: ln.region), ("description", lambda ln: ln.description),
     ("resource", lambda ln: ln.resource_label), ("project", lambda ln: ln.project_name),
     ("resource_type", lambda ln: ln.metric_key), ("kind", lambda ln: ln.kind),

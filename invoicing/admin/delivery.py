@@ -3,9 +3,9 @@ the cards it is charged on, payment attempts and Stripe's webhooks. Read-only; f
 steps are retried through the delivery service."""
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from audit.admin import AuditHistoryMixin
+from cycles.clock import clock_now
 from invoicing.delivery import delivery_retry
 from invoicing.models import (
     InvoiceDelivery,
@@ -44,7 +44,7 @@ class InvoiceDeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry failed steps")
     def retry(self, request, queryset):
-        now = timezone.now()
+        now = clock_now()
         count = sum(delivery_retry(invoice_id=d.invoice_id, now=now) for d in queryset)
         self.message_user(request, f"Retrying {count} invoice(s).", messages.SUCCESS)
 

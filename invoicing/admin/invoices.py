@@ -5,9 +5,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 
 from audit.admin import AuditHistoryMixin
+from cycles.clock import clock_now
 from invoicing.closing import invoice_void
 from invoicing.delivery import deliveries_with_problems, delivery_retry
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentStatus, RatingRun
@@ -82,7 +82,7 @@ class InvoiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry failed delivery steps (PDF, email, payment)")
     def retry_delivery(self, request, queryset):
-        now = timezone.now()
+        now = clock_now()
         retried = [inv for inv in queryset if delivery_retry(invoice_id=inv.pk, now=now)]
         if retried:
             self.message_user(request, f"Retrying {len(retried)} invoice(s): "
@@ -115,7 +115,7 @@ class InvoiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 invoice_void(invoice=invoice, reason=form.cleaned_data["reason"],
-                             now=timezone.now())
+                             now=clock_now())
             except ValidationError as exc:
                 form.add_error(None, exc.messages[0] if exc.messages else str(exc))
             else:

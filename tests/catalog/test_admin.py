@@ -1,7 +1,8 @@
 """The fleet price list in the admin: set prices through the service, history read-only."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils.html import escape
@@ -66,12 +67,13 @@ def test_a_scheduled_price_from_the_form(alpha_catalog, alpha, alice):
     response = alice.post(ADD, _form(rate="0.2", effective_from_0="2099-01-01",
                                      effective_from_1="00:00:00", _continue="1"))
     assert response.status_code == 302
+    # Typed in the provider's billing zone, as the admin says ("Times in Pacific/Auckland").
+    scheduled = datetime(2099, 1, 1, tzinfo=ZoneInfo("Pacific/Auckland"))
     with inside(alpha):
         new = Price.objects.get(rate=Decimal("0.2"))
         assert response["Location"] == f"{CHANGELIST}{new.pk}/change/"
         assert [(p.valid_from, p.valid_to, p.rate) for p in Price.objects.order_by("valid_from")] \
-            == [(EPOCH, datetime(2099, 1, 1, tzinfo=UTC), Decimal("0.1")),
-                (datetime(2099, 1, 1, tzinfo=UTC), None, Decimal("0.2"))]
+            == [(EPOCH, scheduled, Decimal("0.1")), (scheduled, None, Decimal("0.2"))]
     listing = alice.get(CHANGELIST + "?status=scheduled").content.decode()
     assert "scheduled" in listing and "0.2000000000" in listing
 
@@ -98,9 +100,10 @@ def test_bad_input_shows_a_form_error_not_a_500(alpha_catalog, alpha, alice, fie
 def test_an_instant_in_a_finalized_cycle_is_a_form_error(alpha_catalog, alpha, alice):
     with inside(alpha):
         close_cycle(ALPHA_OCT_START, ALPHA_NOV_START, "2026-10")
-    response = alice.post(ADD, _form(effective_from_0="2026-10-15", effective_from_1="00:00"))
+    # 13:00 in Auckland (NZDT, UTC+13) is midnight UTC.
+    response = alice.post(ADD, _form(effective_from_0="2026-10-15", effective_from_1="13:00"))
     assert response.status_code == 200
-    message = CYCLE_FINALIZED.format(when="2026-10-15T00:00:00+00:00", label="2026-10")
+    message = CYCLE_FINALIZED.format(when="2026-10-15T13:00:00+13:00", label="2026-10")
     assert message in response.content.decode()
     with inside(alpha):
         assert not Price.objects.exists()

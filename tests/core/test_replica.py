@@ -62,7 +62,7 @@ ALPHA_PAGES = [
     ("ops", "/operator/projects/" + OCT, "secret-lab"),
     ("carol", "/spend/" + OCT, "adventure"),
     ("carol", "/orgs/mars-corp/" + OCT, "lab-rat"),
-    ("carol", "/orgs/mars-corp/invoices/", "<td>2020-09</td>"),
+    ("carol", "/orgs/mars-corp/invoices/", "<td>1–30 Sep 2020</td>"),
     ("carol", "/invoice/", "4 CPU, 16 GB Memory"),
     ("erin", "/projects/adventure/" + OCT, "500GB Virtual Disk"),
     ("chief", "/operator/credits/", "Rack power"),

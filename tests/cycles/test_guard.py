@@ -100,9 +100,12 @@ def test_the_admin_shows_the_same_refusal_as_a_form_error(finalized):
     assert sign_in(client, "alice", PASSWORD)
     response = client.post("/admin/catalog/price/add/", {
         "metric": "instance", "variant": "4cpu-16gb", "region": "", "service_class": "",
+        # Typed in the provider's zone: noon in Auckland (NZST, UTC+12) is WHEN.
         "rate": "0.2", "time_unit": "minute", "effective_from_0": "2026-09-15",
-        "effective_from_1": "00:00:00"})
+        "effective_from_1": "12:00:00"})
     assert response.status_code == 200  # the form again, with the reason on the field
-    assert MESSAGE in response.content.decode().replace("&#x27;", "'")
+    # The same refusal, its instant shown as typed: in the provider's zone, with the offset.
+    local = CYCLE_FINALIZED.format(when="2026-09-15T12:00:00+12:00", label="2026-09")
+    assert local in response.content.decode().replace("&#x27;", "'")
     assert datetime(2026, 9, 15, tzinfo=UTC) not in list(
         finalized.instance.prices.values_list("valid_from", flat=True))

@@ -33,7 +33,8 @@ def test_fleet_dashboard_shows_spend_forecast_trend_and_splits(beta, world):
     # the 5th), secret-lab 1440 (an instance); 648 a day now, 21 days to go.
     assert (summary.total, summary.daily_rate, summary.forecast) == (
         Decimal("6192.00"), Decimal("648.00"), Decimal("19800.00"))
-    for text in ("$6,192.00", "$19,800.00", "$648.00", "rated until Oct 11, 00:00 UTC"):
+    for text in ("$6,192.00", "$19,800.00", "$648.00", "rated until 11 Oct 2020, 00:00 (UTC)",
+                 "Billing cycle 2020-10 · <span data-testid=\"cycle-period\">1–31 Oct 2020 (UTC)"):
         assert text in page
     assert [(p.label, p.amount) for p in response.context["trend"]] == [
         ("2020-09", Decimal("12960.00")), ("2020-10", Decimal("6192.00"))]

@@ -4,9 +4,12 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
+from django_tenants.utils import tenant_context
 
 from accounts.onboarding import provider_onboard
 from audit.context import AuditedCommand
+from core.timefmt import datetime_text, instant_from_iso
+from cycles.clock import clock_now
 from tenancy.models import BillingMode
 
 
@@ -30,10 +33,20 @@ class Command(AuditedCommand):
             "--mode", choices=[c.value for c in BillingMode], default=BillingMode.CHARGEBACK
         )
         parser.add_argument("--base-domain", default=None)
+        parser.add_argument(
+            "--sandbox", action="store_true",
+            help="a sandbox: runs on its own test clock, frozen at creation, moved forward "
+            "with POST /api/v1/test-clock/advance (or its admin's button)",
+        )
+        parser.add_argument(
+            "--frozen-at", default=None, metavar="ISO-8601",
+            help="with --sandbox: freeze its clock here instead, e.g. 2026-03-01T00:00:00Z",
+        )
 
     def handle(self, *args, **options):
         if options["grace_hours"] < 0:
             raise CommandError("--grace-hours cannot be negative")
+        frozen_at = _instant(options["frozen_at"])
         try:
             created = provider_onboard(
                 name=options["name"],
@@ -45,6 +58,8 @@ class Command(AuditedCommand):
                 billing_timezone=options["timezone"],
                 grace_period=timedelta(hours=options["grace_hours"]),
                 billing_mode=options["mode"],
+                sandbox=options["sandbox"],
+                clock_frozen_at=frozen_at,
                 base_domain=options["base_domain"],
             )
         except ValidationError as exc:
@@ -54,9 +69,23 @@ class Command(AuditedCommand):
         self.stdout.write(f"  slug:      {p.slug} (schema {p.schema_name})")
         self.stdout.write(f"  currency:  {p.currency}, billing time zone {p.billing_timezone}")
         self.stdout.write(f"  url:       http://{created.domain}:8000/admin/")
+        if p.sandbox:
+            with tenant_context(p):
+                frozen = clock_now()
+            self.stdout.write(f"  sandbox:   test clock frozen at "
+                              f"{datetime_text(frozen, p.billing_timezone)}")
         self.stdout.write(f"  admin:     {created.admin_username}")
         if not options["admin_password"]:
             self.stdout.write(f"  password:  {created.admin_password}  (shown once)")
+
+
+def _instant(text: str | None):
+    if text is None:
+        return None
+    try:
+        return instant_from_iso(text)
+    except ValueError as error:
+        raise CommandError(f"--frozen-at {text!r}: {error}") from None
 
 
 def _describe(exc: ValidationError) -> str:

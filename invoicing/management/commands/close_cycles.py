@@ -1,9 +1,9 @@
 """Close the cycles past their end plus grace: finalize and number their invoices."""
 
-from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.context import AuditedCommand
+from cycles.clock import clock_now
 from invoicing.jobs import close_due_cycles
 from invoicing.management.commands._providers import providers_from_options
 
@@ -21,7 +21,7 @@ class Command(AuditedCommand):
     def handle(self, *args, **options):
         for provider in providers_from_options(options):
             with tenant_context(provider):
-                results = close_due_cycles(now=timezone.now())
+                results = close_due_cycles(now=clock_now())
             if not results:
                 self.stdout.write(f"{provider.slug}: no cycle is due for closing")
             for result in results:

@@ -2,10 +2,10 @@
 
 import time
 
-from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from audit.context import AuditedCommand
+from cycles.clock import clock_now
 from invoicing.jobs import rate_open_cycles
 from invoicing.management.commands._providers import providers_from_options
 
@@ -21,7 +21,7 @@ class Command(AuditedCommand):
         for provider in providers_from_options(options):
             started = time.monotonic()
             with tenant_context(provider):
-                runs = rate_open_cycles(now=timezone.now())
+                runs = rate_open_cycles(now=clock_now())
             for run in runs:
                 until = run.rated_until.strftime("%Y-%m-%d %H:%M")
                 self.stdout.write(

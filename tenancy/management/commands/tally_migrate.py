@@ -4,8 +4,10 @@ import time
 
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 
 from audit.context import AuditedCommand
+from tenancy.models import Provider
 from tenancy.schemas import schema_migrate, schemas_behind, shared_only_leftovers_clear
 from tenancy.selectors import provider_list_active
 
@@ -25,9 +27,12 @@ class Command(AuditedCommand):
     def handle(self, *args, **options):
         verbosity = max(0, options["verbosity"] - 1)
         started = time.monotonic()
-        schemas = list(provider_list_active().values_list("schema_name", flat=True))
+        # A fresh database has no registry yet: no provider, and no leftovers to clear.
+        fresh = Provider._meta.db_table not in connection.introspection.table_names()
+        schemas = [] if fresh else list(
+            provider_list_active().values_list("schema_name", flat=True))
         try:
-            for line in shared_only_leftovers_clear(schemas):
+            for line in ([] if fresh else shared_only_leftovers_clear(schemas)):
                 self.stdout.write(f"      {line}")
         except RuntimeError as refused:
             raise CommandError(str(refused)) from None

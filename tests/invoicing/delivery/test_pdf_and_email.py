@@ -64,7 +64,11 @@ def test_the_pdf_holds_everything_the_seed_invoice_prints_and_is_stored_once(alp
         text = "\n".join(pdf_pages(path)).replace("- ", "-")
     for expected in (
         invoice.number, "Alpha Cloud", "1 Olympus Mons Way", "Tharsis, Mars", "Main",
-        "Mars Corp", "2020-10", "Issue date", "2020-11-01", "Due date", "2020-12-01",
+        # Dates in the provider's zone, named. The fixture's cycle is October in UTC, which
+        # in Auckland starts and ends at 13:00, so its period shows those times.
+        "Mars Corp", "1 Oct 2020, 13:00 – 1 Nov 2020, 13:00 (Pacific/Auckland)",
+        "Issue date", "1 Nov 2020 (Pacific/Auckland)", "Due date", "1 Dec 2020 (Pacific/Auckland)",
+        "Period (Pacific/Auckland)",
         "Period", "Region", "Description", "Resource", "Project", "Quantity", "Rate", "Amount",
         "Usage line 001 for Project Adventure", "Instance: 4 CPU, 16 GB Memory",
         "mars-corp-adventure", "669600 minute", "0.10 per minute", "69,750.00", "33,750.00",
