@@ -4,8 +4,12 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django_tenants.utils import tenant_context
 
 from accounts.onboarding import provider_onboard
+from core.periods import parse_month
+from cycles.selectors import billing_start_at, month_label
+from cycles.services import billing_start_set
 from tenancy.models import BillingMode
 
 
@@ -29,10 +33,20 @@ class Command(BaseCommand):
             "--mode", choices=[c.value for c in BillingMode], default=BillingMode.CHARGEBACK
         )
         parser.add_argument("--base-domain", default=None)
+        parser.add_argument(
+            "--billing-start", default=None, metavar="YYYY-MM",
+            help="first month billed, in the billing zone (default: this month); set it "
+            "back to import history",
+        )
 
     def handle(self, *args, **options):
         if options["grace_hours"] < 0:
             raise CommandError("--grace-hours cannot be negative")
+        if options["billing_start"]:
+            try:
+                parse_month(options["billing_start"])
+            except ValueError as error:
+                raise CommandError(f"--billing-start: {error}") from None
         try:
             created = provider_onboard(
                 name=options["name"],
@@ -49,9 +63,14 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(_describe(exc)) from exc
         p = created.provider
+        with tenant_context(p):
+            if options["billing_start"]:
+                billing_start_set(month=options["billing_start"])
+            start = month_label(billing_start_at())
         self.stdout.write(self.style.SUCCESS(f"Created provider {p.name!r}"))
         self.stdout.write(f"  slug:      {p.slug} (schema {p.schema_name})")
         self.stdout.write(f"  currency:  {p.currency}, billing time zone {p.billing_timezone}")
+        self.stdout.write(f"  bills from {start} (nothing dated before it is accepted)")
         self.stdout.write(f"  url:       http://{created.domain}:8000/admin/")
         self.stdout.write(f"  admin:     {created.admin_username}")
         if not options["admin_password"]:
