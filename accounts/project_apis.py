@@ -15,6 +15,7 @@ from accounts.permissions import request_access
 from accounts.projects import project_create, project_move
 from accounts.selectors import organization_get, project_get, project_list
 from core.api import StandardPagination
+from cycles.clock import clock_now
 
 NO_SUCH_ORG = "no organization {name!r}"
 NO_SUCH_ACCOUNT = "no billing account {id} in organization {org!r}"
@@ -95,6 +96,12 @@ class ProjectCreateApi(APIView):
         name = serializers.CharField(help_text="lowercase letters, digits and '-'")
         organization = serializers.CharField()
         billing_account = serializers.IntegerField(required=False, allow_null=True)
+        billing_from = serializers.DateTimeField(
+            required=False, allow_null=True,
+            help_text="When the project starts billing to its account (ISO 8601 with "
+            "offset), to import its history: not before the provider's billing start nor "
+            "in a finalized cycle (409). Omitted: the start of the current cycle.",
+        )
 
     @extend_schema(operation_id="projects_create", request=InputSerializer,
                    responses={201: ProjectDetailOutputSerializer})
@@ -111,9 +118,10 @@ class ProjectCreateApi(APIView):
         account = None
         if data.validated_data.get("billing_account") is not None:
             account = _account_in_org(organization, data.validated_data["billing_account"])
-        now = timezone.now()
+        now = clock_now()
         project = project_create(name=data.validated_data["name"], organization=organization,
-                                 billing_account=account, actor=request.user, now=now)
+                                 billing_account=account, actor=request.user, now=now,
+                                 billing_from=data.validated_data.get("billing_from"))
         project = project_get(access=access, name=project.name, at=now)
         return Response(ProjectDetailOutputSerializer(_project_data(project, history=True)).data,
                         status=status.HTTP_201_CREATED)
@@ -144,7 +152,7 @@ class ProjectMoveApi(APIView):
         data = ProjectMoveApi.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         account = _account_in_org(project.organization, data.validated_data["billing_account"])
-        now = timezone.now()
+        now = clock_now()
         project_move(project=project, billing_account=account,
                      effective_from=data.validated_data.get("effective_from"),
                      actor=request.user, now=now)

@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from accounts.entitlements import entitlement_accept
 from accounts.models import Entitlement, Role, RoleGrant
-from cycles.models import BillingCycle
 from invoicing.rating_run import rating_run
 from metering.models import IngestionDay, UsageEvent
 from tests.accounts.support import Api, make_user
 from tests.catalog.conftest import real_queries
 from tests.conftest import inside
+from tests.factories import make_cycle
 from tests.offers_world import datum_catalog, make_consumer, sells_offers
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
@@ -187,9 +187,8 @@ def test_unentitled_usage_and_the_upcoming_invoice(setup, alpha):
     assert setup["ann"].get("/api/v1/usage/unentitled").status_code == 403
 
     with inside(alpha):
-        cycle = BillingCycle.objects.create(start=datetime(2026, 2, 28, 11, tzinfo=UTC),
-                                            end=datetime(2026, 3, 31, 11, tzinfo=UTC),
-                                            label="2026-03")
+        cycle = make_cycle(datetime(2026, 2, 28, 11, tzinfo=UTC),
+                           datetime(2026, 3, 31, 11, tzinfo=UTC), "2026-03")
         rating_run(cycle=cycle, now=NOW)
     upcoming = setup["vic"].get(f"/api/v1/billing-accounts/{acme.account.pk}/upcoming-invoice")
     assert upcoming.status_code == 200
