@@ -1,7 +1,6 @@
 """Import a provider's billing history from a file: catalog, organizations, projects,
 prices, resource events, usage and credits (billing/history/records.py has the format)."""
 
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -21,13 +20,13 @@ SHOWN_REFUSALS = 50
 
 
 class Progress:
-    """A progress bar on stderr: redrawn in place on a terminal, a line per tenth
-    elsewhere (logs, CI)."""
+    """A progress bar on the command's stderr: redrawn in place on a terminal, a line per
+    tenth elsewhere (logs, CI)."""
 
-    def __init__(self, total: int, stream=None, width: int = 30):
+    def __init__(self, total: int, stream, width: int = 30):
         self.total, self.done, self.width = max(total, 1), 0, width
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.stream = stream
+        self.tty = stream.isatty()
         self.shown_tenth = -1
 
     def advance(self, count: int) -> None:
@@ -40,9 +39,8 @@ class Progress:
         bar = "#" * filled + "-" * (self.width - filled)
         text = f"  importing [{bar}] {self.done * 100 // self.total:3d}%  " \
                f"{self.done}/{self.total} records"
-        self.stream.write(f"\r{text}" if self.tty else f"{text}\n")
-        if self.tty and self.done == self.total:
-            self.stream.write("\n")
+        self.stream.write(f"\r{text}" if self.tty else text,
+                          ending="\n" if not self.tty or self.done == self.total else "")
         self.stream.flush()
 
 
@@ -77,7 +75,7 @@ class Command(BaseCommand):
                               f"billing from {month_label(billing_start_at())} "
                               f"({provider.billing_timezone})")
             now = clock_now()
-            progress = Progress(len(records), stream=self.stderr._out)
+            progress = Progress(len(records), stream=self.stderr)
             if options["dry_run"]:
                 outcomes, bills = self._dry_run(records, now, progress)
             else:
