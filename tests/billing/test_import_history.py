@@ -16,7 +16,7 @@ from catalog.models import Price, PriceChange
 from cycles.models import BillingCycle
 from cycles.services import billing_start_set
 from invoicing.models import Credit, Invoice, InvoiceStatus
-from metering.models import LifecycleEvent
+from metering.models import LifecycleEvent, UsageEvent
 from tests.conftest import inside
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "october-2020.jsonl"
@@ -140,3 +140,26 @@ def test_unknown_providers_files_and_formats_are_refused_with_what_to_do(fresh, 
     other.write_text("x")
     with pytest.raises(CommandError, match="must end in .jsonl or .csv"):
         run("import_history", str(other), "--provider", "beta")
+
+
+def test_usage_and_its_metric_import_once(fresh, tmp_path):
+    path = tmp_path / "usage.jsonl"
+    path.write_text(
+        '{"record": "metric", "key": "dns.queries", "name": "DNS queries", '
+        '"aggregation": "sum"}\n'
+        '{"record": "organization", "name": "venus", "display_name": "Venus", '
+        '"contacts": ["ops@venus.example", "cfo@venus.example"]}\n'
+        '{"record": "project", "name": "probe", "organization": "venus", '
+        '"billing_from": "2020-10-01T00:00:00Z"}\n'
+        '{"record": "usage", "event_id": "u-1", "metric": "dns.queries", "project": "probe", '
+        '"occurred_at": "2020-10-05T10:00:00Z", "value": 1500.25}\n')
+    first, _ = run("import_history", str(path), "--provider", "beta")
+    assert counts(first, "usage") == (1, 0, 0) and counts(first, "metric") == (1, 0, 0)
+    again, _ = run("import_history", str(path), "--provider", "beta")
+    assert counts(again, "usage") == (0, 1, 0) and counts(again, "organization") == (0, 1, 0)
+    with inside(fresh):
+        assert UsageEvent.objects.get(event_id="u-1").value == Decimal("1500.25")
+        account = Organization.objects.get(name="venus").billing_accounts.get()
+        assert sorted(account.contacts.values_list("email", flat=True)) == [
+            "cfo@venus.example", "ops@venus.example"]
+        assert BillingCycle.objects.filter(label="2020-10").exists()
