@@ -15,7 +15,7 @@ clock gone wrong cannot open cycles years ahead.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 
@@ -41,6 +41,16 @@ BEYOND_HORIZON = (
     "{latest}. Send it once it has happened, or ask an operator to widen the provider's "
     "future horizon."
 )
+
+
+def duration_text(delta: timedelta) -> str:
+    """A horizon as people say it: "1 day", "36 hours", "90 minutes", "45 seconds"."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 class CycleFinalized(Conflict):
@@ -94,8 +104,8 @@ class BeyondHorizon(ValidationError):
     def __init__(self, *, field: str, when: datetime, now: datetime, latest: datetime):
         self.field = field
         self.latest = latest
-        horizon = latest - now
-        self.text = BEYOND_HORIZON.format(when=when.isoformat(), horizon=horizon,
+        self.text = BEYOND_HORIZON.format(when=when.isoformat(),
+                                          horizon=duration_text(latest - now),
                                           now=now.isoformat(), latest=latest.isoformat())
         super().__init__({field: [self.text]})
 

@@ -58,7 +58,7 @@ def test_importing_then_closing_bills_the_sample_and_a_second_import_changes_not
     out, _ = run("import_history", str(EXAMPLE), "--provider", "beta")
     assert counts(out, "event") == (60, 0, 0)
     assert counts(out, "price") == (2, 0, 0)
-    assert "Next: python manage.py close_cycles --provider beta" in out
+    assert "Next: python manage.py close_cycles --provider beta  (finalizes" in out
 
     closed, _ = run("close_cycles", "--provider", "beta")
     assert "beta 2020-10: 1 invoice(s) finalized, cycle closed" in closed

@@ -7,7 +7,13 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from core.errors import Conflict
-from cycles.guard import BEFORE_BILLING_START, CYCLE_FINALIZED, BeforeBillingStart, CycleFinalized
+from cycles.guard import (
+    BEFORE_BILLING_START,
+    CYCLE_FINALIZED,
+    BeforeBillingStart,
+    CycleFinalized,
+    duration_text,
+)
 from cycles.models import BillingCycle, CycleStatus
 from cycles.selectors import billing_start_at
 from cycles.services import (
@@ -144,3 +150,12 @@ def test_the_billing_start_never_strands_a_cycle_nor_enters_the_finalized_past(a
             billing_start_set(month="2019-01")
         assert refused.value.message_dict == {"month": [START_IN_FINALIZED.format(
             label="2019-01", until="2020-10")]}
+
+
+@pytest.mark.parametrize(("delta", "text"), [
+    (timedelta(days=1), "1 day"), (timedelta(days=2), "2 days"),
+    (timedelta(hours=36), "36 hours"), (timedelta(minutes=90), "90 minutes"),
+    (timedelta(seconds=1), "1 second"), (timedelta(0), "0 seconds"),
+])
+def test_a_horizon_reads_as_people_say_it(delta, text):
+    assert duration_text(delta) == text

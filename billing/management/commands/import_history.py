@@ -89,9 +89,10 @@ class Command(BaseCommand):
             raise CommandError(f"{refused} record(s) refused (listed above): fix them and run "
                                "the import again; what was imported stays as it is.")
         if not options["dry_run"]:
-            self.stdout.write(f"Next: python manage.py close_cycles --provider {provider.slug} "
-                              "finalizes the months past their end (oldest first); python "
-                              f"manage.py rate --provider {provider.slug} rates the open ones.")
+            self.stdout.write(
+                f"Next: python manage.py close_cycles --provider {provider.slug}  (finalizes "
+                "the months past their end, oldest first)\n"
+                f"      python manage.py rate --provider {provider.slug}  (rates the open ones)")
 
     def _dry_run(self, records, now, progress):
         """Everything the import would do, and a rating of the open cycles, in one

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import tenant_context
 
 from cycles.clock import clock_now
+from cycles.guard import duration_text
 from cycles.selectors import billing_start_at, cycles_list, month_label
 from cycles.services import billing_start_set, cycle_open
 from tenancy.selectors import provider_get_by_slug
@@ -59,11 +60,12 @@ class Command(BaseCommand):
     def _list(self, provider) -> None:
         start = billing_start_at()
         self.stdout.write(f"{provider.slug}: billing zone {provider.billing_timezone}, bills "
-                          f"from {month_label(start)}, future horizon {provider.future_horizon}")
+                          f"from {month_label(start)}, events accepted up to "
+                          f"{duration_text(provider.future_horizon)} ahead of now")
         cycles = cycles_list()
         if not cycles:
             self.stdout.write("  no cycle yet: they are made when something dated arrives")
         for cycle in cycles:
-            closed = f", closed {cycle.closed_at:%Y-%m-%d %H:%M} UTC" if cycle.closed_at else ""
+            closed = f" at {cycle.closed_at:%Y-%m-%d %H:%M} UTC" if cycle.closed_at else ""
             self.stdout.write(f"  {cycle.label}  [{cycle.start.isoformat()}, "
                               f"{cycle.end.isoformat()})  {cycle.status}{closed}")
