@@ -29,6 +29,7 @@ ALREADY_ENTITLED = (
     "(since {since}): end it first to change version"
 )
 ENDED_AT_START = "an entitlement cannot end at the instant it starts"
+NOT_AHEAD = "must not be later than now: dating is for history, not for scheduling"
 REPLACED_BY = "replaced by {offer} (same service)"
 # An entitlement ending at an instant bills up to it: the month of the instant before.
 _JUST_BEFORE = timedelta(microseconds=1)
@@ -45,6 +46,8 @@ def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: 
     accepted and never changes again. The month it starts in gets its cycle.
     """
     start = now if at is None else at
+    if start > now:
+        raise ValidationError({"accepted_at": [NOT_AHEAD]})
     with transaction.atomic():
         cycle_guard(start, field="accepted_at")
         # The account row serializes accepting and ending for one account.
@@ -102,6 +105,8 @@ def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None,
     `now`, at once: recurring charges prorate to this instant and its features stop.
     Ending an ended entitlement changes nothing."""
     end = now if at is None else at
+    if end > now:
+        raise ValidationError({"ended_at": [NOT_AHEAD]})
     with transaction.atomic():
         BillingAccount.objects.select_for_update().get(pk=entitlement.billing_account_id)
         entitlement = Entitlement.objects.select_related("offer_version__offer").get(

@@ -51,9 +51,12 @@ def cycles_ensure_for(*, instants: Iterable[datetime], now: datetime) -> list[Bi
     cycle (the usual batch), whatever the number of instants.
     """
     provider = provider_current()
-    earliest = max(filter(None, (billing_start_at(), finalized_until())))
     latest = now + provider.future_horizon
-    wanted = sorted({t for t in instants if earliest <= t <= latest})
+    near = {t for t in instants if t <= latest}
+    if not near:
+        return []
+    earliest = max(filter(None, (billing_start_at(), finalized_until())))
+    wanted = sorted(t for t in near if t >= earliest)
     if not wanted:
         return []
     existing = list(BillingCycle.objects.filter(start__lte=wanted[-1], end__gt=wanted[0])

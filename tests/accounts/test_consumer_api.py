@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.consumer_apis import DATED_BY_FLEET_ADMINS
-from accounts.entitlements import entitlement_accept
+from accounts.entitlements import NOT_AHEAD, entitlement_accept
 from accounts.models import Entitlement, Role, RoleGrant
 from cycles.models import BillingCycle
 from invoicing.models import Invoice
@@ -249,6 +249,9 @@ def test_a_fleet_admin_imports_an_entitlement_with_its_past_dates(setup, alpha):
     before = setup["fleet"].post(path, {"offer": "pro", "accepted_at": "1999-12-01T00:00:00Z"})
     assert before.status_code == 409
     assert before.json()["error"]["code"] == "before_billing_start"
+    ahead = setup["fleet"].post(path, {"offer": "pro", "accepted_at": "9999-12-31T23:59:59Z"})
+    assert ahead.status_code == 400
+    assert ahead.json()["error"]["fields"] == {"accepted_at": [NOT_AHEAD]}
 
     created = setup["fleet"].post(path, dated)
     assert created.status_code == 201
