@@ -35,6 +35,9 @@ from cycles.clock import clock_now
 
 NOT_ORG_ADMIN = "Only an admin of this organization (or a fleet admin) may do this."
 FLEET_ADMIN_ONLY = "Only a fleet billing admin may reserve or release quota."
+DATED_BY_FLEET_ADMINS = (
+    "Only a fleet billing admin dates an entitlement in the past (importing history)."
+)
 
 
 def _account(request, billing_account_id: int):
@@ -85,6 +88,11 @@ class EntitlementAcceptApi(APIView):
         offer = serializers.SlugField(help_text="The offer's key.")
         version = serializers.IntegerField(required=False, min_value=1,
                                            help_text="Default: the latest version.")
+        accepted_at = serializers.DateTimeField(
+            required=False, allow_null=True,
+            help_text="Fleet admins, to import history: when it was accepted (ISO 8601 with "
+            "offset; default now). Not before the billing start nor in a finalized cycle "
+            "(409).")
 
     @extend_schema(
         operation_id="billing_account_entitlements_create",
@@ -99,25 +107,39 @@ class EntitlementAcceptApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         now = clock_now()
+        at = data.validated_data.get("accepted_at")
+        if at is not None and not request_access(request).fleet_admin:
+            raise exceptions.PermissionDenied(DATED_BY_FLEET_ADMINS)
         entitlement = entitlement_accept(
             billing_account=account, offer_key=data.validated_data["offer"],
             version_number=data.validated_data.get("version"), now=now, actor=request.user,
-            allow_private=request_access(request).fleet_admin,
+            allow_private=request_access(request).fleet_admin, at=at,
         )
         entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement.pk)
         return Response(entitlement_data(entitlement, now=now), status=status.HTTP_201_CREATED)
 
 
 class EntitlementEndApi(APIView):
+    @extend_schema_serializer(component_name="EntitlementEndInput")
+    class InputSerializer(serializers.Serializer):
+        ended_at = serializers.DateTimeField(
+            required=False, allow_null=True,
+            help_text="Fleet admins, to import history: when it ended (default now).")
+
     @extend_schema(operation_id="billing_account_entitlements_end",
                    summary="End an entitlement now (recurring charges prorate to now)",
-                   request=None, responses=EntitlementOutputSerializer)
+                   request=InputSerializer, responses=EntitlementOutputSerializer)
     def post(self, request, billing_account_id: int, entitlement_id: int):
         account = _account(request, billing_account_id)
         entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement_id)
         _require_manage(request, account)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        at = data.validated_data.get("ended_at")
+        if at is not None and not request_access(request).fleet_admin:
+            raise exceptions.PermissionDenied(DATED_BY_FLEET_ADMINS)
         now = clock_now()
-        entitlement_end(entitlement=entitlement, now=now, actor=request.user)
+        entitlement_end(entitlement=entitlement, now=now, actor=request.user, at=at)
         entitlement = entitlement_get(billing_account=account, entitlement_id=entitlement_id)
         return Response(entitlement_data(entitlement, now=now))
 

@@ -1,7 +1,7 @@
 """Entitlements: a billing account accepting an offer version and ending it, and the
 feature grants its active entitlements give it."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -13,6 +13,8 @@ from audit.context import audit_note, records_actor
 from catalog.models import FeatureKind, OfferVersion
 from catalog.services.offers import offer_version_mark_accepted
 from core.errors import Conflict
+from cycles.guard import cycle_guard
+from cycles.services import cycles_ensure_for
 
 OFFER_NOT_FOUND = "no offer {offer!r}"
 OFFER_VERSION_NOT_FOUND = "offer {offer!r} has no version {number}"
@@ -22,19 +24,28 @@ ALREADY_ENTITLED = (
     "(since {since}): end it first to change version"
 )
 ENDED_AT_START = "an entitlement cannot end at the instant it starts"
+NOT_AHEAD = "must not be later than now: dating is for history, not for scheduling"
 REPLACED_BY = "replaced by {offer} (same service)"
+# An entitlement ending at an instant bills up to it: the month of the instant before.
+_JUST_BEFORE = timedelta(microseconds=1)
 
 
 @records_actor()
 def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: datetime,
                        actor=None, version_number: int | None = None,
-                       allow_private: bool = False) -> Entitlement:
+                       allow_private: bool = False, at: datetime | None = None) -> Entitlement:
     """The account accepts an offer (its latest version unless `version_number`):
-    an entitlement active from `now`. An active entitlement sharing a service with
-    it is ended at the same instant (a plan change). Its features and quotas are
-    granted at once; the version is marked accepted and never changes again.
+    an entitlement active from `at` (an earlier instant, to import history: refused
+    before the billing start or in a finalized cycle) or else from `now`. An active
+    entitlement sharing a service with it is ended at the same instant (a plan
+    change). Its features and quotas are granted at once; the version is marked
+    accepted and never changes again. The month it starts in gets its cycle.
     """
+    start = now if at is None else at
+    if start > now:
+        raise ValidationError({"accepted_at": [NOT_AHEAD]})
     with transaction.atomic():
+        cycle_guard(start, field="accepted_at")
         # The account row serializes accepting and ending for one account.
         BillingAccount.objects.select_for_update().get(pk=billing_account.pk)
         versions = OfferVersion.objects.select_for_update(of=("self",)).select_related(
@@ -51,7 +62,7 @@ def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: 
             raise ValidationError({"offer": [OFFER_PRIVATE.format(offer=offer_key)]})
         active = list(
             Entitlement.objects.select_for_update(of=("self",))
-            .filter(Q(end__isnull=True) | Q(end__gt=now), billing_account=billing_account)
+            .filter(Q(end__isnull=True) | Q(end__gt=start), billing_account=billing_account)
             .select_related("offer_version__offer").prefetch_related("offer_version__services")
         )
         for entitlement in active:
@@ -62,12 +73,14 @@ def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: 
         services = set(version.services.values_list("pk", flat=True))
         for entitlement in active:
             shared = {s.pk for s in entitlement.offer_version.services.all()} & services
-            if shared and entitlement.start < now:
-                _end(entitlement, now=now, note=REPLACED_BY.format(offer=version.offer.name))
+            if shared and entitlement.start < start:
+                _end(entitlement, now=start, note=REPLACED_BY.format(offer=version.offer.name))
         entitlement = Entitlement.objects.create(
-            billing_account=billing_account, offer_version=version, start=now, created_by=actor
+            billing_account=billing_account, offer_version=version, start=start,
+            created_by=actor
         )
         offer_version_mark_accepted(version=version, now=now)
+        cycles_ensure_for(instants=[start], now=now)
         _grants_sync(billing_account.pk, now=now)
     return entitlement
 
@@ -81,18 +94,25 @@ def _end(entitlement: Entitlement, *, now: datetime, note: str = "") -> None:
 
 
 @records_actor()
-def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None) -> Entitlement:
-    """End an entitlement at `now`, at once: recurring charges prorate to this instant and
-    its features stop. Ending an ended entitlement changes nothing."""
+def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None,
+                    at: datetime | None = None) -> Entitlement:
+    """End an entitlement at `at` (an earlier instant, to import history) or else at
+    `now`, at once: recurring charges prorate to this instant and its features stop.
+    Ending an ended entitlement changes nothing."""
+    end = now if at is None else at
+    if end > now:
+        raise ValidationError({"ended_at": [NOT_AHEAD]})
     with transaction.atomic():
         BillingAccount.objects.select_for_update().get(pk=entitlement.billing_account_id)
         entitlement = Entitlement.objects.select_related("offer_version__offer").get(
             pk=entitlement.pk)
-        if entitlement.end is not None and entitlement.end <= now:
+        if entitlement.end is not None and entitlement.end <= end:
             return entitlement
-        if now <= entitlement.start:
+        if end <= entitlement.start:
             raise Conflict({"entitlement": [ENDED_AT_START]})
-        _end(entitlement, now=now)
+        cycle_guard(end, field="ended_at")
+        _end(entitlement, now=end)
+        cycles_ensure_for(instants=[end - _JUST_BEFORE], now=now)
         _grants_sync(entitlement.billing_account_id, now=now)
     return entitlement
 

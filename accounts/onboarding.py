@@ -11,6 +11,7 @@ from django.db import transaction
 from django_tenants.utils import schema_context
 
 from accounts.models import Role, RoleGrant
+from core.periods import month_containing
 from cycles.clock_advance import sandbox_clock_start
 from tenancy.models import Provider
 from tenancy.services import provider_create, provider_errors
@@ -77,6 +78,17 @@ def provider_onboard(*, admin_username: str, admin_email: str = "",
         with schema_context(created.provider.schema_name):
             fleet_admin_create(username=admin_username, email=admin_email, password=password)
             if created.provider.sandbox:
-                sandbox_clock_start(frozen_time=clock_frozen_at or created.provider.created_at)
+                frozen = clock_frozen_at or created.provider.created_at
+                sandbox_clock_start(frozen_time=frozen)
+                _sandbox_bills_from_its_clock(created.provider, frozen)
     return ProviderOnboarded(provider=created.provider, domain=created.domain,
                              admin_username=admin_username, admin_password=password)
+
+
+def _sandbox_bills_from_its_clock(provider: Provider, frozen: datetime) -> None:
+    """A sandbox was "created" when its clock says, not when real time says: unless set,
+    its billing start is the billing month its clock is frozen in (a clock frozen in
+    March bills March, whatever month it is outside)."""
+    if provider.billing_start is None:
+        provider.billing_start = month_containing(frozen, provider.billing_timezone).start
+        provider.save(update_fields=["billing_start"])

@@ -95,6 +95,12 @@ class ProjectCreateApi(APIView):
         name = serializers.CharField(help_text="lowercase letters, digits and '-'")
         organization = serializers.CharField()
         billing_account = serializers.IntegerField(required=False, allow_null=True)
+        billing_from = serializers.DateTimeField(
+            required=False, allow_null=True,
+            help_text="When the project starts billing to its account (ISO 8601 with "
+            "offset), to import its history: not before the provider's billing start nor "
+            "in a finalized cycle (409). Omitted: the start of the current cycle.",
+        )
 
     @extend_schema(operation_id="projects_create", request=InputSerializer,
                    responses={201: ProjectDetailOutputSerializer})
@@ -113,7 +119,8 @@ class ProjectCreateApi(APIView):
             account = _account_in_org(organization, data.validated_data["billing_account"])
         now = clock_now()
         project = project_create(name=data.validated_data["name"], organization=organization,
-                                 billing_account=account, actor=request.user, now=now)
+                                 billing_account=account, actor=request.user, now=now,
+                                 billing_from=data.validated_data.get("billing_from"))
         project = project_get(access=access, name=project.name, at=now)
         return Response(ProjectDetailOutputSerializer(_project_data(project, history=True)).data,
                         status=status.HTTP_201_CREATED)

@@ -2,7 +2,7 @@
 (effective-dated assignments; usage splits at the instant of a move)."""
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -17,8 +17,10 @@ from accounts.models import (
 )
 from accounts.organizations import check_name
 from audit.context import records_actor
+from core.periods import instant_utc
 from cycles.guard import cycle_guard
 from cycles.selectors import billing_period_containing, finalized_until
+from cycles.services import cycles_ensure_for
 
 PROJECT_NAME_TAKEN = "a project named {name!r} already exists"
 NO_BILLING_ACCOUNT = (
@@ -52,16 +54,19 @@ def project_check(*, name: str, organization: Organization,
 
 @records_actor()
 def project_create(*, name: str, organization: Organization, actor, now: datetime,
-                   billing_account: BillingAccount | None = None) -> Project:
+                   billing_account: BillingAccount | None = None,
+                   billing_from: datetime | None = None) -> Project:
     """Create a project billing to the organization's default account (or the given one).
 
-    The first assignment starts at the beginning of the billing period that
-    contains `now`, not at `now`: usage often carries timestamps from before
-    the project was registered here (telemetry that arrives late, resources
-    imported with their history), and every instant of the current cycle must
-    bill to some account. That period is still open, so no finalized invoice
-    can change; if cycles were closed ahead of time, the assignment starts at
-    the end of the last finalized one instead.
+    The first assignment starts at `billing_from` when given: an earlier instant, to
+    import the project's history (refused before the provider's billing start or in
+    a finalized cycle, cycles.guard). Otherwise it starts at the beginning of the
+    billing period that contains `now`, not at `now`: usage often carries timestamps
+    from before the project was registered here (telemetry that arrives late), and
+    every instant of the current cycle must bill to some account. That period is
+    still open, so no finalized invoice can change; if cycles were closed ahead of
+    time, the assignment starts at the end of the last finalized one instead. The
+    assignment's month gets its billing cycle.
 
     The creator holds the project billing viewer role on it (PRODUCT: a
     project's creator sees its spend and may grant that to others), even if
@@ -70,11 +75,17 @@ def project_create(*, name: str, organization: Organization, actor, now: datetim
     name, account = project_check(
         name=name, organization=organization, billing_account=billing_account
     )
-    valid_from = billing_period_containing(now).start
+    if billing_from is not None:
+        billing_from = _instant(billing_from, "billing_from")
     with transaction.atomic():
-        until = finalized_until()
-        if until is not None and until > valid_from:
-            valid_from = until
+        if billing_from is not None:
+            cycle_guard(billing_from, field="billing_from")
+            valid_from = billing_from
+        else:
+            valid_from = billing_period_containing(now).start
+            until = finalized_until()
+            if until is not None and until > valid_from:
+                valid_from = until
         try:
             with transaction.atomic():
                 project = Project.objects.create(
@@ -85,6 +96,7 @@ def project_create(*, name: str, organization: Organization, actor, now: datetim
         ProjectAccountAssignment.objects.create(
             project=project, billing_account=account, valid_from=valid_from, created_by=actor
         )
+        cycles_ensure_for(instants=[valid_from], now=now)
         if actor is not None:
             RoleGrant.objects.get_or_create(
                 user=actor, role=Role.PROJECT_BILLING_VIEWER, organization=None,
@@ -101,12 +113,18 @@ class _MovePlan:
     reopen: ProjectAccountAssignment | None  # a row of the target account made open-ended
 
 
+def _instant(when: datetime, field: str) -> datetime:
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValidationError({field: ["give a timezone-aware instant"]})
+    try:
+        return instant_utc(when)
+    except ValueError as error:
+        raise ValidationError({field: [str(error)]}) from None
+
+
 def _move_plan(*, project: Project, billing_account: BillingAccount,
                effective_from: datetime | None, now: datetime) -> _MovePlan:
-    when = effective_from or now
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValidationError({"effective_from": ["give a timezone-aware instant"]})
-    when = when.astimezone(UTC)
+    when = _instant(effective_from or now, "effective_from")
     if billing_account.organization_id != project.organization_id:
         raise ValidationError({"billing_account": [ACCOUNT_OTHER_ORG.format(
             account=billing_account.name, org=project.organization.name)]})
@@ -172,6 +190,7 @@ def project_move(*, project: Project, billing_account: BillingAccount,
         )
         plan = _move_plan(project=project, billing_account=billing_account,
                           effective_from=effective_from, now=now)
+        cycles_ensure_for(instants=[plan.effective_from], now=now)
         assignments = ProjectAccountAssignment.objects
         if plan.delete_ids:
             assignments.filter(pk__in=plan.delete_ids).delete()

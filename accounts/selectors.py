@@ -245,3 +245,9 @@ def entitlements_for_period(*, period: Period) -> list[EntitlementSpan]:
         )
         for e in rows
     ]
+
+
+def entitlements_active_at(*, at: datetime) -> bool:
+    """Whether any entitlement is active at `at` (its recurring charges bill the billing
+    month that starts there). One query."""
+    return Entitlement.objects.filter(Q(end__isnull=True) | Q(end__gt=at), start__lte=at).exists()

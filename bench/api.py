@@ -93,7 +93,7 @@ def _data() -> tuple[dict, str]:
     world.resources_copy(w, count=2000, events_each=10, start=month,
                          span=max(now - month - timedelta(hours=2), timedelta(hours=1)),
                          resize=False)
-    cycle = [c for c in cycles_ensure(now=now) if c.start <= now < c.end][0]
+    cycle = cycles_ensure(now=now)
     rated = rating_run(cycle=cycle, now=now)
     common.say(f"rated this cycle: {rated.lines} lines on {rated.invoices} invoices")
 

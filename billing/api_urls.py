@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("cycles.urls")),
     path("", include("accounts.urls")),
     path("", include("catalog.urls")),
     path("", include("metering.urls")),

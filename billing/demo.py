@@ -26,7 +26,8 @@ from catalog.services.metrics import metric_create, metric_service_set
 from catalog.services.offers import OfferContent, offer_create
 from catalog.services.resource_types import region_create, resource_type_create
 from core.periods import month_containing
-from cycles.services import cycles_ensure
+from cycles.selectors import billing_start_at, month_label
+from cycles.services import billing_start_set, cycles_ensure_for
 from invoicing.jobs import close_due_cycles, rate_open_cycles
 from metering.lifecycle_ingest import lifecycle_events_ingest
 from metering.usage_ingest import usage_events_ingest
@@ -71,6 +72,12 @@ def _last_month_start(now: datetime) -> datetime:
     return month_containing(this_month.start - timedelta(seconds=1), zone).start
 
 
+def _bill_from(history: datetime) -> None:
+    """Move the provider's billing start back to where the demo's history begins."""
+    if billing_start_at() > history:
+        billing_start_set(month=month_label(history))
+
+
 def _fleet_admin():
     """The first fleet admin: the demo's prices and organizations are theirs."""
     users = get_user_model().objects
@@ -94,8 +101,7 @@ def _ingest_and_bill(*, lifecycle: list[dict], usage: list[dict], history: datet
     lifecycle_events_ingest(items=lifecycle, now=now)
     for start in range(0, len(usage), 4000):
         usage_events_ingest(items=usage[start:start + 4000], now=now)
-    cycles_ensure(now=history)
-    cycles_ensure(now=now)
+    cycles_ensure_for(instants=[history, now], now=now)
     closed = close_due_cycles(now=now)
     rate_open_cycles(now=now)
     return sum(result.finalized for result in closed)
@@ -130,6 +136,7 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
     if Organization.objects.filter(name="mars-corp").exists():
         return None
     history = _last_month_start(now)  # everything below happened from here on
+    _bill_from(history)
     operator = _fleet_admin()
     _chargeback_catalog_create(operator=operator, history=history)
     projects = _chargeback_organizations_create(operator=operator, history=history)
@@ -287,6 +294,7 @@ def demo_consumer_load(*, now: datetime) -> DemoLoaded | None:
     if Organization.objects.filter(name="startup").exists():
         return None
     history = _last_month_start(now)
+    _bill_from(history)
     operator = _fleet_admin()
     _datum_catalog_create(operator=operator, history=history)
     consumer = _consumer_user()

@@ -43,9 +43,10 @@ from catalog.selectors import (
 from catalog.services.list_prices import price_set
 from catalog.services.resource_types import RESOURCE_TYPE_NOT_FOUND, ResourceTypeNotFound
 from core.api import DecimalJSONParser, StandardPagination
+from core.errors import Conflict
 from core.money import to_decimal
+from core.periods import ERR_INSTANT_RANGE, instant_utc
 from cycles.clock import clock_now
-from cycles.guard import CycleFinalized
 from tenancy.selectors import provider_current
 
 PRICE_NOT_DELETABLE = (
@@ -80,7 +81,8 @@ class RateField(serializers.Field):
 class AwareDateTimeField(serializers.Field):
     """ISO-8601 with an offset; naive date-times are refused, not guessed."""
 
-    default_error_messages = {"invalid": EFFECTIVE_FROM_FORMAT, "naive": EFFECTIVE_FROM_NAIVE}
+    default_error_messages = {"invalid": EFFECTIVE_FROM_FORMAT, "naive": EFFECTIVE_FROM_NAIVE,
+                              "range": ERR_INSTANT_RANGE}
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
@@ -93,7 +95,10 @@ class AwareDateTimeField(serializers.Field):
             self.fail("invalid")
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             self.fail("naive")
-        return parsed.astimezone(UTC)
+        try:
+            return instant_utc(parsed)
+        except ValueError:
+            self.fail("range")
 
     def to_representation(self, value):
         return iso_utc(value)
@@ -362,8 +367,8 @@ class ResourceTypeBillingApi(_NoDeleteMixin, APIView):
             )
         except ResourceTypeNotFound as missing:
             raise exceptions.NotFound(str(missing)) from None
-        except CycleFinalized:
-            raise  # the one 409 `cycle_finalized` answer (core.api_errors)
+        except Conflict:
+            raise  # 409 `cycle_finalized` or `before_billing_start` (core.api_errors)
         except ValidationError as invalid:
             raise exceptions.ValidationError(_api_fields(invalid.message_dict)) from None
         shown = price_get(price_id=price.pk)

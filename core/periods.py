@@ -24,6 +24,10 @@ ERR_MONTH_RANGE = "month must be between 1 and 12"
 ERR_YEAR_RANGE = "year must be between 1 and 9998"
 ERR_TIME_ZONE = "unknown time zone"
 ERR_NOT_A_MONTH = "period is not a calendar month in the given time zone"
+ERR_INSTANT_RANGE = (
+    "is outside the instants Tally can store: from 0001-01-01T00:00:00Z to "
+    "9999-12-31T23:59:59Z in UTC"
+)
 
 # [0-9], not \d: \d also matches non-ASCII digits such as full-width ones.
 _MONTH = re.compile(r"([0-9]{4})-([0-9]{2})")
@@ -36,6 +40,21 @@ def require_aware(t: datetime) -> None:
         raise ValueError(f"{ERR_NOT_DATETIME}, got {type(t).__name__}")
     if t.tzinfo is None or t.utcoffset() is None:
         raise ValueError(f"{ERR_NAIVE}: {t.isoformat()}")
+
+
+def instant_utc(t: datetime) -> datetime:
+    """An aware instant in UTC; ValueError(ERR_INSTANT_RANGE) when UTC cannot hold it.
+
+    Python's datetime runs from year 1 to 9999 in each zone, so an instant written
+    with an offset can lie outside that range in UTC (0001-01-01T00:00+01:00 is in
+    year 0, 9999-12-31T23:00-05:00 in year 10000): converting it raises OverflowError,
+    which every parser of user input must turn into a refusal, never a 500.
+    """
+    require_aware(t)
+    try:
+        return t.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(ERR_INSTANT_RANGE) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

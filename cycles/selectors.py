@@ -24,6 +24,21 @@ def month_label(t: datetime) -> str:
     return billing_period_containing(t).start.astimezone(zone).strftime("%Y-%m")
 
 
+def billing_start_at() -> datetime:
+    """The first instant the provider bills: its `billing_start`, or else the start of
+    the billing month it was created in. Nothing dated before it is accepted."""
+    provider = provider_current()
+    if provider.billing_start is not None:
+        return provider.billing_start
+    return month_containing(provider.created_at, provider.billing_timezone).start
+
+
+def month_label_of(period: Period) -> str:
+    """`YYYY-MM` of a billing month (a Period from `month_containing`)."""
+    zone = ZoneInfo(provider_current().billing_timezone)
+    return period.start.astimezone(zone).strftime("%Y-%m")
+
+
 def finalized_until() -> datetime | None:
     """The end of the provider's last closing or finalized cycle: nothing before it may
     change."""
@@ -39,6 +54,11 @@ def cycle_for_label(label: str | None, *, now: datetime,
         parse_month(label)  # ValueError with a clear message for a malformed label
         return cycles.filter(label=label).first()
     return cycles.filter(start__lte=now, end__gt=now).first()
+
+
+def cycles_list(*, using: str | None = None) -> list[BillingCycle]:
+    """Every cycle of the provider, oldest first."""
+    return list(BillingCycle.objects.using(using).order_by("start"))
 
 
 def cycles_open_started(*, now: datetime) -> list[BillingCycle]:

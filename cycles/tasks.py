@@ -8,7 +8,9 @@ from tenancy.jobs import provider_task
 
 @provider_task(name="cycles.tasks.cycles_ensure")
 def cycles_ensure_task() -> list[str]:
-    return [cycle.label for cycle in cycles_ensure(now=clock_now())]
+    """The current month's cycle (from the billing start on): what beat keeps made."""
+    cycle = cycles_ensure(now=clock_now())
+    return [cycle.label] if cycle is not None else []
 
 
 @provider_task(name="cycles.tasks.sandbox_clock_run")

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboards.views import consumer, credits, home, invoices, operator
+from dashboards.views import consumer, credits, home, invoices, late, operator
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -15,6 +15,7 @@ urlpatterns = [
          name="operator-attention"),
     path("operator/unentitled/", operator.operator_unentitled, name="operator-unentitled"),
     path("operator/credits/", credits.operator_credits, name="operator-credits"),
+    path("operator/late/", late.operator_late, name="operator-late"),
     path("operator/rate/", operator.operator_rate, name="operator-rate"),
     path("spend/", consumer.spend, name="spend"),
     path("orgs/<slug:name>/", consumer.organization, name="organization"),

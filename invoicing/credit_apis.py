@@ -12,6 +12,7 @@ from accounts.access import visible_organizations, visible_projects
 from accounts.models import Organization, Project
 from accounts.permissions import IsFleetAdmin, request_access
 from core.api import StandardPagination
+from cycles.clock import clock_now
 from invoicing.credits import credit_create, credit_withdraw
 from invoicing.models import Credit
 from metering.models import Resource
@@ -84,7 +85,7 @@ class CreditListCreateApi(APIView):
             name=given["name"], description=given["description"],
             window_start=given["window_start"], window_end=given["window_end"],
             region=given["region"], metric_key=given["resource_type"], actor=request.user,
-            **targets,
+            now=clock_now(), **targets,
         )
         return Response(CreditSerializer(credit).data, status=status.HTTP_201_CREATED)
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from audit.context import records_actor
 from catalog.models import Metric, Region
 from cycles.guard import cycle_guard
+from cycles.services import cycles_ensure_for
 from invoicing.models import Credit, CreditScope
 
 NAME_REQUIRED = "a credit needs a name: it is printed on the invoice"
@@ -37,7 +38,11 @@ def credit_create(
     region: str = "",
     metric_key: str = "",
     actor=None,
+    now: datetime | None = None,
 ) -> Credit:
+    """A credit of the time its scope ran in `[window_start, window_end)`. Refused
+    when the window starts before the billing start or in a finalized cycle
+    (cycles.guard); with `now`, the month of its start gets its cycle."""
     errors: dict[str, list[str]] = {}
     name, description = (name or "").strip(), (description or "").strip()
     if not name:
@@ -63,6 +68,8 @@ def credit_create(
              else CreditScope.PROJECT if project is not None else CreditScope.RESOURCE)
     with transaction.atomic():
         cycle_guard(window_start, field="window_start")
+        if now is not None:
+            cycles_ensure_for(instants=[window_start], now=now)
         return Credit.objects.create(
             name=name, description=description, window_start=window_start,
             window_end=window_end, scope=scope, organization=organization, project=project,

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from core.money import round_money
 from core.periods import Period
@@ -111,3 +111,47 @@ def credits_for_period(*, period: Period) -> list[CreditSpec]:
             resource_pk=credit.resource_id, region=credit.region, metric_key=credit.metric_key,
         ))
     return specs
+
+
+@dataclass(frozen=True)
+class AccountBill:
+    organization: str
+    billing_account: str
+    status: str
+    number: str | None
+    lines: int
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class CycleBill:
+    """What a cycle bills: each billing account's invoice (draft or issued)."""
+
+    label: str
+    status: str
+    currency: str
+    accounts: list[AccountBill]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((a.total for a in self.accounts), Decimal(0))
+
+
+def bills_by_cycle() -> list[CycleBill]:
+    """Every cycle that has invoices, oldest first, with each account's invoice total
+    (one query)."""
+    invoices = (Invoice.objects.select_related("cycle", "billing_account__organization")
+                .annotate(line_count=Count("lines"))
+                .order_by("cycle__start", "billing_account__organization__name",
+                          "billing_account__name"))
+    bills: dict[int, CycleBill] = {}
+    for invoice in invoices:
+        cycle = invoice.cycle
+        bill = bills.setdefault(cycle.pk, CycleBill(label=cycle.label, status=cycle.status,
+                                                    currency=invoice.currency, accounts=[]))
+        account = invoice.billing_account
+        bill.accounts.append(AccountBill(
+            organization=account.organization.name, billing_account=account.name,
+            status=invoice.status, number=invoice.number, lines=invoice.line_count,
+            total=invoice.total))
+    return list(bills.values())

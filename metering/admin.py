@@ -3,7 +3,7 @@ so what the admin shows is exactly what rating reads."""
 
 from django.contrib import admin
 
-from metering.models import IngestionDay, LifecycleEvent, Resource
+from metering.models import IngestionDay, LateEvent, LifecycleEvent, Resource
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -77,4 +77,15 @@ class UsageEventAdmin(ReadOnlyAdmin):
     list_filter = ("metric",)
     list_select_related = ("metric", "project")
     search_fields = ("event_id", "project__name")
+    date_hierarchy = "occurred_at"
+
+
+@admin.register(LateEvent)
+class LateEventAdmin(ReadOnlyAdmin):
+    """The late-usage report: events refused because their cycle was finalized."""
+
+    list_display = ("event_id", "stream", "cycle", "occurred_at", "project", "subject",
+                    "summary", "received_count", "last_received_at")
+    list_filter = ("stream", "cycle")
+    search_fields = ("event_id", "project", "subject")
     date_hierarchy = "occurred_at"

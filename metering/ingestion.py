@@ -2,8 +2,10 @@
 
 Both streams answer item by item (accepted, duplicate, refused with reasons, in input
 order), read the same field shapes (ids, names, instants, attributes), report a
-repeated id the same way, refuse events inside a finalized billing cycle, and count
-their outcomes per UTC day and stream in `IngestionDay`.
+repeated id the same way, refuse events the billing calendar cannot take (cycles.guard:
+beyond the future horizon, before the billing start, inside a finalized cycle, the
+last kept in the late-usage report), and count their outcomes per UTC day and stream
+in `IngestionDay`.
 """
 
 import json
@@ -16,7 +18,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from cycles.guard import finalized_boundary
+from core.periods import ERR_INSTANT_RANGE, instant_utc
+from cycles.guard import CycleFinalized, finalized_boundary
 from metering.models import IngestionDay, IngestionOutcome
 
 MAX_BATCH = 5000
@@ -150,7 +153,10 @@ def instant_parse(value) -> datetime | str:
         return ERR_TIMESTAMP
     if at.tzinfo is None or at.utcoffset() is None:
         return ERR_NAIVE
-    return at.astimezone(UTC)
+    try:
+        return instant_utc(at)
+    except ValueError:
+        return ERR_INSTANT_RANGE
 
 
 def attributes_field(raw: dict, errors: dict):
@@ -219,21 +225,33 @@ def field_differences(pairs) -> str:
     )
 
 
-def finalized_refuse(parsed: list, outcomes: Outcomes) -> list:
-    """Items dated in a finalized cycle get the guard's refusal (one query per batch);
-    the others, kept. Items need `index`, `event_id` and `at`."""
+def calendar_refuse(parsed: list, outcomes: Outcomes, *, now: datetime
+                    ) -> tuple[list, list[tuple[Any, str]]]:
+    """Items the billing calendar cannot take get cycles.guard's refusal (one read per
+    batch): dated more than the provider's future horizon ahead of `now`, before its
+    billing start, or in a finalized cycle. Returns the items kept, and the late ones
+    as (item, finalized cycle) pairs for the late-usage report. Items need `index`,
+    `event_id` and `at`."""
     if not parsed:
-        return parsed
-    boundary = finalized_boundary()
-    kept = []
+        return parsed, []
+    boundary = finalized_boundary(now=now)
+    kept, late = [], []
     for item in parsed:
         refused = boundary.refusal(item.at, field="occurred_at")
         if refused is None:
             kept.append(item)
-        else:
-            outcomes.set(item.index, item.event_id, IngestionOutcome.REFUSED, refused.text,
-                         error=refused.body())
-    return kept
+            continue
+        outcomes.set(item.index, item.event_id, IngestionOutcome.REFUSED, refused.text,
+                     error=refused.body())
+        if isinstance(refused, CycleFinalized):
+            late.append((item, refused.label))
+    return kept, late
+
+
+def accepted_instants(items: list, outcomes: Outcomes) -> list[datetime]:
+    """The instants of the `items` whose outcome is accepted: the months to bill."""
+    return [item.at for item in items
+            if outcomes.rows[item.index]["status"] == IngestionOutcome.ACCEPTED]
 
 
 # --- the day's counters ---------------------------------------------------------------------

@@ -28,14 +28,19 @@ or as a bare JSON array. Each event is judged on its own: the answer is **200 ev
 some events are refused** (multi-status semantics in a 200), with one outcome per event
 in input order: `accepted`, `duplicate` (its `event_id` was already received: re-sending
 is a no-op, even with a different body, which the reason then names) or `refused` (with
-the reason, and `fields` for malformed fields). Accepted events are stored; the others
+the reason, `fields` for malformed fields, and `error`, the error envelope a single
+write would get, for refusals of the billing calendar). Accepted events are stored; the others
 are not; nothing is stored in part.
 
 An event is refused when a field is missing or unknown (resource type, variant,
-project, region), `occurred_at` has no UTC offset, it falls in a finalized billing
-cycle, it disagrees with the stored resource (type, project, region, service class and
-parent never change; the variant changes only through `resized`), or it contradicts
-the resource's timeline (e.g. started twice, an event after `deleted`, created twice).
+project, region), `occurred_at` has no UTC offset or lies outside what UTC can hold
+(years 1 to 9999), it is dated more than the provider's future horizon (default 1
+day) ahead of now (`beyond_future_horizon`), before the provider's billing start
+(`before_billing_start`), or in a finalized billing cycle (`cycle_finalized`: such an
+event is also kept in the late-usage report, `GET /api/v1/usage/late`), it disagrees
+with the stored resource (type, project, region, service class and parent never
+change; the variant changes only through `resized`), or it contradicts the
+resource's timeline (e.g. started twice, an event after `deleted`, created twice).
 Events may arrive out of order: each is checked against its neighbours in time.
 
 A malformed body (not JSON, not a list, more than {MAX_BATCH} events) answers 400 with

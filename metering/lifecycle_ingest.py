@@ -10,7 +10,9 @@ How a batch flows, and why (the hot path: later target 25,000 events/s):
    variants, regions) and the projects it names, loaded once per batch
    (metering/lifecycle_items.py).
 2. Report event ids already stored (or repeated in the batch) as duplicates;
-   refuse events inside a finalized billing cycle (here).
+   refuse events the billing calendar cannot take (cycles.guard: beyond the future
+   horizon, before the billing start, inside a finalized cycle, those kept in the
+   late-usage report) (here).
 3. In one transaction: lock the touched resources (`SELECT ... FOR UPDATE`,
    ordered by resource_id so concurrent batches cannot deadlock on them),
    load all their events in one query, and check each resource's new events,
@@ -20,7 +22,8 @@ How a batch flows, and why (the hot path: later target 25,000 events/s):
    and the accepted events (`ON CONFLICT (event_id) DO NOTHING`: an id stored
    meanwhile by a concurrent batch is reported as a duplicate, not an error),
    and count the outcomes in `IngestionDay`. (Steps 3 and 4:
-   metering/lifecycle_store.py.)
+   metering/lifecycle_store.py.) The billing months of the accepted events get their
+   cycles (cycles.services.cycles_ensure_for).
 
 The number of queries per batch is bounded (about fifteen) whatever its size.
 
@@ -30,20 +33,22 @@ those; its variant changes only through `resized` events. `attributes` are
 merged into the resource's attributes (later events in timeline order win).
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 
 from core.locks import usage_lock_shared
+from cycles.services import cycles_ensure_for
 from metering.ingestion import (
     IngestionResult,
     Outcomes,
     batch_check,
-    finalized_refuse,
+    calendar_refuse,
     outcomes_finish,
     repeats_resolve,
     repeats_split,
 )
+from metering.late_events import LateItem, late_events_record
 from metering.lifecycle_items import (
     LifecycleItem,
     duplicate_reason,
@@ -51,10 +56,11 @@ from metering.lifecycle_items import (
     items_parse,
 )
 from metering.lifecycle_store import items_store
-from metering.models import IngestionOutcome, LifecycleEvent
+from metering.models import IngestionOutcome, LifecycleEvent, LifecycleKind
 from metering.partitions import usage_partitions_ensure
 
 STREAM_LIFECYCLE = "lifecycle"
+_JUST_BEFORE = timedelta(microseconds=1)
 
 
 def lifecycle_events_ingest(*, items: list[dict], now: datetime) -> IngestionResult:
@@ -76,9 +82,12 @@ def lifecycle_events_ingest(*, items: list[dict], now: datetime) -> IngestionRes
         # Held until commit: closing a cycle waits for this batch, and this batch
         # sees a cycle that turned closing before it started (billing/locks.py).
         usage_lock_shared()
-        fresh = finalized_refuse(fresh, outcomes)
+        fresh, late = calendar_refuse(fresh, outcomes, now=now)
+        late_events_record(stream=STREAM_LIFECYCLE, items=[_late(i, c) for i, c in late],
+                           now=now)
         if fresh:
             items_store(fresh, outcomes, now)
+        cycles_ensure_for(instants=_billed_instants(fresh, outcomes), now=now)
         repeats_resolve(repeats, outcomes, _repeat_differences)
         return outcomes_finish(outcomes, now=now, stream=STREAM_LIFECYCLE)
 
@@ -106,3 +115,25 @@ def _mark_stored_duplicates(items: list[LifecycleItem], outcomes: Outcomes) -> l
 
 def _repeat_differences(item: LifecycleItem, first: LifecycleItem) -> str:
     return item_differences(item, first.resource_id, first.kind, first.at, first.variant)
+
+
+def _billed_instants(items: list[LifecycleItem], outcomes: Outcomes) -> list[datetime]:
+    """Where accepted events make the resource bill: from a creation, start or resize on;
+    up to a stop or deletion, whose own instant is not billed, so the month holding the
+    instant just before it (a deletion at midnight on the 1st bills the month before,
+    and makes no cycle for a month it runs no second in)."""
+    ending = (LifecycleKind.STOPPED, LifecycleKind.DELETED)
+    accepted = IngestionOutcome.ACCEPTED
+    return [item.at - _JUST_BEFORE if item.kind in ending else item.at
+            for item in items if outcomes.rows[item.index]["status"] == accepted]
+
+
+def _late(item: LifecycleItem, cycle: str) -> LateItem:
+    return LateItem(
+        event_id=item.event_id, occurred_at=item.at, cycle=cycle, project=item.project,
+        subject=item.resource_id,
+        summary=f"{item.kind} {item.metric_key} {item.variant} in {item.region}",
+        details={"kind": item.kind, "resource_type": item.metric_key, "variant": item.variant,
+                 "region": item.region, "service_class": item.service_class,
+                 "parent_resource_id": item.parent_resource_id},
+    )

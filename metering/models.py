@@ -120,3 +120,36 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id}: {self.metric_id} {self.value}"
+
+
+class LateEvent(models.Model):
+    """An event refused because its billing cycle was already finalized: kept here, in
+    the late-usage report, so nothing sent to Tally disappears silently. Operators
+    correct the month with a credit note; the event itself is never billed.
+
+    One row per stream and event id: a re-sent late event counts as received again.
+    """
+
+    stream = models.CharField(max_length=20)  # "lifecycle" or "usage"
+    event_id = models.CharField(max_length=200)
+    occurred_at = models.DateTimeField()
+    cycle = models.CharField(max_length=7, help_text="The finalized cycle (YYYY-MM).")
+    project = models.CharField(max_length=100)
+    subject = models.CharField(
+        max_length=200, blank=True, help_text="The resource (lifecycle) or the metric (usage)."
+    )
+    summary = models.CharField(max_length=300, help_text="What the event said.")
+    details = models.JSONField(default=dict, blank=True)
+    first_received_at = models.DateTimeField()
+    last_received_at = models.DateTimeField()
+    received_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-last_received_at", "stream", "event_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "event_id"], name="late_event_unique"),
+        ]
+        indexes = [models.Index(fields=["cycle", "occurred_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.stream} {self.event_id} ({self.cycle})"

@@ -23,7 +23,11 @@ def _month_start(at: datetime) -> datetime:
     return datetime(at.year, at.month, 1, tzinfo=UTC)
 
 
-def _next_month(start: datetime) -> datetime:
+def _next_month(start: datetime) -> datetime | None:
+    """The first instant of the following month; None after December 9999, which Python
+    cannot write (that partition then runs to PostgreSQL's MAXVALUE)."""
+    if (start.year, start.month) == (9999, 12):
+        return None
     return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
 
 
@@ -60,13 +64,17 @@ def usage_partitions_ensure(*, table: str, instants) -> list[str]:
     return created
 
 
-def _partition_create(cursor, table: str, name: str, start: datetime, end: datetime) -> None:
+def _partition_create(cursor, table: str, name: str, start: datetime,
+                      end: datetime | None) -> None:
     default = f"{table}_default"
+    upper = "'infinity'::timestamptz" if end is None else "%s"
     cursor.execute(
-        f"SELECT EXISTS (SELECT 1 FROM {default} WHERE occurred_at >= %s AND occurred_at < %s)",
-        [start, end],
+        f"SELECT EXISTS (SELECT 1 FROM {default} WHERE occurred_at >= %s "
+        f"AND occurred_at < {upper})",
+        [start] if end is None else [start, end],
     )
-    bounds = f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
+    to = "(MAXVALUE)" if end is None else f"('{end.isoformat()}')"
+    bounds = f"FOR VALUES FROM ('{start.isoformat()}') TO {to}"
     if not cursor.fetchone()[0]:
         cursor.execute(f"CREATE TABLE {name} PARTITION OF {table} {bounds}")
         return
@@ -74,8 +82,8 @@ def _partition_create(cursor, table: str, name: str, start: datetime, end: datet
     # then attach it (attaching checks the default partition holds none left).
     cursor.execute(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)")
     cursor.execute(
-        f"WITH moved AS (DELETE FROM {default} WHERE occurred_at >= %s AND occurred_at < %s "
-        f"RETURNING *) INSERT INTO {name} SELECT * FROM moved",
-        [start, end],
+        f"WITH moved AS (DELETE FROM {default} WHERE occurred_at >= %s AND occurred_at < "
+        f"{upper} RETURNING *) INSERT INTO {name} SELECT * FROM moved",
+        [start] if end is None else [start, end],
     )
     cursor.execute(f"ALTER TABLE {table} ATTACH PARTITION {name} {bounds}")

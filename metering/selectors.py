@@ -21,7 +21,14 @@ from metering.domain.lifecycle import (
 )
 from metering.domain.timeline import LifecycleEvent as RatedEvent
 from metering.domain.timeline import LifecycleKind as RatedKind
-from metering.models import IngestionDay, LifecycleEvent, LifecycleKind, Resource, UsageEvent
+from metering.models import (
+    IngestionDay,
+    LateEvent,
+    LifecycleEvent,
+    LifecycleKind,
+    Resource,
+    UsageEvent,
+)
 
 STREAMS = ("lifecycle", "usage")
 
@@ -300,3 +307,40 @@ def running_counts(*, project_ids, at) -> dict[tuple[int, str, str, str, str], i
             key = (project_id, metric_key, variant, region, service_class)
             counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def late_events(*, cycle: str | None = None, stream: str | None = None,
+                using: str | None = None) -> QuerySet[LateEvent]:
+    """The late-usage report: events refused because their cycle was finalized, latest
+    received first; of one finalized cycle (`YYYY-MM`) and stream when given."""
+    rows = LateEvent.objects.using(using).all()
+    if cycle:
+        rows = rows.filter(cycle=cycle)
+    if stream:
+        rows = rows.filter(stream=stream)
+    return rows.order_by("-last_received_at", "stream", "event_id")
+
+
+# The state a resource is left in by its last event of each kind, in timeline order at
+# one instant: `resized` changes the variant, never whether it runs.
+_RUNNING_SQL = """
+SELECT EXISTS (
+    SELECT 1 FROM (
+        SELECT DISTINCT ON (resource_id) kind
+        FROM {table}
+        WHERE occurred_at <= %s AND kind <> 'resized'
+        ORDER BY resource_id, occurred_at DESC,
+                 CASE kind WHEN 'created' THEN 0 WHEN 'started' THEN 1
+                           WHEN 'stopped' THEN 2 ELSE 4 END DESC
+    ) last_event
+    WHERE kind IN ('created', 'started')
+)
+"""
+
+
+def resources_running_at(*, at: datetime) -> bool:
+    """Whether any resource is still running after its events up to `at` (included):
+    what makes the billing month that starts at `at` bill. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RUNNING_SQL.format(table=LifecycleEvent._meta.db_table), [at])
+        return bool(cursor.fetchone()[0])

@@ -3,11 +3,12 @@
 from django.urls import path
 
 from metering.lifecycle_apis import LifecycleEventsIngestApi, ResourceDetailApi
-from metering.usage_apis import UnentitledUsageApi, UsageEventsIngestApi
+from metering.usage_apis import LateUsageApi, UnentitledUsageApi, UsageEventsIngestApi
 
 urlpatterns = [
     path("usage/events", UsageEventsIngestApi.as_view(), name="usage-events-ingest"),
     path("usage/unentitled", UnentitledUsageApi.as_view(), name="usage-unentitled"),
+    path("usage/late", LateUsageApi.as_view(), name="usage-late"),
     # Before the detail route: "events" is this route's, not a resource id.
     path("resources/events", LifecycleEventsIngestApi.as_view(), name="resource-events-ingest"),
     path("resources/<str:resource_id>", ResourceDetailApi.as_view(), name="resource-detail"),

@@ -1,5 +1,5 @@
-"""API views of metering's usage: usage event ingestion (JSON or CloudEvents) and the
-usage no entitlement covered."""
+"""API views of metering's usage: usage event ingestion (JSON or CloudEvents), the
+usage no entitlement covered, and the late-usage report."""
 
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -13,14 +13,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsFleetAdmin, IsFleetAdminOrReadOnlyViewer
-from core.api import DecimalJSONParser, PlainDecimalField
+from core.api import DecimalJSONParser, PlainDecimalField, StandardPagination
 from core.periods import month_period, parse_month
 from cycles.clock import clock_now
 from cycles.selectors import billing_period_containing
 from metering.domain.cloudevents import cloudevent_to_item
 from metering.ingestion import ERR_NOT_A_LIST, MAX_BATCH
 from metering.lifecycle_apis import LifecycleEventsIngestApi
-from metering.selectors import unentitled_usage
+from metering.selectors import late_events, unentitled_usage
 from metering.usage_ingest import usage_events_ingest
 from tenancy.selectors import provider_current
 
@@ -132,3 +132,53 @@ class UnentitledUsageApi(APIView):
             period = billing_period_containing(now)
         rows = unentitled_usage(period=period)
         return Response(UnentitledUsageSerializer(rows, many=True).data)
+
+
+STREAMS_HELP = "lifecycle (POST /api/v1/resources/events) or usage (POST /api/v1/usage/events)"
+
+
+@extend_schema_serializer(component_name="LateEvent")
+class LateEventSerializer(serializers.Serializer):
+    stream = serializers.CharField(help_text=STREAMS_HELP)
+    event_id = serializers.CharField()
+    occurred_at = serializers.DateTimeField()
+    cycle = serializers.CharField(help_text="The finalized cycle it fell in (YYYY-MM).")
+    project = serializers.CharField()
+    subject = serializers.CharField(help_text="The resource (lifecycle) or metric (usage).")
+    summary = serializers.CharField()
+    details = serializers.DictField()
+    first_received_at = serializers.DateTimeField()
+    last_received_at = serializers.DateTimeField()
+    received_count = serializers.IntegerField(help_text="How many times it was sent.")
+
+
+class LateUsageApi(APIView):
+    """GET /api/v1/usage/late?cycle=YYYY-MM&stream=lifecycle|usage"""
+
+    permission_classes = [IsFleetAdminOrReadOnlyViewer]
+    pagination_class = StandardPagination
+
+    @extend_schema(
+        operation_id="usage_late", summary="Events that arrived after their cycle was finalized",
+        description="For operators (fleet roles): lifecycle and usage events refused with "
+        "`cycle_finalized` because their billing cycle was already finalized, latest received "
+        "first. They are kept here, never billed: correct the month with a credit note. "
+        "Sending one again raises its `received_count`.",
+        parameters=[OpenApiParameter("cycle", str, description="YYYY-MM"),
+                    OpenApiParameter("stream", str, enum=["lifecycle", "usage"])],
+        responses=LateEventSerializer(many=True),
+    )
+    def get(self, request):
+        cycle = request.query_params.get("cycle") or None
+        stream = request.query_params.get("stream") or None
+        if cycle:
+            try:
+                parse_month(cycle)
+            except ValueError as error:
+                raise ValidationError({"cycle": [str(error)]}) from None
+        if stream not in (None, "lifecycle", "usage"):
+            raise ValidationError({"stream": ["must be lifecycle or usage"]})
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(late_events(cycle=cycle, stream=stream), request,
+                                           view=self)
+        return paginator.get_paginated_response(LateEventSerializer(page, many=True).data)

@@ -18,6 +18,7 @@ from accounts.models import Project
 from catalog.models import Aggregation, Metric
 from core.fields import QUANTITY_DIGITS, QUANTITY_PLACES
 from core.locks import usage_lock_shared
+from cycles.services import cycles_ensure_for
 from metering.domain.cloudevents import CLOUDEVENT_ERRORS
 from metering.domain.lifecycle import iso
 from metering.ingestion import (
@@ -29,11 +30,12 @@ from metering.ingestion import (
     KEY_MAX,
     IngestionResult,
     Outcomes,
+    accepted_instants,
     attributes_field,
     attributes_json,
     batch_check,
+    calendar_refuse,
     field_differences,
-    finalized_refuse,
     instant_parse,
     outcomes_finish,
     repeats_resolve,
@@ -42,6 +44,7 @@ from metering.ingestion import (
     text_field,
     timestamp_field,
 )
+from metering.late_events import LateItem, late_events_record
 from metering.models import IngestionOutcome, UsageEvent
 from metering.partitions import usage_partitions_ensure
 
@@ -230,7 +233,10 @@ def usage_events_ingest(*, items: list, now: datetime) -> IngestionResult:
 
     Raises ValidationError only for the batch as a whole (not a list, more than
     MAX_BATCH items). A re-sent id is a duplicate (a no-op), even with another body.
-    An event in a finalized cycle is refused. A bounded number of queries per batch.
+    An event the billing calendar cannot take is refused (beyond the future horizon,
+    before the billing start, in a finalized cycle: kept in the late-usage report).
+    The months of accepted events get their cycles. A bounded number of queries per
+    batch.
     """
     batch_check(items)
     outcomes = Outcomes(len(items))
@@ -239,7 +245,8 @@ def usage_events_ingest(*, items: list, now: datetime) -> IngestionResult:
     usage_partitions_ensure(table=UsageEvent._meta.db_table, instants={i.at for i in fresh})
     with transaction.atomic():
         usage_lock_shared()
-        fresh = finalized_refuse(fresh, outcomes)
+        fresh, late = calendar_refuse(fresh, outcomes, now=now)
+        late_events_record(stream=STREAM_USAGE, items=[_late(i, c) for i, c in late], now=now)
         inserted = _insert_usage(fresh, now)
         for item in fresh:
             if item.event_id in inserted:
@@ -247,8 +254,18 @@ def usage_events_ingest(*, items: list, now: datetime) -> IngestionResult:
             else:  # stored by a concurrent batch since the duplicate check
                 outcomes.set(item.index, item.event_id, IngestionOutcome.DUPLICATE,
                              DUPLICATE.format(event_id=item.event_id))
+        cycles_ensure_for(instants=accepted_instants(fresh, outcomes), now=now)
         repeats_resolve(repeats, outcomes, _repeat_differences)
         return outcomes_finish(outcomes, now=now, stream=STREAM_USAGE)
+
+
+def _late(item: _UsageItem, cycle: str) -> LateItem:
+    value = format(item.value.normalize(), "f")
+    return LateItem(
+        event_id=item.event_id, occurred_at=item.at, cycle=cycle, project=item.project,
+        subject=item.metric_key, summary=f"{item.metric_key} = {value}",
+        details={"metric": item.metric_key, "value": value, "attributes": item.attributes},
+    )
 
 
 def _mark_stored_duplicates(items: list[_UsageItem], outcomes: Outcomes) -> list[_UsageItem]:

@@ -16,6 +16,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from accounts.onboarding import provider_onboard
+from cycles.services import billing_start_set
 from tenancy.models import Provider
 from tenancy.selectors import provider_get_by_slug
 
@@ -32,10 +33,18 @@ def _trap_floats():
     context.traps[decimal.FloatOperation] = previous
 
 
+# The test providers bill from January 2000, so tests may date writes years back (the
+# seed's October 2020 sample) without first moving each provider's billing start.
+TEST_BILLING_START = "2000-01"
+
+
 def _ensure_provider(slug: str, **fields) -> Provider:
     provider = provider_get_by_slug(slug=slug)
     if provider is None:
         provider = provider_onboard(slug=slug, admin_password=PASSWORD, **fields).provider
+    if provider.billing_start is None:
+        with tenant_context(provider):
+            billing_start_set(month=TEST_BILLING_START)
     return provider
 
 

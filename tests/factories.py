@@ -68,3 +68,13 @@ def make_usage_event(**fields):
         cursor.execute(f"INSERT INTO {UsageEvent._meta.db_table}_ids (event_id) VALUES (%s)",
                        [fields["event_id"]])
     return UsageEvent.objects.create(**fields)
+
+
+def make_cycle(start: datetime, end: datetime, label: str, status: str = "open", **fields):
+    """The cycle `label` with these bounds and status: made, or (when a dated write
+    already made it, cycles.services.cycles_ensure_for) updated to the status."""
+    from cycles.models import BillingCycle  # noqa: PLC0415 - tests' own helper, kept lazy
+
+    cycle, _ = BillingCycle.objects.update_or_create(
+        label=label, defaults={"start": start, "end": end, "status": status, **fields})
+    return cycle

@@ -37,6 +37,7 @@ from catalog.services.resource_types import ResourceTypeNotFound
 from core.fields import RATE_DIGITS, RATE_PLACES
 from cycles.guard import cycle_guard
 from cycles.selectors import billing_period_containing
+from cycles.services import cycles_ensure_for
 
 LIST_PRICE_LIST_NAME = "List prices"
 
@@ -211,7 +212,9 @@ def price_set(
     The price takes effect at `effective_from`, or, when None, at the start of
     the billing cycle containing `now` (so the whole open cycle is billed at
     it), and holds for every later cycle. The instant may not fall before the
-    end of the last finalized cycle (cycles.guard.CycleFinalized). From that instant
+    end of the last finalized cycle (cycles.guard.CycleFinalized) nor before the
+    provider's billing start (BeforeBillingStart); its month gets its cycle when it
+    is not far ahead (cycles.services.cycles_ensure_for). From that instant
     it replaces what was in force or scheduled for the same key: the row in
     force is closed at the instant, rows starting at or after it are marked
     superseded (kept for history, ignored by rating), and a new open-ended row
@@ -240,6 +243,7 @@ def price_set(
         effective = _effective_instant(effective_from=effective_from, now=now, errors=errors)
         raise_field_errors(errors)
         cycle_guard(effective, field="effective_from")
+        cycles_ensure_for(instants=[effective], now=now)
         rate = Decimal(rate)
 
         key = {
@@ -298,6 +302,7 @@ def usage_price_set(*, metric_key: str, charge: dict, effective_from: datetime |
         effective = _effective_instant(effective_from=effective_from, now=now, errors=errors)
         raise_field_errors(errors)
         cycle_guard(effective, field="effective_from")
+        cycles_ensure_for(instants=[effective], now=now)
         price_list = list_price_list_ensure()
         live = list(Charge.objects.select_for_update().filter(
             price_list=price_list, metric=metric).order_by("valid_from"))

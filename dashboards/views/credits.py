@@ -11,7 +11,7 @@ from dashboards import exports
 from dashboards.forms import CreditForm
 from dashboards.selectors.credits import credit_list
 from dashboards.selectors.paging import paginate
-from dashboards.views.page import fleet_required, instant_text, render_page
+from dashboards.views.page import fleet_required, instant_text, page_now, render_page
 from invoicing.credits import credit_create
 
 CREDIT_CREATED = "Credit “{name}” created: it shows on the drafts from the next rating."
@@ -62,7 +62,7 @@ def operator_credits(request):
 def _credit_created(request, form: CreditForm) -> bool:
     """Create the form's credit; False with the service's reasons on the form."""
     try:
-        credit = credit_create(**form.service_arguments(), actor=request.user)
+        credit = credit_create(**form.service_arguments(), actor=request.user, now=page_now())
     except ValidationError as error:
         form.add_service_errors(error)
         return False

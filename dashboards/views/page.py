@@ -45,6 +45,8 @@ def _nav(request, access) -> list[dict]:
              "current": path.startswith(reverse("operator-projects"))},
             {"label": "Credits", "url": reverse("operator-credits"),
              "current": path.startswith(reverse("operator-credits"))},
+            {"label": "Late usage", "url": reverse("operator-late"),
+             "current": path.startswith(reverse("operator-late"))},
         ]
     else:
         items.append({"label": "Spend", "url": reverse("spend"),

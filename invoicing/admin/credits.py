@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from audit.admin import AuditHistoryMixin
+from cycles.clock import clock_now
 from invoicing.credits import credit_create, credit_withdraw
 from invoicing.models import Credit
 
@@ -62,7 +63,7 @@ class CreditAdmin(AuditHistoryMixin, admin.ModelAdmin):
             name=obj.name, description=obj.description, window_start=obj.window_start,
             window_end=obj.window_end, organization=obj.organization, project=obj.project,
             resource=obj.resource, region=obj.region, metric_key=obj.metric_key,
-            actor=request.user,
+            actor=request.user, now=clock_now(),
         )
         obj.pk = created.pk
 

@@ -8,14 +8,17 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.entitlements import entitlement_accept
+from accounts.consumer_apis import DATED_BY_FLEET_ADMINS
+from accounts.entitlements import NOT_AHEAD, entitlement_accept
 from accounts.models import Entitlement, Role, RoleGrant
 from cycles.models import BillingCycle
+from invoicing.models import Invoice
 from invoicing.rating_run import rating_run
 from metering.models import IngestionDay, UsageEvent
 from tests.accounts.support import Api, make_user
 from tests.catalog.conftest import real_queries
 from tests.conftest import inside
+from tests.factories import make_cycle
 from tests.offers_world import datum_catalog, make_consumer, sells_offers
 
 NOW = datetime(2026, 3, 15, 12, tzinfo=UTC)
@@ -187,9 +190,8 @@ def test_unentitled_usage_and_the_upcoming_invoice(setup, alpha):
     assert setup["ann"].get("/api/v1/usage/unentitled").status_code == 403
 
     with inside(alpha):
-        cycle = BillingCycle.objects.create(start=datetime(2026, 2, 28, 11, tzinfo=UTC),
-                                            end=datetime(2026, 3, 31, 11, tzinfo=UTC),
-                                            label="2026-03")
+        cycle = make_cycle(datetime(2026, 2, 28, 11, tzinfo=UTC),
+                           datetime(2026, 3, 31, 11, tzinfo=UTC), "2026-03")
         rating_run(cycle=cycle, now=NOW)
     upcoming = setup["vic"].get(f"/api/v1/billing-accounts/{acme.account.pk}/upcoming-invoice")
     assert upcoming.status_code == 200
@@ -235,3 +237,34 @@ def test_two_providers_stay_apart(setup, alpha, beta):
     assert host_client(beta).post("/api/v1/usage/events", "[]",
                                   content_type="application/cloudevents-batch+json",
                                   **alpha_key).status_code == 401
+
+
+def test_a_fleet_admin_imports_an_entitlement_with_its_past_dates(setup, alpha):
+    acme = setup["acme"]
+    path = f"/api/v1/billing-accounts/{acme.account.pk}/entitlements"
+    dated = {"offer": "pro", "accepted_at": "2026-02-10T00:00:00Z"}
+    forbidden = setup["ann"].post(path, dated)
+    assert forbidden.status_code == 403
+    assert forbidden.json()["error"]["message"] == DATED_BY_FLEET_ADMINS
+    before = setup["fleet"].post(path, {"offer": "pro", "accepted_at": "1999-12-01T00:00:00Z"})
+    assert before.status_code == 409
+    assert before.json()["error"]["code"] == "before_billing_start"
+    ahead = setup["fleet"].post(path, {"offer": "pro", "accepted_at": "9999-12-31T23:59:59Z"})
+    assert ahead.status_code == 400
+    assert ahead.json()["error"]["fields"] == {"accepted_at": [NOT_AHEAD]}
+
+    created = setup["fleet"].post(path, dated)
+    assert created.status_code == 201
+    assert created.json()["start"] == "2026-02-10T00:00:00Z"
+    ended = setup["fleet"].post(f"{path}/{created.json()['id']}/end",
+                                {"ended_at": "2026-02-20T00:00:00Z"})
+    assert ended.status_code == 200
+    assert (ended.json()["end"], ended.json()["active"]) == ("2026-02-20T00:00:00Z", False)
+    with inside(alpha):
+        february = BillingCycle.objects.get(label="2026-02")  # made by the dated write
+        rating_run(cycle=february, now=NOW)
+        lines = {line.description: line.amount
+                 for line in Invoice.objects.get(cycle=february).lines.all()}
+    # Auckland's February is 28 days; Pro ran 10 of them: 30.00 x 10 / 28, and its fee.
+    assert lines == {"Pro plan (Pro v1)": Decimal("10.71"),
+                     "Onboarding (Pro v1)": Decimal("49.00")}

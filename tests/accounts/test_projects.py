@@ -28,6 +28,7 @@ from cycles.guard import CYCLE_FINALIZED
 from cycles.models import BillingCycle, CycleStatus
 from tests.accounts.support import make_user
 from tests.conftest import inside
+from tests.factories import make_cycle
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NOV = datetime(2026, 11, 1, tzinfo=UTC)  # beta bills in UTC months
@@ -174,8 +175,7 @@ def test_a_move_into_a_finalized_cycle_is_refused(beta):
         org, main, research = _org()
         project = project_create(name="adventure", organization=org, actor=None,
                                  now=datetime(2026, 10, 5, tzinfo=UTC))
-        BillingCycle.objects.create(start=datetime(2026, 10, 1, tzinfo=UTC), end=NOV,
-                                    label="2026-10", status=CycleStatus.CLOSED)
+        make_cycle(datetime(2026, 10, 1, tzinfo=UTC), NOV, "2026-10", CycleStatus.CLOSED)
         at = datetime(2026, 10, 20, tzinfo=UTC)
         with pytest.raises(ValidationError) as refused:
             project_move(project=project, billing_account=research, effective_from=at,

@@ -33,10 +33,11 @@ from django_tenants.utils import tenant_context
 from accounts.onboarding import provider_onboard
 from core import replica as replica_module
 from core.replica import PRIMARY_COOKIE, REPLICA, read_alias, replica_lag_seconds
+from cycles.services import billing_start_set
 from invoicing.models import Credit, Invoice, InvoiceStatus
 from invoicing.rating_run import rating_run
 from tenancy.models import Domain, Provider
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, TEST_BILLING_START
 from tests.dashboards.conftest import signed_in
 from tests.dashboards.world import build_world, user
 from tests.factories import make_org, make_project
@@ -102,6 +103,8 @@ def providers(django_db_setup, django_db_blocker):
                 _drop_provider(slug)  # a run that died before its teardown
                 made[slug] = provider_onboard(slug=slug, name=slug, admin_username="admin",
                                              admin_password=PASSWORD).provider
+                with tenant_context(made[slug]):  # its world is dated in 2020
+                    billing_start_set(month=TEST_BILLING_START)
             # No Celery worker here: closing September must not queue delivery tasks.
             with mock.patch("invoicing.delivery._queue_pipeline"):
                 with tenant_context(made[ALPHA]):

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from catalog.models import Region
 from cycles.models import BillingCycle, CycleStatus
 from metering.models import LifecycleEvent, LifecycleKind, Resource
+from tests import factories
 from tests.factories import make_org, make_price, make_project, make_resource_type
 
 OCT_START = datetime(2020, 10, 1, tzinfo=UTC)
@@ -32,7 +33,7 @@ def seed_prices(instance, disk, *, valid_from=None):
 
 def make_cycle(start: datetime, end: datetime, label: str,
                status: str = CycleStatus.OPEN) -> BillingCycle:
-    return BillingCycle.objects.create(start=start, end=end, label=label, status=status)
+    return factories.make_cycle(start, end, label, status)
 
 
 _event_counter = [0]

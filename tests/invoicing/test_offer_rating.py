@@ -11,14 +11,13 @@ from catalog.models import PriceChangeSource
 from catalog.services.list_prices import price_set, usage_price_set
 from catalog.services.metrics import metric_create
 from core.periods import month_period
-from cycles.models import BillingCycle
 from invoicing.models import Invoice, RatingRun
 from invoicing.rating_run import rating_run
 from metering.models import UsageEvent
 from metering.selectors import unentitled_usage
 from metering.usage_ingest import usage_events_ingest
 from tests.conftest import inside
-from tests.factories import make_org, make_project
+from tests.factories import make_cycle, make_org, make_project
 from tests.invoicing.builders import run_resource
 from tests.offers_world import datum_catalog, make_consumer, sells_offers
 
@@ -59,7 +58,7 @@ def test_an_offers_provider_bills_usage_fees_and_running_time_by_the_entitlement
         after = [_usage("q-late", "dns.queries", web, berlin(2026, 3, 31), "7")]
         usage_events_ingest(items=after, now=berlin(2026, 3, 31, 1))
 
-        cycle = BillingCycle.objects.create(start=MARCH.start, end=MARCH.end, label="2026-03")
+        cycle = make_cycle(MARCH.start, MARCH.end, "2026-03")
         run = rating_run(cycle=cycle, now=berlin(2026, 4, 2))
         again = rating_run(cycle=cycle, now=berlin(2026, 4, 2))
         assert run.lines == again.lines == 5
@@ -125,9 +124,8 @@ def test_a_chargeback_provider_prices_usage_metrics_by_list_prices(beta, no_cycl
                    _usage("s-2", "storage.peak", "adventure",
                           datetime(2026, 3, 9, tzinfo=UTC), "125.5")]
         usage_events_ingest(items=events, now=datetime(2026, 3, 10, tzinfo=UTC))
-        cycle = BillingCycle.objects.create(start=datetime(2026, 3, 1, tzinfo=UTC),
-                                            end=datetime(2026, 4, 1, tzinfo=UTC),
-                                            label="2026-03")
+        cycle = make_cycle(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC),
+                           "2026-03")
         rating_run(cycle=cycle, now=datetime(2026, 3, 20, tzinfo=UTC))
         lines = {line.metric_key: line for line in Invoice.objects.get(cycle=cycle).lines.all()}
         assert lines["api.calls"].quantity == Decimal(1001)
@@ -152,9 +150,8 @@ def test_chargeback_duration_rating_is_unchanged_next_to_usage(beta, no_cycles):
         project = make_project("adventure", org)
         run_resource("i-1", instance, "4cpu-16gb", project,
                      since=datetime(2026, 3, 1, tzinfo=UTC))
-        cycle = BillingCycle.objects.create(start=datetime(2026, 3, 1, tzinfo=UTC),
-                                            end=datetime(2026, 4, 1, tzinfo=UTC),
-                                            label="2026-03")
+        cycle = make_cycle(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC),
+                           "2026-03")
         rating_run(cycle=cycle, now=datetime(2026, 4, 2, tzinfo=UTC))
         (line,) = Invoice.objects.get(cycle=cycle).lines.all()
         assert line.quantity == Decimal(44640) and line.amount == Decimal("4464.00")

@@ -242,10 +242,10 @@ def test_events_in_a_finalized_cycle_are_refused(fleet):
 
 
 def test_resending_after_the_cycle_was_finalized_is_still_a_duplicate(fleet):
-    ingest(event("e1", at="2026-09-15T00:00:00Z"))
+    ingest(event("e1", at="2026-09-15T00:00:00Z"))  # makes September's cycle
     september = month_period(2026, 9, "Pacific/Auckland")
-    BillingCycle.objects.create(start=september.start, end=september.end, label="2026-09",
-                                status=CycleStatus.CLOSED, closed_at=september.end)
+    BillingCycle.objects.filter(label="2026-09").update(status=CycleStatus.CLOSED,
+                                                        closed_at=september.end)
     result = ingest(event("e1", at="2026-09-15T00:00:00Z"),
                     event("e2", "stopped", at="2026-09-16T00:00:00Z"),
                     event("e2", "stopped", at="2026-09-16T00:00:00Z"))

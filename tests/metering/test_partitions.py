@@ -99,6 +99,10 @@ def test_a_new_provider_clones_the_partitioned_store(db):
             # Ids come from the clone's own sequence, not the template's.
             assert cursor.fetchone()[0] == "nextval('metering_usageevent_id_seq'::regclass)"
 
+# Ingested once those months have come: events further ahead than the provider's future
+# horizon are refused (cycles.guard).
+LATER = datetime(2033, 6, 1, tzinfo=UTC)
+
 
 def test_ingestion_creates_the_month_partition_before_storing_and_stays_idempotent(alpha):
     with inside(alpha):
@@ -106,7 +110,7 @@ def test_ingestion_creates_the_month_partition_before_storing_and_stays_idempote
         assert "metering_usageevent_p2031_05" not in partitions("metering_usageevent")
 
         first = usage_events_ingest(items=[usage("u-1", "2031-05-10T08:00:00Z", "2.5")],
-                                    now=NOW)
+                                    now=LATER)
         assert (first.accepted, first.duplicate) == (1, 0)
         found = partitions("metering_usageevent")
         assert found["metering_usageevent_p2031_05"] == (
@@ -115,7 +119,7 @@ def test_ingestion_creates_the_month_partition_before_storing_and_stays_idempote
         assert partition_of("metering_usageevent", "u-1") == "metering_usageevent_p2031_05"
 
         again = usage_events_ingest(items=[usage("u-1", "2031-05-10T08:00:00Z", "2.5")],
-                                    now=NOW)
+                                    now=LATER)
         assert (again.accepted, again.duplicate) == (0, 1)
         assert again.items[0]["reason"] == "event 'u-1' was already received"
         assert UsageEvent.objects.filter(event_id="u-1").count() == 1
@@ -125,7 +129,7 @@ def test_ingestion_creates_the_month_partition_before_storing_and_stays_idempote
             "event_id": "e-1", "resource_id": "i-1", "kind": "created",
             "resource_type": "instance", "variant": "4cpu-16gb", "project": "adventure",
             "region": "mars", "occurred_at": "2031-07-01T00:00:00Z",
-        }], now=NOW)
+        }], now=LATER)
         assert lifecycle.accepted == 1
         assert partition_of("metering_lifecycleevent", "e-1") == (
             "metering_lifecycleevent_p2031_07")
@@ -144,7 +148,7 @@ def test_rows_of_a_month_in_the_default_partition_move_into_its_new_partition(al
         assert partition_of("metering_usageevent", "early") == "metering_usageevent_default"
 
         result = usage_events_ingest(items=[usage("late", "2032-03-20T00:00:00Z"),
-                                            usage("early", "2032-03-02T00:00:00Z")], now=NOW)
+                                            usage("early", "2032-03-02T00:00:00Z")], now=LATER)
         assert [item["status"] for item in result.items] == ["accepted", "duplicate"]
         assert partition_of("metering_usageevent", "early") == "metering_usageevent_p2032_03"
         assert partition_of("metering_usageevent", "late") == "metering_usageevent_p2032_03"

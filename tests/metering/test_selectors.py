@@ -1,6 +1,6 @@
 """Selectors of metering: the rating run's input, dependents, ingestion health."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from core.periods import Period
 from metering.domain.timeline import LifecycleEvent as RatedEvent
@@ -24,7 +24,8 @@ def utc(*args):
 
 
 def ingest(*items):
-    result = lifecycle_events_ingest(items=list(items), now=NOW)
+    # Received once December's events have happened (the future horizon refuses others).
+    result = lifecycle_events_ingest(items=list(items), now=NOW + timedelta(days=10))
     assert result.refused == 0, result.items
     return result
 

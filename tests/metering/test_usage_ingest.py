@@ -259,7 +259,9 @@ def _index_columns(table):
 def test_every_usage_partition_keeps_only_the_indexes_queries_use(fleet):
     """Migration 0004: no single-column metric_id or project_id index (the composite one
     serves project lookups), on the table, its partitions and a month made later."""
-    assert ingest(usage("later", occurred_at="2033-01-05T00:00:00Z")).accepted == 1
+    later = usage_events_ingest(items=[usage("later", occurred_at="2033-01-05T00:00:00Z")],
+                                now=datetime(2033, 1, 5, tzinfo=UTC))
+    assert later.accepted == 1
     expected = ["event_id", "id, occurred_at", "occurred_at",
                 "project_id, metric_id, occurred_at"]
     assert _index_columns("metering_usageevent") == expected

@@ -8,8 +8,11 @@ from django_tenants.utils import tenant_context
 
 from accounts.onboarding import provider_onboard
 from audit.context import AuditedCommand
+from core.periods import parse_month
 from core.timefmt import datetime_text, instant_from_iso
 from cycles.clock import clock_now
+from cycles.selectors import billing_start_at, month_label
+from cycles.services import billing_start_set
 from tenancy.models import BillingMode
 
 
@@ -42,11 +45,21 @@ class Command(AuditedCommand):
             "--frozen-at", default=None, metavar="ISO-8601",
             help="with --sandbox: freeze its clock here instead, e.g. 2026-03-01T00:00:00Z",
         )
+        parser.add_argument(
+            "--billing-start", default=None, metavar="YYYY-MM",
+            help="first month billed, in the billing zone (default: this month); set it "
+            "back to import history",
+        )
 
     def handle(self, *args, **options):
         if options["grace_hours"] < 0:
             raise CommandError("--grace-hours cannot be negative")
         frozen_at = _instant(options["frozen_at"])
+        if options["billing_start"]:
+            try:
+                parse_month(options["billing_start"])
+            except ValueError as error:
+                raise CommandError(f"--billing-start: {error}") from None
         try:
             created = provider_onboard(
                 name=options["name"],
@@ -65,9 +78,14 @@ class Command(AuditedCommand):
         except ValidationError as exc:
             raise CommandError(_describe(exc)) from exc
         p = created.provider
+        with tenant_context(p):
+            if options["billing_start"]:
+                billing_start_set(month=options["billing_start"])
+            start = month_label(billing_start_at())
         self.stdout.write(self.style.SUCCESS(f"Created provider {p.name!r}"))
         self.stdout.write(f"  slug:      {p.slug} (schema {p.schema_name})")
         self.stdout.write(f"  currency:  {p.currency}, billing time zone {p.billing_timezone}")
+        self.stdout.write(f"  bills from {start} (nothing dated before it is accepted)")
         self.stdout.write(f"  url:       http://{created.domain}:8000/admin/")
         if p.sandbox:
             with tenant_context(p):

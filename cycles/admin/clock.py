@@ -1,5 +1,5 @@
-"""The billing calendar in the admin: cycles are read-only (the calendar makes them), and
-a sandbox's test clock is one page with its "Advance the clock" button."""
+"""A sandbox's test clock in the admin: one page with the clock, its "Advance" button
+and its history. Shown to sandbox providers only."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -7,28 +7,11 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
-from core.timefmt import datetime_text, period_text
+from core.timefmt import datetime_text
 from cycles.clock import provider_is_sandbox, sandbox_clock_get
 from cycles.clock_advance import ClockAdvancing, sandbox_clock_advance
-from cycles.models import BillingCycle, ClockAdvance, ClockStatus, SandboxClock
+from cycles.models import ClockAdvance, ClockStatus, SandboxClock
 from tenancy.selectors import provider_current
-
-
-@admin.register(BillingCycle)
-class BillingCycleAdmin(admin.ModelAdmin):
-    list_display = ("label", "period", "start", "end", "status", "closed_at")
-    list_filter = ("status",)
-    readonly_fields = ("label", "period", "start", "end", "status", "closed_at")
-
-    @admin.display(description="period")
-    def period(self, obj):
-        return period_text(obj.start, obj.end, provider_current().billing_timezone)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AdvanceForm(forms.Form):

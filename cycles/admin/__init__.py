@@ -1,0 +1,3 @@
+"""The billing calendar's admin pages (Django imports this package to register them)."""
+
+from cycles.admin import calendar, clock  # noqa: F401
