@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeOperators
 from django.db import models
+from django.utils import timezone
 
 from audit.tracking import audited
 from core.db import TsTzRange
@@ -39,12 +40,15 @@ class ApiKey(models.Model):
 NAME_HELP = "Lowercase letters, digits and '-': how the API names it."
 
 
+CREATED_AT_HELP = "when it began; a history import dates it in the past"
+
+
 class Organization(models.Model):
     """A consumer of the provider: a team (chargeback) or a customer (offers)."""
 
     name = models.SlugField(max_length=100, unique=True, help_text=NAME_HELP)
     display_name = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text=CREATED_AT_HELP)
 
     class Meta:
         ordering = ["name"]
@@ -71,7 +75,7 @@ class BillingAccount(models.Model):
     payment_kind = models.CharField(
         max_length=20, choices=PaymentKind.choices, default=PaymentKind.CHARGEBACK
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(default=timezone.now, help_text=CREATED_AT_HELP)
 
     class Meta:
         ordering = ["organization__name", "name"]

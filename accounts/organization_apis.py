@@ -27,6 +27,10 @@ from cycles.clock import clock_now
 FLEET_ADMIN_ONLY = "Only a fleet billing admin may create organizations."
 
 
+CREATED_AT_HELP = ("when it began, for a history import: a past instant in an open cycle, "
+                   "from the billing start on; defaults to now")
+
+
 class OrganizationOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
     display_name = serializers.CharField()
@@ -101,6 +105,9 @@ class OrganizationCreateApi(APIView):
         payment_kind = serializers.ChoiceField(
             choices=PaymentKind.choices, default=PaymentKind.CHARGEBACK
         )
+        created_at = serializers.DateTimeField(
+            required=False, help_text=CREATED_AT_HELP,
+        )
 
     @extend_schema(operation_id="organizations_create", request=InputSerializer,
                    responses={201: OrganizationOutputSerializer})
@@ -147,6 +154,7 @@ class BillingAccountCreateApi(APIView):
             choices=PaymentKind.choices, default=PaymentKind.CHARGEBACK
         )
         contacts = serializers.ListField(child=serializers.EmailField(), default=list)
+        created_at = serializers.DateTimeField(required=False, help_text=CREATED_AT_HELP)
 
     @extend_schema(operation_id="billing_accounts_create", request=InputSerializer,
                    responses={201: BillingAccountOutputSerializer})

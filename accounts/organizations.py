@@ -18,6 +18,7 @@ from accounts.models import (
     RoleGrant,
 )
 from audit.context import records_actor
+from cycles.guard import cycle_guard
 
 NAME_INVALID = "use lowercase letters, digits and '-' (start with a letter or digit)"
 NAME_TAKEN = "an organization named {name!r} already exists"
@@ -26,6 +27,7 @@ ACCOUNT_NAME_REQUIRED = "give the billing account a name"
 ACCOUNT_NAME_TAKEN = "this organization already has a billing account named {name!r}"
 PAYMENT_KIND_INVALID = "payment kind must be one of: {kinds}"
 CONTACT_INVALID = "{email!r} is not a valid email address"
+CREATED_IN_FUTURE = "{when} is later than now ({now}): date a creation when it happened"
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,99}")
 
@@ -76,23 +78,28 @@ def organization_check(*, name: str, display_name: str, billing_account_name: st
 @records_actor()
 def organization_create(*, name: str, display_name: str, actor, now: datetime,
                         billing_account_name: str | None = "Main",
-                        payment_kind: str = PaymentKind.CHARGEBACK) -> Organization:
+                        payment_kind: str = PaymentKind.CHARGEBACK,
+                        created_at: datetime | None = None) -> Organization:
     """Create an organization and, when `billing_account_name` is given, its first
-    (default) billing account. A creator who is not a fleet admin becomes its org admin."""
+    (default) billing account. A creator who is not a fleet admin becomes its org admin.
+    `created_at` dates it in the past (a history import); it defaults to now."""
     name, display_name = organization_check(
         name=name, display_name=display_name, billing_account_name=billing_account_name,
         payment_kind=payment_kind,
     )
+    created_at = creation_instant(created_at, now=now)
     with transaction.atomic():
         try:
             with transaction.atomic():
-                organization = Organization.objects.create(name=name, display_name=display_name)
+                organization = Organization.objects.create(
+                    name=name, display_name=display_name, created_at=created_at)
         except IntegrityError:  # a concurrent create took the name
             raise ValidationError({"name": [NAME_TAKEN.format(name=name)]}) from None
         if billing_account_name is not None and billing_account_name.strip():
             billing_account_create(
                 organization=organization, name=billing_account_name,
                 payment_kind=payment_kind, contacts=[], actor=actor, now=now,
+                created_at=created_at,
             )
         if actor is not None and not _is_fleet_admin(actor):
             RoleGrant.objects.get_or_create(
@@ -112,6 +119,18 @@ def organization_update(*, organization: Organization, display_name: str, actor,
         Organization.objects.filter(pk=organization.pk).update(display_name=display_name)
     organization.display_name = display_name
     return organization
+
+
+def creation_instant(created_at: datetime | None, *, now: datetime) -> datetime:
+    """When a creation is dated: now, or a past instant in an open cycle (the calendar's
+    guard refuses a finalized cycle or a date before the billing start)."""
+    if created_at is None:
+        return now
+    if created_at > now:
+        raise ValidationError({"created_at": [CREATED_IN_FUTURE.format(
+            when=created_at.isoformat(), now=now.isoformat())]})
+    cycle_guard(created_at, field="created_at")
+    return created_at
 
 
 def _is_fleet_admin(user) -> bool:
@@ -137,11 +156,13 @@ def billing_account_check(*, organization: Organization, name: str, payment_kind
 
 @records_actor()
 def billing_account_create(*, organization: Organization, name: str, payment_kind: str,
-                           contacts: list[str], actor, now: datetime) -> BillingAccount:
+                           contacts: list[str], actor, now: datetime,
+                           created_at: datetime | None = None) -> BillingAccount:
     """Add a billing account; an organization's first one becomes its default."""
     name, emails = billing_account_check(
         organization=organization, name=name, payment_kind=payment_kind, contacts=contacts
     )
+    created_at = creation_instant(created_at, now=now)
     with transaction.atomic():
         # The organization row serializes account creation and default swaps, so
         # two concurrent "first" accounts cannot both become the default.
@@ -151,7 +172,7 @@ def billing_account_create(*, organization: Organization, name: str, payment_kin
             with transaction.atomic():
                 account = BillingAccount.objects.create(
                     organization=organization, name=name, payment_kind=payment_kind,
-                    is_default=is_first,
+                    is_default=is_first, created_at=created_at,
                 )
         except IntegrityError:
             raise ValidationError({"name": [ACCOUNT_NAME_TAKEN.format(name=name)]}) from None

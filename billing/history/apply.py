@@ -156,7 +156,8 @@ def _organization(f: dict, now: datetime) -> str:
         organization = organization_create(
             name=f["name"], display_name=f["display_name"], actor=None, now=now,
             billing_account_name=f.get("billing_account", "Main"),
-            payment_kind=f.get("payment_kind", PaymentKind.CHARGEBACK))
+            payment_kind=f.get("payment_kind", PaymentKind.CHARGEBACK),
+            created_at=_instant(f, "created_at"))
         status = CREATED
     account = organization.billing_accounts.filter(
         name=f.get("billing_account", "Main")).first()

@@ -9,7 +9,8 @@ fields are those of the API call it stands for (README, "Import your history"):
     resource_type  key, name, [unit, description, variants (JSONL: {key: description})]
     variant        resource_type, key, description
     metric         key, name, aggregation (sum, count, max, unique_count, latest), [unit]
-    organization   name, display_name, [billing_account, payment_kind, contacts (a;b)]
+    organization   name, display_name, [billing_account, payment_kind, contacts (a;b),
+                   created_at]
     project        name, organization, [billing_account, billing_from]
     price          resource_type, rate, unit, [variant, region, service_class,
                    effective_from]

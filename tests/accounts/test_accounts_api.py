@@ -92,6 +92,39 @@ def test_only_fleet_admins_create_organizations(beta, world):
         assert Organization.objects.filter(name="jupiter").count() == 1
 
 
+def test_an_imported_organization_and_account_keep_their_past_creation_dates(beta, world):
+    body = {"name": "oldco", "display_name": "Old Co", "created_at": "2020-10-01T00:00:00Z"}
+    response = Api(beta, "bob").post("/api/v1/organizations", body)
+    assert response.status_code == 201, response.content
+    assert response.json()["created_at"] == "2020-10-01T00:00:00Z"
+    response = Api(beta, "bob").post("/api/v1/organizations/oldco/billing-accounts", {
+        "name": "Lab", "created_at": "2021-03-05T12:00:00+01:00"})
+    assert response.status_code == 201, response.content
+    assert response.json()["created_at"] == "2021-03-05T11:00:00Z"
+    with inside(beta):
+        oldco = Organization.objects.get(name="oldco")
+        assert oldco.created_at == datetime(2020, 10, 1, tzinfo=UTC)
+        # The first account is as old as its organization.
+        assert oldco.billing_accounts.get(name="Main").created_at == oldco.created_at
+
+
+def test_a_creation_dated_later_than_now_or_in_a_finalized_cycle_is_refused(beta, world):
+    future = {"name": "later", "display_name": "Later", "created_at": "2999-01-01T00:00:00Z"}
+    error = _error(Api(beta, "bob").post("/api/v1/organizations", future), 400)
+    assert list(error["fields"]) == ["created_at"]
+    assert "later than now" in error["fields"]["created_at"][0]
+    with inside(beta):
+        BillingCycle.objects.create(start=datetime(2026, 1, 1, tzinfo=UTC),
+                                    end=datetime(2026, 2, 1, tzinfo=UTC), label="2026-01",
+                                    status=CycleStatus.CLOSED)
+    error = _error(Api(beta, "bob").post("/api/v1/organizations/mars/billing-accounts", {
+        "name": "Late", "created_at": "2026-01-15T00:00:00Z"}), 409)
+    assert error["code"] == "cycle_finalized" and error["cycle"] == "2026-01"
+    with inside(beta):
+        assert not Organization.objects.filter(name="later").exists()
+        assert not world["mars"].billing_accounts.filter(name="Late").exists()
+
+
 # --- billing accounts -------------------------------------------------------
 
 

@@ -124,7 +124,7 @@ def test_history_before_the_billing_start_is_refused_until_it_moves_back(fresh):
         billing_start_set(month="2021-01")
     with pytest.raises(CommandError) as failed:
         run("import_history", str(EXAMPLE), "--provider", "beta")
-    assert "64 record(s) refused" in str(failed.value)  # the dated ones
+    assert "65 record(s) refused" in str(failed.value)  # the dated ones, the organization too
     with inside(fresh):
         billing_start_set(month="2020-10")
     out, _ = run("import_history", str(EXAMPLE), "--provider", "beta")
