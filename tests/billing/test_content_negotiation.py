@@ -38,7 +38,8 @@ def _declared(schema: dict) -> list[tuple[str, str, str, str]]:
             types = {p["name"]: p.get("schema", {}).get("type", "string")
                      for p in operation.get("parameters", []) if p["in"] == "path"}
             path = re.sub(r"\{(\w+)\}",
-                          lambda m: SAMPLE_PARAMETER.get(types.get(m.group(1)), "sample"),
+                          lambda m, types=types: SAMPLE_PARAMETER.get(types.get(m.group(1)),
+                                                                      "sample"),
                           template)
             for status, response in operation["responses"].items():
                 if status.startswith("2"):
