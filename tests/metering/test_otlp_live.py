@@ -2,6 +2,7 @@
 exporter, sent to Tally served by a real threaded server: the usage appears on the
 upcoming invoice, and the same export sent again does not double it."""
 
+import gzip
 from decimal import Decimal
 from unittest import mock
 
@@ -212,3 +213,20 @@ def test_bad_bodies_and_missing_keys(tally):
     anonymous = requests.post(url, data=b"", timeout=30, headers={
         "Host": tally.headers["Host"], "Content-Type": "application/x-protobuf"})
     assert anonymous.status_code in (401, 403)
+
+
+def test_gzip_exports_as_the_collector_sends_them(tally):
+    reader = InMemoryMetricReader(preferred_temporality=DELTA)
+    provider = MeterProvider(metric_readers=[reader], resource=Resource.create(
+        {"tally.project": "webshop"}))
+    provider.get_meter("collector").create_counter("shop.orders").add(5)
+    body = gzip.compress(encode_metrics(reader.get_metrics_data()).SerializeToString())
+    before = tally.upcoming()
+    response = requests.post(f"{tally.url}/api/v1/otlp/v1/metrics", data=body, headers={
+        **tally.headers, "Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+        timeout=30)
+    assert response.status_code == 200
+    assert not ExportMetricsServiceResponse.FromString(response.content).HasField(
+        "partial_success")
+    assert tally.upcoming()["orders"] == before["orders"] + 5
+    provider.shutdown()
