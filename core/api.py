@@ -1,5 +1,5 @@
 """Shared API pieces that know no app: a JSON parser that reads numbers as Decimal,
-pagination and decimal fields."""
+pagination, decimal fields and the renderers of media types views serve themselves."""
 
 import codecs
 import json
@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 
 
 class DecimalJSONParser(JSONParser):
@@ -69,3 +70,27 @@ def combined_view(*operations):
         return operations[0].as_view()
     combined = type("".join(op.__name__ for op in operations), operations, {})
     return combined.as_view()
+
+
+class FileRenderer(BaseRenderer):
+    """A media type a view answers with itself (a PDF, a CSV file): declared so content
+    negotiation serves it when the client asks for it in `Accept`, instead of 406.
+
+    The view returns the body as an HttpResponse; only an error envelope reaches this
+    renderer, and it is written as JSON, labelled as JSON."""
+
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, bytes):
+            return data
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response["Content-Type"] = "application/json"
+        return JSONRenderer().render(data)
+
+
+def file_renderer(media_type: str, file_format: str) -> type[FileRenderer]:
+    """The renderer class of `media_type`; `file_format` is its `?format=` name."""
+    name = "".join(part.title() for part in file_format.split("_")) + "FileRenderer"
+    return type(name, (FileRenderer,), {"media_type": media_type, "format": file_format})

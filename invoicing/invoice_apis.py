@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from accounts.access import visible_projects
 from accounts.permissions import request_access
-from core.api import PlainDecimalField, StandardPagination
+from core.api import PlainDecimalField, StandardPagination, file_renderer
 from cycles.clock import clock_now
 from invoicing.closing import invoice_void
 from invoicing.delivery import PDF_NOT_READY, invoice_pdf_file
@@ -157,6 +157,8 @@ class InvoiceVoidApi(APIView):
 
 class InvoicePdfApi(APIView):
     """The invoice's PDF, for whoever may see the invoice (rendered once, then stored)."""
+
+    renderer_classes = [file_renderer("application/pdf", "pdf")]
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, invoice_id: int):

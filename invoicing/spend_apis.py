@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.access import visible_organizations, visible_projects
 from accounts.permissions import request_access
-from core.api import PlainDecimalField, StandardPagination
+from core.api import PlainDecimalField, StandardPagination, file_renderer
 from cycles.clock import clock_now
 from cycles.selectors import cycle_for_label
 from invoicing.models import InvoiceLine
@@ -177,6 +177,8 @@ class _Echo:
 
 class BillingItemsCsvApi(APIView):
     """The same items as CSV, streamed, safe to open in a spreadsheet."""
+
+    renderer_classes = [file_renderer("text/csv", "csv")]
 
     @extend_schema(parameters=ITEM_FILTERS, responses={(200, "text/csv"): str})
     def get(self, request):

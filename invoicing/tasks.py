@@ -7,6 +7,7 @@ from invoicing.delivery import (
     deliveries_render_pending,
     invoice_deliver,
 )
+from invoicing.focus_files import focus_monthly_files_write
 from invoicing.jobs import close_due_cycles, rate_open_cycles
 from tenancy.jobs import provider_task
 
@@ -48,3 +49,9 @@ def email_pending_invoices_task() -> int:
 @provider_task(name="invoicing.tasks.collect_payments")
 def collect_payments_task() -> list[str]:
     return deliveries_collect_payments(now=clock_now())
+
+
+@provider_task(name="invoicing.tasks.focus_monthly_files")
+def focus_monthly_files_task() -> list[str]:
+    """The FOCUS files of finalized months that have none yet, beside the PDFs."""
+    return focus_monthly_files_write()

@@ -5,6 +5,7 @@ from django.urls import path
 from invoicing import (
     capacity_apis,
     credit_apis,
+    focus_apis,
     invoice_apis,
     payment_apis,
     spend_apis,
@@ -19,6 +20,7 @@ urlpatterns = [
     path("billing/items", spend_apis.BillingItemsApi.as_view(), name="billing-items"),
     path("billing/items.csv", spend_apis.BillingItemsCsvApi.as_view(),
          name="billing-items-csv"),
+    path("exports/focus", focus_apis.FocusExportApi.as_view(), name="exports-focus"),
     path("invoices", invoice_apis.InvoiceListApi.as_view(), name="invoice-list"),
     path("invoices/<int:invoice_id>", invoice_apis.InvoiceDetailApi.as_view(),
          name="invoice-detail"),

@@ -13,6 +13,8 @@ SECRET_KEY = env_str("SECRET_KEY", "django-insecure-local-only-tally-development
 DEBUG = env_bool("DEBUG", False)
 
 TALLY_BASE_DOMAIN = env_str("TALLY_BASE_DOMAIN", "localhost")
+# /metrics on the platform's host answers only with this bearer token; empty: off.
+TALLY_METRICS_TOKEN = env_str("TALLY_METRICS_TOKEN", "")
 # Hosts that serve the public schema (platform admin); every other host must be a
 # provider's domain, or it answers 404.
 TALLY_PUBLIC_HOSTS = env_list(
@@ -30,6 +32,8 @@ MIDDLEWARE = [
     # Picks the provider's schema from the host name; must run before anything
     # that reads the database.
     "tenancy.middleware.ProviderMiddleware",
+    # Request counts and latencies for /metrics (billing/metrics.py); reads no database.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # The same schema on the read replica's connection, when one is configured.
     "core.replica.ReplicaMiddleware",
     # People's pages (admin, dashboards) read times in the provider's billing zone.
@@ -44,6 +48,7 @@ MIDDLEWARE = [
     "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [

@@ -39,6 +39,7 @@ STAGE_OF_TASK = {
     "invoicing.tasks.close_due_cycles": "close",
     "invoicing.tasks.invoice_deliver": "pdf",  # the pipeline starts with the PDF
     "invoicing.tasks.render_pending_pdfs": "pdf",
+    "invoicing.tasks.focus_monthly_files": "pdf",
     "invoicing.tasks.email_pending_invoices": "email",
     "notifications.tasks.outbox_deliver": "email",
     "notifications.tasks.outbox_sweep": "email",
@@ -115,6 +116,9 @@ CELERY_BEAT_SCHEDULE = {
         "invoicing.tasks.render_pending_pdfs", "TALLY_DELIVERY_EVERY_SECONDS", 120),
     "invoices-email": _every_provider(
         "invoicing.tasks.email_pending_invoices", "TALLY_DELIVERY_EVERY_SECONDS", 120),
+    # FOCUS 1.0 files of each finalized month, written once beside the PDFs.
+    "focus-monthly-files": _every_provider(
+        "invoicing.tasks.focus_monthly_files", "TALLY_FOCUS_EVERY_SECONDS", 3600),
     "invoices-collect-payments": _every_provider(
         "invoicing.tasks.collect_payments", "TALLY_PAYMENTS_EVERY_SECONDS", 600),
     # Retries: emails whose transient failure is due again, or whose worker died.

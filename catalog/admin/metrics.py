@@ -11,7 +11,15 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from catalog.admin.base import FleetAdminOnly, KeyedForm
-from catalog.models import Aggregation, Metric, Region, ResourceType, UsageMetric, Variant
+from catalog.models import (
+    Aggregation,
+    Metric,
+    MetricPolicy,
+    Region,
+    ResourceType,
+    UsageMetric,
+    Variant,
+)
 
 
 class VariantForm(KeyedForm):
@@ -93,9 +101,22 @@ class MetricForm(KeyedForm):
         return aggregation
 
 
+class OtelMappingInline(FleetAdminOnly, admin.StackedInline):
+    """Which OpenTelemetry metric feeds this one over OTLP (POST /api/v1/otlp/v1/metrics)."""
+
+    model = MetricPolicy
+    fields = ("otel_metric_name", "otel_project_attribute", "otel_value")
+    verbose_name = "OpenTelemetry (OTLP) mapping"
+    verbose_name_plural = "OpenTelemetry (OTLP) mapping"
+    can_delete = False
+    max_num = 1
+    extra = 0
+
+
 @admin.register(UsageMetric)
 class UsageMetricAdmin(FleetAdminOnly, admin.ModelAdmin):
     form = MetricForm
+    inlines = [OtelMappingInline]
     list_display = ("key", "name", "service", "aggregation", "unit")
     list_filter = ("service", "aggregation")
     list_select_related = ("service",)

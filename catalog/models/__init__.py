@@ -11,10 +11,12 @@ model class, with the choices of their fields; code imports them from here.
 
 from catalog.models.features import Feature, FeatureKind, FeatureScope, Service
 from catalog.models.metrics import (
+    OTEL_PROJECT_ATTRIBUTE,
     Aggregation,
     Metric,
     MetricPolicy,
     MetricSource,
+    OtelValue,
     Region,
     ResourceType,
     ServiceClass,
@@ -34,6 +36,7 @@ from catalog.models.prices import (
 )
 
 __all__ = [
+    "OTEL_PROJECT_ATTRIBUTE",
     "Aggregation",
     "Charge",
     "ChargeModel",
@@ -44,6 +47,7 @@ __all__ = [
     "MetricPolicy",
     "MetricSource",
     "Offer",
+    "OtelValue",
     "OfferFeature",
     "OfferVersion",
     "OfferVersionService",

@@ -55,9 +55,22 @@ class MetricSource(models.TextChoices):
     LIFECYCLE = "lifecycle", "Resource lifecycle events (running time)"
 
 
+class OtelValue(models.TextChoices):
+    """Which number of an OpenTelemetry data point becomes a usage event's value."""
+
+    VALUE = "value", "The point's value (sums: the delta; gauges: the reading)"
+    HISTOGRAM_COUNT = "count", "Histogram: how many observations"
+    HISTOGRAM_SUM = "sum", "Histogram: the sum of the observations"
+
+
+OTEL_PROJECT_ATTRIBUTE = "tally.project"
+
+
 class MetricPolicy(models.Model):
     """How a metric is produced: from usage events (optionally only those whose
-    attributes match) or from resources' lifecycle events (running time)."""
+    attributes match) or from resources' lifecycle events (running time); and, for
+    OpenTelemetry exports (POST /api/v1/otlp/v1/metrics), which OTel metric feeds it,
+    which attribute names the project and which number of each point is the value."""
 
     metric = models.OneToOneField(Metric, on_delete=models.CASCADE, related_name="policy")
     source = models.CharField(max_length=20, choices=MetricSource.choices)
@@ -66,6 +79,19 @@ class MetricPolicy(models.Model):
         help_text="Unique count: the attribute whose distinct values are counted.",
     )
     description = models.TextField(blank=True)
+    otel_metric_name = models.CharField(
+        max_length=255, blank=True, db_index=True,
+        help_text="The OpenTelemetry metric (instrument) name that feeds this metric over "
+        "OTLP, e.g. http.server.request.count; empty: none.",
+    )
+    otel_project_attribute = models.CharField(
+        max_length=255, blank=True, default=OTEL_PROJECT_ATTRIBUTE,
+        help_text="The data point (or resource) attribute that carries the project's name.",
+    )
+    otel_value = models.CharField(
+        max_length=10, choices=OtelValue.choices, default=OtelValue.VALUE,
+        help_text="Sums and gauges give their value; a histogram its count or its sum.",
+    )
 
     class Meta:
         verbose_name_plural = "metric policies"
