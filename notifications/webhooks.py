@@ -252,3 +252,16 @@ def webhook_retry(*, delivery_id: int) -> bool:
         if updated:
             queue_after_commit(WEBHOOK_DELIVER_TASK, delivery_id)
     return bool(updated)
+
+
+def webhook_resend(*, delivery_id: int) -> bool:
+    """Send a delivered or failed delivery again, by hand (an operator, or whoever may
+    change its subject): the same `webhook-id` and body, signed anew when it leaves, its
+    attempts starting over. A delivery still pending or sending is left as it is."""
+    with transaction.atomic():
+        updated = WebhookDelivery.objects.filter(
+            pk=delivery_id, status__in=(WebhookStatus.DELIVERED, WebhookStatus.FAILED)
+        ).update(status=WebhookStatus.PENDING, attempts=0, next_attempt_at=None)
+        if updated:
+            queue_after_commit(WEBHOOK_DELIVER_TASK, delivery_id)
+    return bool(updated)

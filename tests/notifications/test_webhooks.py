@@ -23,6 +23,7 @@ from notifications.webhooks import (
     webhook_due_ids,
     webhook_retry,
 )
+from tests.accounts.support import Api
 from tests.budgets.support import NOW, project_budget, rate_open_cycles, seed_world
 from tests.conftest import inside
 
@@ -268,3 +269,28 @@ def test_the_task_delivers_in_the_providers_schema(beta, receiver):
         delivery.refresh_from_db()
         assert delivery.status == WebhookStatus.DELIVERED
     assert [r["signature_valid"] for r in receiver.requests] == [True]
+
+
+def test_a_delivered_webhook_is_sent_again_by_hand_with_the_same_id(
+        beta, receiver, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("tenancy.jobs.current_app.send_task", lambda name, **kw: None)
+    with inside(beta):
+        _, budget = _world_with_webhook(receiver.url)
+        rate_open_cycles(now=NOW)
+        delivery = _deliveries()[0]
+        assert webhook_deliver(delivery_id=delivery.pk, now=NOW) is True
+    url = f"/api/v1/budgets/{budget.pk}/webhook-deliveries/{delivery.pk}/resend"
+    # A viewer sees the deliveries but may not send them again.
+    assert Api(beta, "orgviewer").post(url).status_code == 403
+    with django_capture_on_commit_callbacks(execute=False):
+        again = Api(beta, "orgadmin").post(url)
+    assert again.status_code == 202, again.content
+    assert (again.json()["status"], again.json()["attempts"]) == ("pending", 0)
+    # Pending already: nothing to send again.
+    assert Api(beta, "orgadmin").post(url).status_code == 400
+    with inside(beta):
+        assert webhook_deliver(delivery_id=delivery.pk, now=NOW) is True
+    first, second = receiver.requests
+    assert second["headers"]["webhook-id"] == first["headers"]["webhook-id"]
+    assert second["body"] == first["body"]
+    assert second["signature_valid"] is True
