@@ -83,7 +83,9 @@ def test_a_consumer_adds_a_card_with_stripe_js_then_pays_a_failed_invoice(
     expect(page.get_by_test_id("card-on-file")).to_contain_text("No card yet")
     field = page.locator("#card-element input")
     expect(field.first).to_be_visible()
-    check(page, page.reload(), f"pay-02-{size}-add-card", watch, key=("#card-element input",))
+    response = page.reload()
+    expect(field.first).to_be_visible()  # mounted once the page has its SetupIntent
+    check(page, response, f"pay-02-{size}-add-card", watch, key=("#card-element input",))
     for placeholder, value in (("number", card_number), ("exp_month", "12"),
                                ("exp_year", "31"), ("cvc", "123"), ("postal_code", "10115")):
         page.fill(f'#card-element input[placeholder="{placeholder}"]', value)
@@ -94,7 +96,9 @@ def test_a_consumer_adds_a_card_with_stripe_js_then_pays_a_failed_invoice(
     page.wait_for_url(site.url(f"/billing-accounts/{account.pk}/payment/"))
     expect(page.locator(".messages")).to_contain_text(f"•••• {last4}")
     expect(page.get_by_test_id("card-on-file")).to_contain_text(f"•••• {last4}")
-    check(page, page.reload(), f"pay-03-{size}-card-saved", watch,
+    response = page.reload()
+    expect(field.first).to_be_visible()  # ready to replace it
+    check(page, response, f"pay-03-{size}-card-saved", watch,
           key=('[data-testid="card-on-file"]',))
 
     # Pay now: charged on the new card, once.
@@ -118,4 +122,13 @@ def test_a_consumer_adds_a_card_with_stripe_js_then_pays_a_failed_invoice(
     from djstripe.models import PaymentMethod
     assert PaymentMethod.objects.get(id=profile.payment_method_id).stripe_data["card"][
         "last4"] == last4
+
+    # The card can be removed again: the account waits for a new one.
+    page.goto(site.url(f"/billing-accounts/{account.pk}/payment/"))
+    page.get_by_test_id("remove-card").click()
+    page.wait_for_url(site.url(f"/billing-accounts/{account.pk}/payment/"))
+    expect(page.get_by_test_id("card-on-file")).to_contain_text("No card yet")
+    with db_access():
+        assert PaymentProfile.objects.get(billing_account=account).payment_method_id == ""
+    assert PaymentMethod.objects.get(id=profile.payment_method_id).customer_id is None
     context.close()
