@@ -236,7 +236,14 @@ class StripeWebhookApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=OpenApiTypes.OBJECT,
+        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT,
+                   503: OpenApiTypes.OBJECT},
+        description="400 (error envelope): a bad Stripe-Signature, a timestamp more than 300 s "
+        "from now either way, or a body that is not one event object with an id. 503: "
+        "Stripe could not be reached to sync the event's object (Stripe sends it again).",
+    )
     def post(self, request, endpoint_uuid):
         endpoint = endpoint_of_provider(uuid=endpoint_uuid)
         try:

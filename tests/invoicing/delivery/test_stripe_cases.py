@@ -267,3 +267,15 @@ def test_an_operator_connects_the_stripe_account_in_the_admin(alpha, stripe_serv
                .values_list("secret", flat=True)) == {keys["secret_key"], keys["publishable_key"]}
     page = client.get("/admin/invoicing/stripeaccount/").content.decode()
     assert webhook_path(stripe_server.endpoints["alpha"]) in page
+
+
+def test_the_stripe_connect_command_prints_the_webhook_url(alpha, stripe_server, capsys):
+    from django.core.management import call_command
+
+    call_command("stripe_connect", provider="alpha", secret_key=ALPHA.secret_key,
+                 publishable_key=ALPHA.publishable_key, webhook_secret="whsec_rotated",
+                 account_id=ALPHA.account_id)
+    endpoint = stripe_server.endpoints["alpha"]
+    endpoint.refresh_from_db()
+    assert endpoint.secret == "whsec_rotated"  # the same endpoint (its URL), a new secret
+    assert webhook_path(endpoint) in capsys.readouterr().out
