@@ -49,7 +49,8 @@ class BudgetForm(forms.ModelForm):
     )
     webhook_secret = forms.CharField(
         widget=forms.PasswordInput(render_value=False), required=False,
-        help_text="Signs each webhook (X-Tally-Signature: sha256=<hex HMAC of the body>). "
+        help_text="Signs each webhook by the Standard Webhooks spec (webhook-id, "
+        "webhook-timestamp, webhook-signature headers). "
         "At least 16 characters. Leave empty to keep the current one.",
     )
 

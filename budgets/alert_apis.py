@@ -5,6 +5,7 @@ from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import request_access
@@ -14,7 +15,10 @@ from budgets.models import Budget
 from budgets.selectors import budget_alert_list, budget_get_visible
 from core.api import StandardPagination
 from notifications.selectors import outbox_statuses
-from notifications.webhooks import webhook_deliveries_for
+from notifications.webhooks import webhook_deliveries_for, webhook_resend
+
+NOT_BUDGET_ADMIN = "Only an admin of the budget's organization may send its webhooks again."
+NOT_RESENDABLE = "only a delivered or failed delivery can be sent again (this one is {status})"
 
 
 class BudgetAlertOutputSerializer(serializers.Serializer):
@@ -81,6 +85,36 @@ class WebhookDeliveryOutputSerializer(serializers.Serializer):
     created_at = serializers.CharField()
 
 
+def _delivery_data(d) -> dict:
+    return {"id": d.pk, "period": d.details.get("period"),
+            "threshold": d.details.get("threshold"), "url": d.url,
+            "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
+            "last_error": d.last_error, "next_attempt_at": iso_utc(d.next_attempt_at),
+            "delivered_at": iso_utc(d.delivered_at), "created_at": iso_utc(d.created_at)}
+
+
+class BudgetWebhookDeliveryResendApi(APIView):
+    """Send one of the budget's webhook deliveries again by hand (org admins, fleet
+    admins): the same `webhook-id` and body, signed anew, attempts starting over."""
+
+    @extend_schema(request=None, responses={202: WebhookDeliveryOutputSerializer})
+    def post(self, request, budget_id: int, delivery_id: int):
+        budget = _visible_budget(request, budget_id)
+        organization_id = budget.organization_id or budget.project.organization_id
+        if not request_access(request).can_manage_org(organization_id):
+            raise exceptions.PermissionDenied(NOT_BUDGET_ADMIN)
+        delivery = webhook_deliveries_for(subject=webhook_subject(budget.pk)).filter(
+            pk=delivery_id).first()
+        if delivery is None:
+            raise exceptions.NotFound(f"no webhook delivery {delivery_id} of this budget")
+        if not webhook_resend(delivery_id=delivery.pk):
+            raise exceptions.ValidationError({"delivery": [
+                NOT_RESENDABLE.format(status=delivery.status)]})
+        delivery.refresh_from_db()
+        return Response(WebhookDeliveryOutputSerializer(_delivery_data(delivery)).data,
+                        status=202)
+
+
 class BudgetWebhookDeliveryListApi(APIView):
     """The budget's webhook deliveries and how each went."""
 
@@ -93,14 +127,7 @@ class BudgetWebhookDeliveryListApi(APIView):
         deliveries = webhook_deliveries_for(subject=webhook_subject(budget.pk)).order_by(
             "-details__period", "details__threshold")
         page = paginator.paginate_queryset(deliveries, request, view=self)
-        data = [
-            {"id": d.pk, "period": d.details.get("period"),
-             "threshold": d.details.get("threshold"), "url": d.url,
-             "status": d.status, "attempts": d.attempts, "last_status_code": d.last_status_code,
-             "last_error": d.last_error, "next_attempt_at": iso_utc(d.next_attempt_at),
-             "delivered_at": iso_utc(d.delivered_at), "created_at": iso_utc(d.created_at)}
-            for d in page
-        ]
+        data = [_delivery_data(d) for d in page]
         return paginator.get_paginated_response(
             WebhookDeliveryOutputSerializer(data, many=True).data
         )

@@ -62,8 +62,10 @@ class BudgetInputSerializer(serializers.Serializer):
     webhook_url = serializers.CharField(allow_blank=True, default="", max_length=500)
     webhook_secret = serializers.CharField(
         allow_blank=True, required=False, write_only=True, max_length=200,
-        help_text="Signs each webhook (HMAC-SHA256 of the body, header X-Tally-Signature: "
-        "sha256=<hex>). Never shown again; omit on update to keep the current one.",
+        help_text="Signs each webhook by the Standard Webhooks spec (headers webhook-id, "
+        "webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>). A `whsec_<base64>` "
+        "secret is used as its key bytes, any other text as its UTF-8. Never shown again; "
+        "omit on update to keep the current one.",
     )
 
 

@@ -40,8 +40,8 @@ class Budget(models.Model):
     # Percentages of `amount`, ascending and distinct (e.g. [50, 80, 100]).
     thresholds = ArrayField(models.PositiveSmallIntegerField())
     webhook_url = models.URLField(max_length=500, blank=True)
-    # Signs each webhook body (HMAC-SHA256). Kept in clear because signing needs it;
-    # never shown again by the API after it is set.
+    # Signs each webhook (Standard Webhooks, notifications/signing.py). Kept in clear
+    # because signing needs it; never shown again by the API after it is set.
     webhook_secret = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,

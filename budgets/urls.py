@@ -34,4 +34,7 @@ urlpatterns = [
     path("budgets/<int:budget_id>/webhook-deliveries",
          combined_view(alert_apis.BudgetWebhookDeliveryListApi),
          name="budget-webhook-deliveries"),
+    path("budgets/<int:budget_id>/webhook-deliveries/<int:delivery_id>/resend",
+         combined_view(alert_apis.BudgetWebhookDeliveryResendApi),
+         name="budget-webhook-delivery-resend"),
 ]

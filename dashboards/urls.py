@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from dashboards.views import consumer, credits, home, invoices, late, operator
+from dashboards.views import consumer, credits, home, invoices, late, operator, payments
 
 urlpatterns = [
     path("", home.home, name="home"),
@@ -26,4 +26,11 @@ urlpatterns = [
     path("projects/<slug:name>/", consumer.project, name="project"),
     path("invoices/<int:invoice_id>/", invoices.invoice, name="invoice"),
     path("invoices/<int:invoice_id>/pdf", invoices.invoice_pdf, name="invoice-pdf"),
+    path("invoices/<int:invoice_id>/pay", payments.invoice_pay, name="invoice-pay"),
+    path("invoices/<int:invoice_id>/pay/refresh", payments.invoice_pay_refresh,
+         name="invoice-pay-refresh"),
+    path("billing-accounts/<int:account_id>/payment/", payments.payment_profile,
+         name="payment-profile"),
+    path("billing-accounts/<int:account_id>/payment/setup-intent",
+         payments.payment_setup_intent, name="payment-setup-intent"),
 ]

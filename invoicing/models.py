@@ -237,26 +237,44 @@ class Credit(models.Model):
 
 
 @audited()
+class StripeAccount(models.Model):
+    """The provider's own Stripe account (one per mode): its id names dj-stripe's
+    `Account` row in the public schema, whose `APIKey` rows hold the keys and whose
+    `WebhookEndpoint` verifies Stripe's events (invoicing/payments/stripe_account.py).
+    Every Stripe call of this provider is made with these keys and nobody else's."""
+
+    account_id = models.CharField(max_length=255, help_text="The Stripe account (acct_...).")
+    livemode = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["livemode"], name="one_stripe_account_per_mode"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} ({'live' if self.livemode else 'test'})"
+
+
+@audited()
 class PaymentProfile(models.Model):
-    """The card a card-paying billing account is charged on (a Stripe Customer and its
-    attached PaymentMethod). Chargeback accounts have none: their invoices are statements."""
+    """The card a card-paying billing account is charged on: the ids of its Stripe
+    Customer and PaymentMethod, whose records (brand, last four digits, expiry) are
+    dj-stripe's `Customer` and `PaymentMethod`. Chargeback accounts have none: their
+    invoices are statements."""
 
     billing_account = models.OneToOneField(
         "accounts.BillingAccount", on_delete=models.CASCADE, related_name="payment_profile"
     )
     stripe_customer_id = models.CharField(max_length=255, unique=True)
+    # Empty once the card is removed: the next invoice fails with "no card on file".
     payment_method_id = models.CharField(max_length=255, blank=True)
-    brand = models.CharField(max_length=30, blank=True)
-    last4 = models.CharField(max_length=4, blank=True)
-    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
-    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
-        if self.last4:
-            return f"{self.brand} •••• {self.last4}"
-        return f"{self.stripe_customer_id} (no card)"
+        return f"{self.stripe_customer_id} ({self.payment_method_id or 'no card'})"
 
 
 class StepStatus(models.TextChoices):
@@ -275,6 +293,9 @@ class PaymentStatus(models.TextChoices):
     PAID = "paid", "Paid"
     FAILED = "failed", "Failed, will retry"
     GIVEN_UP = "given_up", "Failed (retries exhausted)"
+    # The card's bank asks the customer to authenticate (3-D Secure): "pay now".
+    REQUIRES_ACTION = "requires_action", "Needs the customer's authentication"
+    REFUNDED = "refunded", "Refunded"
 
 
 class InvoiceDelivery(models.Model):
@@ -344,7 +365,11 @@ class PaymentAttempt(models.Model):
     status = models.CharField(
         max_length=20, choices=PaymentAttemptStatus.choices, default=PaymentAttemptStatus.PENDING
     )
+    # Made by the customer from the dashboard ("pay now"), who can authenticate it.
+    on_session = models.BooleanField(default=False)
     error = models.TextField(blank=True)
+    refund_id = models.CharField(max_length=255, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -356,21 +381,3 @@ class PaymentAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key}: {self.status}"
-
-
-class StripeWebhookEvent(models.Model):
-    """A Stripe event received on this provider's webhook; the unique id makes each
-    event processed once however often Stripe delivers it."""
-
-    event_id = models.CharField(max_length=255, unique=True)
-    type = models.CharField(max_length=100)
-    payment_intent_id = models.CharField(max_length=255, blank=True)
-    payload = models.JSONField(default=dict)
-    outcome = models.CharField(max_length=200, blank=True)
-    received_at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-received_at"]
-
-    def __str__(self) -> str:
-        return f"{self.type} {self.event_id}"

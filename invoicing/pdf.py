@@ -26,6 +26,7 @@ from django.template.loader import render_to_string
 from core.money import round_money
 from core.timefmt import date_text, period_text
 from invoicing.models import Invoice, InvoiceStatus, LineKind
+from invoicing.payments.selectors import card_on_file
 from tenancy.selectors import provider_current
 
 INVOICE_ASSETS = Path(settings.BASE_DIR) / "static" / "invoices"
@@ -140,11 +141,13 @@ def invoice_document_context(*, invoice: Invoice) -> dict:
     cycle = invoice.cycle
     account = invoice.billing_account
     profile = getattr(account, "payment_profile", None) if account.payment_kind == "card" else None
+    # The card on file, as dj-stripe recorded it: brand and last four digits only.
+    card = card_on_file(profile)
     return {
         "invoice": invoice,
         "title": "Statement" if account.payment_kind == "chargeback" else "Invoice",
         "is_statement": account.payment_kind == "chargeback",
-        "card": str(profile) if profile and profile.last4 else "",
+        "card": str(card) if card else "",
         "provider_name": invoice.provider_name or provider.name,
         "provider_address": invoice.provider_address or provider.address,
         "account_name": invoice.account_name or account.name,

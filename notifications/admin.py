@@ -11,7 +11,7 @@ from notifications.models import (
     WebhookStatus,
 )
 from notifications.outbox import outbox_retry
-from notifications.webhooks import webhook_retry
+from notifications.webhooks import webhook_resend, webhook_retry
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -53,10 +53,22 @@ class WebhookDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ("status", "event")
     search_fields = ("subject", "url", "key")
     exclude = ("secret",)
-    actions = ["retry_failed"]
+    actions = ["retry_failed", "resend"]
 
     def has_retry_permission(self, request):
         return request.user.has_perm("notifications.change_webhookdelivery")
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("notifications.change_webhookdelivery")
+
+    @admin.action(description="Send the selected deliveries again (same webhook-id)",
+                  permissions=["resend"])
+    def resend(self, request, queryset):
+        sent = sum(webhook_resend(delivery_id=pk) for pk in queryset.values_list("pk", flat=True))
+        skipped = queryset.count() - sent
+        self.message_user(request, f"{sent} deliveries queued again; {skipped} still pending "
+                          "or sending were left as they are.",
+                          messages.SUCCESS if sent else messages.WARNING)
 
     @admin.action(description="Retry the selected failed deliveries", permissions=["retry"])
     def retry_failed(self, request, queryset):

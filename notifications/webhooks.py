@@ -5,7 +5,10 @@
 - `webhook_deliver` claims the row with a conditional UPDATE before the request (no
   transaction is held open over the network), so two workers never both send it; a
   worker killed mid-request leaves it `sending` until the lease ends, after which it
-  may be sent again (receivers dedupe on `X-Tally-Delivery`).
+  may be sent again (receivers dedupe on `webhook-id`).
+- Every attempt is signed by the Standard Webhooks spec (notifications/signing.py) at
+  the moment it leaves: a retry keeps its `webhook-id` and body, with a fresh
+  `webhook-timestamp`, so receivers' 5-minute tolerance holds for late retries.
 - Transient failures (network, timeout, 5xx, 429) are retried with exponential
   backoff up to `TALLY_WEBHOOK_MAX_ATTEMPTS`; permanent ones (4xx, private receivers)
   and the last transient one leave the row `failed` with its error.
@@ -16,7 +19,7 @@ import ipaddress
 import logging
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -26,7 +29,7 @@ from django.db.models import F, Q, QuerySet
 from core.leases import due_ids
 from core.retries import backoff_seconds
 from notifications.models import WebhookDelivery, WebhookStatus
-from notifications.signing import SIGNATURE_HEADER, webhook_signature
+from notifications.signing import webhook_headers
 from tenancy.jobs import queue_after_commit, queue_in_schema
 
 logger = logging.getLogger(__name__)
@@ -168,13 +171,16 @@ def _claim(delivery_id: int, now: datetime, policy: WebhookPolicy) -> bool:
     ))
 
 
-def _headers(delivery: WebhookDelivery, body: bytes) -> dict[str, str]:
+def _headers(delivery: WebhookDelivery) -> dict[str, str]:
+    # Signed at the wall clock's now, not the caller's (a sandbox's test clock, a test's
+    # fixed instant): receivers check `webhook-timestamp` against their own clock.
+    signed_at = datetime.now(UTC)
     return {
         "Content-Type": "application/json",
         "User-Agent": WEBHOOK_USER_AGENT,
         "X-Tally-Event": delivery.event,
-        "X-Tally-Delivery": delivery.message_id,
-        SIGNATURE_HEADER: webhook_signature(secret=delivery.secret, body=body),
+        **webhook_headers(secret=delivery.secret, message_id=delivery.message_id,
+                          body=delivery.body, at=signed_at),
     }
 
 
@@ -188,7 +194,7 @@ def webhook_deliver(*, delivery_id: int, now: datetime) -> bool:
     body = delivery.body.encode()
     sending = WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookStatus.SENDING)
     try:
-        status = _post(delivery.url, body, _headers(delivery, body), policy)
+        status = _post(delivery.url, body, _headers(delivery), policy)
     except _Transient as error:
         _transient_failure(delivery, sending, error, now, policy)
         return False
@@ -242,6 +248,19 @@ def webhook_retry(*, delivery_id: int) -> bool:
     with transaction.atomic():
         updated = WebhookDelivery.objects.filter(
             pk=delivery_id, status=WebhookStatus.FAILED
+        ).update(status=WebhookStatus.PENDING, attempts=0, next_attempt_at=None)
+        if updated:
+            queue_after_commit(WEBHOOK_DELIVER_TASK, delivery_id)
+    return bool(updated)
+
+
+def webhook_resend(*, delivery_id: int) -> bool:
+    """Send a delivered or failed delivery again, by hand (an operator, or whoever may
+    change its subject): the same `webhook-id` and body, signed anew when it leaves, its
+    attempts starting over. A delivery still pending or sending is left as it is."""
+    with transaction.atomic():
+        updated = WebhookDelivery.objects.filter(
+            pk=delivery_id, status__in=(WebhookStatus.DELIVERED, WebhookStatus.FAILED)
         ).update(status=WebhookStatus.PENDING, attempts=0, next_attempt_at=None)
         if updated:
             queue_after_commit(WEBHOOK_DELIVER_TASK, delivery_id)

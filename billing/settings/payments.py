@@ -10,13 +10,14 @@ STRIPE_LIVE_PUBLIC_KEY = env_str("STRIPE_LIVE_PUBLIC_KEY", "")
 # A Stripe-compatible server (localstripe in tests); unset means Stripe itself.
 if env_str("STRIPE_API_HOST"):
     STRIPE_API_HOST = env_str("STRIPE_API_HOST")
+# Stripe.js, loaded by the payment pages (localstripe serves a fake one in tests).
+STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
 DJSTRIPE_USE_NATIVE_JSONFIELD = True
 DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
-
-# Signing secret of the Stripe webhook endpoint (/api/v1/stripe/webhook on each
-# provider's host). Events with another signature are refused.
-TALLY_STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+# Each provider connects its own Stripe account (keys and webhook secret kept by
+# dj-stripe: admin "Stripe accounts" or `manage.py stripe_connect`); the keys above are
+# only dj-stripe's defaults and charge nobody.
 # Failed card payments are retried after base * 2^(n-1) seconds, at most this many
 # attempts; then the invoice shows "retries exhausted" to the operator.
 TALLY_PAYMENT_MAX_ATTEMPTS = env_int("TALLY_PAYMENT_MAX_ATTEMPTS", 4)

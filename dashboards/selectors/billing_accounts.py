@@ -8,13 +8,14 @@ from django.db.models import Prefetch, Q
 from accounts.models import BillingAccount, Organization, ProjectAccountAssignment
 from core.replica import read_alias
 from invoicing.models import PaymentProfile
+from invoicing.payments.selectors import cards_of_profiles
 
 
 def billing_accounts_with_projects(*, organization: Organization, at: datetime
                                    ) -> list[BillingAccount]:
     """The organization's billing accounts, each with `contacts`, `profile` (its payment
-    profile or None) and `current_projects` (the projects billing to it at `at`).
-    Three queries."""
+    profile or None), `card` (its card on file, dj-stripe's record, or None) and
+    `current_projects` (the projects billing to it at `at`). Four queries."""
     accounts = (
         BillingAccount.objects.using(read_alias()).filter(organization=organization)
         .select_related("payment_profile")
@@ -34,6 +35,9 @@ def billing_accounts_with_projects(*, organization: Organization, at: datetime
     for account in result:
         account.current_projects = [a.project for a in account.current_assignments]
         account.profile = payment_profile_of(account)
+    cards = cards_of_profiles([a.profile for a in result if a.profile is not None])
+    for account in result:
+        account.card = cards.get(account.pk)
     return result
 
 

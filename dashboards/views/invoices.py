@@ -1,5 +1,6 @@
 """One invoice's page (its lines, paginated or as CSV) and its PDF download."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404
 from django.views.decorators.http import require_GET
@@ -15,6 +16,7 @@ from dashboards.selectors.invoices import (
 from dashboards.selectors.paging import paginate
 from dashboards.views.page import page_now, render_page
 from dashboards.views.widgets import lines_csv
+from invoicing.payments.selectors import invoice_payment_state
 
 NO_PDF = "The PDF of this invoice is not available yet."
 
@@ -29,7 +31,14 @@ def invoice(request, invoice_id: int):
         return lines_csv(lines, name=f"invoice-{inv.number or inv.pk}")
     page = paginate(lines, page=request.GET.get("page"), per_page=50)
     inv.pdf_ready = invoice_pdf_ready(inv)
-    return render_page(request, "dashboards/invoice.html", {"invoice": inv, "page": page})
+    delivery = getattr(inv, "delivery", None)
+    payment = (invoice_payment_state(invoice_id=inv.pk, delivery=delivery)
+               if delivery is not None and inv.billing_account.payment_kind == "card" else None)
+    can_pay = bool(payment and payment.payable_now
+                   and access.can_manage_org(inv.billing_account.organization_id))
+    return render_page(request, "dashboards/invoice.html", {
+        "invoice": inv, "page": page, "payment": payment, "can_pay": can_pay,
+        "stripe_js_url": settings.STRIPE_JS_URL})
 
 
 @login_required

@@ -9,7 +9,10 @@ and wherever a worker dies:
   record) is first looked up on Stripe by the key in its metadata, and re-sent with the
   same key only if Stripe has no such PaymentIntent;
 - webhooks (invoicing/payments/webhooks.py) apply the same transitions through
-  `payment_apply_outcome` (success always wins; a late failure never undoes a payment).
+  `payment_apply_outcome` (success always wins; a late failure never undoes a payment,
+  nor does a late success undo a refund);
+- every PaymentIntent Stripe answers with is recorded in dj-stripe's `PaymentIntent`
+  (public schema, owned by the provider's account): the attempt names it by id.
 """
 
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ import stripe
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Max, Q
+from djstripe.models import PaymentIntent
 
 from accounts.models import PaymentKind
 from core.retries import backoff_seconds
@@ -34,9 +38,12 @@ from invoicing.models import (
 from invoicing.payments.cards import payment_profile_for
 from invoicing.payments.stripe_api import (
     CARD_REFUSED,
+    STRIPE_NOT_CONFIGURED,
     TRANSIENT_STRIPE_ERRORS,
+    ProviderStripe,
     amount_in_minor_units,
-    stripe_kwargs,
+    provider_stripe_or_none,
+    stripe_record,
 )
 
 NO_CARD_ON_FILE = "no card on file for billing account {account}"
@@ -72,13 +79,18 @@ def attempt_key(*, schema: str, number: str, attempt: int) -> str:
 # --- outcomes (from the API answer or a webhook) -----------------------------------
 
 
-def _record_failure(delivery: InvoiceDelivery, *, error: str, now: datetime) -> None:
-    """On the locked delivery row: a failed attempt, retried later or given up."""
+def _record_failure(delivery: InvoiceDelivery, *, error: str, now: datetime,
+                    needs_customer: bool = False) -> None:
+    """On the locked delivery row: a failed attempt, retried later or given up; or one
+    only the customer can finish (3-D Secure), which waits for their "pay now"."""
     policy = payment_policy()
     delivery.last_error = error[:2000]
     delivery.last_error_at = now
     delivery.failed_step = "payment"
-    if delivery.payment_attempts >= policy.max_attempts:
+    if needs_customer:
+        delivery.payment_status = PaymentStatus.REQUIRES_ACTION
+        delivery.next_payment_at = None
+    elif delivery.payment_attempts >= policy.max_attempts:
         delivery.payment_status = PaymentStatus.GIVEN_UP
         delivery.next_payment_at = None
     else:
@@ -104,7 +116,7 @@ def payment_apply_outcome(
             attempt.status = PaymentAttemptStatus.SUCCEEDED
             attempt.error = ""
             attempt.save()
-            if delivery.payment_status != PaymentStatus.PAID:
+            if delivery.payment_status not in (PaymentStatus.PAID, PaymentStatus.REFUNDED):
                 delivery.payment_status = PaymentStatus.PAID
                 delivery.paid_at = now
                 delivery.next_payment_at = None
@@ -112,34 +124,43 @@ def payment_apply_outcome(
                     delivery.failed_step = ""
                     delivery.last_error = ""
                 delivery.save()
-            return PaymentStatus.PAID
+            return delivery.payment_status
         if intent_status in ("processing", "requires_capture"):
             attempt.save()
             return delivery.payment_status
-        # Failed (declined) or needing the customer (3-D Secure): this attempt is over.
-        if attempt.status in (PaymentAttemptStatus.SUCCEEDED, PaymentAttemptStatus.FAILED,
-                              PaymentAttemptStatus.REQUIRES_ACTION):
-            attempt.save()
-            return delivery.payment_status
-        attempt.status = (
-            PaymentAttemptStatus.REQUIRES_ACTION if intent_status == "requires_action"
-            else PaymentAttemptStatus.FAILED
-        )
-        attempt.error = error[:2000]
+        return _attempt_fail(attempt, delivery, intent_status=intent_status, error=error,
+                             now=now)
+
+
+def _attempt_fail(attempt: PaymentAttempt, delivery: InvoiceDelivery, *, intent_status: str,
+                  error: str, now: datetime) -> str:
+    """Declined, or waiting for the customer (3-D Secure): this attempt is over, or
+    waits. A finished attempt never moves back; one waiting may still fail."""
+    needs_customer = intent_status == "requires_action"
+    waiting = attempt.status == PaymentAttemptStatus.REQUIRES_ACTION
+    if attempt.status in (PaymentAttemptStatus.SUCCEEDED, PaymentAttemptStatus.FAILED) or (
+            waiting and needs_customer):
         attempt.save()
-        latest = not PaymentAttempt.objects.filter(
-            invoice_id=attempt.invoice_id, number__gt=attempt.number
-        ).exists()
-        if latest and delivery.payment_status == PaymentStatus.PROCESSING:
-            _record_failure(delivery, error=f"attempt {attempt.number}: {error}", now=now)
         return delivery.payment_status
+    attempt.status = (PaymentAttemptStatus.REQUIRES_ACTION if needs_customer
+                      else PaymentAttemptStatus.FAILED)
+    attempt.error = error[:2000]
+    attempt.save()
+    latest = not PaymentAttempt.objects.filter(
+        invoice_id=attempt.invoice_id, number__gt=attempt.number
+    ).exists()
+    if latest and delivery.payment_status in (PaymentStatus.PROCESSING,
+                                              PaymentStatus.REQUIRES_ACTION):
+        _record_failure(delivery, error=f"attempt {attempt.number}: {error}", now=now,
+                        needs_customer=needs_customer)
+    return delivery.payment_status
 
 
 # --- one invoice's charge ----------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class _Charge:
+class Charge:
     """An attempt committed in flight, for Stripe to answer outside any transaction."""
 
     invoice: Invoice
@@ -147,6 +168,7 @@ class _Charge:
     customer_id: str
     # In flight past its lease (its worker died): look it up on Stripe before re-sending.
     resend: bool
+    account: ProviderStripe
 
 
 def invoice_payment_collect(*, invoice_id: int, now: datetime) -> str:
@@ -157,32 +179,43 @@ def invoice_payment_collect(*, invoice_id: int, now: datetime) -> str:
     """
     schema = connection.schema_name
     charge = _charge_open(invoice_id=invoice_id, now=now, schema=schema)
-    if not isinstance(charge, _Charge):
+    if not isinstance(charge, Charge):
         return charge  # nothing to send now: the payment status as it stands
-
     # Outside the transaction: no lock is held while Stripe answers.
-    kwargs = stripe_kwargs()
+    return charge_send(charge, schema=schema, now=now)
+
+
+def charge_send(charge: "Charge", *, schema: str, now: datetime) -> str:
+    """Send an attempt committed in flight to Stripe and apply the answer."""
     try:
-        intent = _intent_of(charge, schema=schema, kwargs=kwargs)
+        intent = _intent_of(charge, schema=schema)
     except stripe.CardError as card_error:
-        return _card_refused(charge.attempt, card_error, now=now)
+        return _card_refused(charge, card_error, now=now)
     except TRANSIENT_STRIPE_ERRORS as transient:
-        InvoiceDelivery.objects.filter(invoice_id=invoice_id).update(
+        InvoiceDelivery.objects.filter(invoice_id=charge.invoice.pk).update(
             last_error=f"payment: {transient}"[:2000], last_error_at=now
         )
         raise PaymentRetryLater(str(transient)) from transient
+    return intent_apply(charge.attempt, intent, charge.account, now=now)
+
+
+def intent_apply(attempt: PaymentAttempt, intent, account: ProviderStripe, *,
+                 now: datetime) -> str:
+    """Apply a PaymentIntent Stripe answered with, then record it in dj-stripe."""
     status = intent.status
     error = ""
     if status not in ("succeeded", "processing", "requires_capture"):
         last = getattr(intent, "last_payment_error", None)
         error = (getattr(last, "message", "") if last else "") or f"payment {status}"
-    return payment_apply_outcome(
-        attempt_id=charge.attempt.pk, intent_id=intent.id, intent_status=status, error=error,
-        now=now,
+    outcome = payment_apply_outcome(
+        attempt_id=attempt.pk, intent_id=intent.id, intent_status=status, error=error, now=now,
     )
+    # After Tally's own record: the webhook of this intent records it again if this fails.
+    stripe_record(PaymentIntent, intent, account)
+    return outcome
 
 
-def _charge_open(*, invoice_id: int, now: datetime, schema: str) -> _Charge | str:
+def _charge_open(*, invoice_id: int, now: datetime, schema: str) -> Charge | str:
     """Under the delivery row's lock: the attempt to send to Stripe now (a new one, or
     one in flight past its lease), or the payment status when there is none."""
     policy = payment_policy()
@@ -207,34 +240,38 @@ def _charge_open(*, invoice_id: int, now: datetime, schema: str) -> _Charge | st
             .order_by("-number").first()
         )
         profile = payment_profile_for(billing_account=invoice.billing_account)
+        account = provider_stripe_or_none()
         resend = attempt is not None
         if attempt is not None:
             # In flight: another worker is calling Stripe, or one died doing it.
-            if attempt.created_at > now - timedelta(seconds=policy.lease_seconds):
+            if (attempt.created_at > now - timedelta(seconds=policy.lease_seconds)
+                    or account is None):
                 return delivery.payment_status
         else:
-            attempt = _attempt_start(delivery, profile, now=now, schema=schema)
+            attempt = attempt_start(delivery, profile, account, now=now, schema=schema)
             if attempt is None:
                 return delivery.payment_status
         customer_id = profile.stripe_customer_id if profile else ""
-    return _Charge(invoice=invoice, attempt=attempt, customer_id=customer_id, resend=resend)
+    return Charge(invoice=invoice, attempt=attempt, customer_id=customer_id, resend=resend,
+                   account=account)
 
 
-def _attempt_start(delivery: InvoiceDelivery, profile: PaymentProfile | None, *,
-                   now: datetime, schema: str) -> PaymentAttempt | None:
+def attempt_start(delivery: InvoiceDelivery, profile: PaymentProfile | None,
+                   account: ProviderStripe | None, *, now: datetime, schema: str,
+                   on_session: bool = False) -> PaymentAttempt | None:
     """On the locked delivery row: a new attempt if one is due (None if not, or if there
     is no card to charge, which counts as a failed attempt)."""
     invoice = delivery.invoice
-    if delivery.payment_status == PaymentStatus.PROCESSING:
-        return None
-    if delivery.next_payment_at and delivery.next_payment_at > now:
+    if delivery.payment_status in (PaymentStatus.PROCESSING, PaymentStatus.REQUIRES_ACTION):
+        if not on_session or delivery.payment_status == PaymentStatus.PROCESSING:
+            return None
+    if not on_session and delivery.next_payment_at and delivery.next_payment_at > now:
         return None
     delivery.payment_attempts += 1
-    if profile is None or not profile.payment_method_id:
-        _record_failure(
-            delivery, error=NO_CARD_ON_FILE.format(account=invoice.billing_account.name),
-            now=now,
-        )
+    if account is None or profile is None or not profile.payment_method_id:
+        error = (STRIPE_NOT_CONFIGURED if account is None
+                 else NO_CARD_ON_FILE.format(account=invoice.billing_account.name))
+        _record_failure(delivery, error=error, now=now)
         return None
     # Attempt numbers never repeat (an operator's retry restarts the bound, not them).
     number = (PaymentAttempt.objects.filter(invoice=invoice)
@@ -243,17 +280,18 @@ def _attempt_start(delivery: InvoiceDelivery, profile: PaymentProfile | None, *,
         invoice=invoice, number=number,
         idempotency_key=attempt_key(schema=schema, number=invoice.number, attempt=number),
         amount=invoice.total, currency=invoice.currency,
-        payment_method_id=profile.payment_method_id, created_at=now,
+        payment_method_id=profile.payment_method_id, created_at=now, on_session=on_session,
     )
     delivery.payment_status = PaymentStatus.PROCESSING
     delivery.save()
     return attempt
 
 
-def _intent_of(charge: _Charge, *, schema: str, kwargs: dict):
+def _intent_of(charge: Charge, *, schema: str):
     """The attempt's PaymentIntent: the one it recorded, the one a dead worker created
     for its key, or a new one (same idempotency key, so Stripe never charges twice)."""
     attempt, invoice = charge.attempt, charge.invoice
+    kwargs = charge.account.kwargs()
     intent = None
     if attempt.payment_intent_id:
         intent = stripe.PaymentIntent.retrieve(attempt.payment_intent_id, **kwargs)
@@ -266,7 +304,9 @@ def _intent_of(charge: _Charge, *, schema: str, kwargs: dict):
             customer=charge.customer_id,
             payment_method=attempt.payment_method_id,
             confirm=True,
-            off_session=True,
+            # Off session: the card saved for it, nobody there to authenticate (a bank
+            # asking for 3-D Secure leaves it `requires_action` for "pay now").
+            off_session=not attempt.on_session,
             metadata={"tally_schema": schema, "tally_invoice": str(invoice.pk),
                       "tally_invoice_number": invoice.number,
                       "tally_attempt": attempt.idempotency_key},
@@ -289,18 +329,24 @@ def _find_intent_by_key(key: str, customer_id: str, kwargs: dict):
     return None
 
 
-def _card_refused(attempt: PaymentAttempt, card_error: stripe.CardError, *,
-                  now: datetime) -> str:
+def _card_refused(charge: Charge, card_error: stripe.CardError, *, now: datetime) -> str:
     error = card_error.user_message or str(card_error)
     details = getattr(card_error, "error", None)
     failed_intent = getattr(details, "payment_intent", None) if details else None
     intent_id = failed_intent.get("id", "") if isinstance(failed_intent, dict) else (
         getattr(failed_intent, "id", "") or ""
     )
-    return payment_apply_outcome(
-        attempt_id=attempt.pk, intent_id=intent_id, intent_status="failed",
+    outcome = payment_apply_outcome(
+        attempt_id=charge.attempt.pk, intent_id=intent_id, intent_status="failed",
         error=CARD_REFUSED.format(message=error), now=now,
     )
+    if intent_id:
+        try:
+            intent = stripe.PaymentIntent.retrieve(intent_id, **charge.account.kwargs())
+            stripe_record(PaymentIntent, intent, charge.account)
+        except stripe.StripeError:  # recorded by the intent's webhook instead
+            pass
+    return outcome
 
 
 # --- sweeps and the operator's retry -----------------------------------------------

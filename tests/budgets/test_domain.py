@@ -1,14 +1,16 @@
 """Pure budget rules: thresholds crossed, percent used, signatures, backoff. No database."""
 
+import base64
 import hashlib
 import hmac
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
 from budgets.domain import normalize_thresholds, percent_used, thresholds_crossed
 from core.retries import backoff_seconds
-from notifications.signing import webhook_signature, webhook_signature_valid
+from notifications.signing import secret_generate, standard_secret, webhook_headers
 
 
 @pytest.mark.parametrize(
@@ -61,15 +63,22 @@ def test_normalize_thresholds_refuses(bad):
         normalize_thresholds(bad)
 
 
-def test_signature_is_hmac_sha256_of_the_exact_body():
-    body = b'{"threshold":80}'
-    expected = hmac.new(b"s3cret-s3cret-s3cret", body, hashlib.sha256).hexdigest()
-    header = webhook_signature(secret="s3cret-s3cret-s3cret", body=body)
-    assert header == f"sha256={expected}"
-    assert webhook_signature_valid(secret="s3cret-s3cret-s3cret", body=body, header=header)
-    assert not webhook_signature_valid(secret="other-secret-value", body=body, header=header)
-    assert not webhook_signature_valid(secret="s3cret-s3cret-s3cret", body=body + b" ",
-                                       header=header)
+def test_the_signature_is_standard_webhooks_hmac_sha256_of_id_timestamp_and_body():
+    body = '{"threshold":80}'
+    at = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    headers = webhook_headers(secret="s3cret-s3cret-s3cret", message_id="budget:1:2026-12:80",
+                              body=body, at=at)
+    signed = f"budget:1:2026-12:80.{int(at.timestamp())}.{body}".encode()
+    expected = base64.b64encode(
+        hmac.new(b"s3cret-s3cret-s3cret", signed, hashlib.sha256).digest()).decode()
+    assert headers == {"webhook-id": "budget:1:2026-12:80",
+                       "webhook-timestamp": str(int(at.timestamp())),
+                       "webhook-signature": f"v1,{expected}"}
+    assert standard_secret("s3cret-s3cret-s3cret") == "whsec_" + base64.b64encode(
+        b"s3cret-s3cret-s3cret").decode()
+    generated = secret_generate()
+    assert generated.startswith("whsec_") and len(base64.b64decode(generated[6:])) == 24
+    assert standard_secret(generated) == generated
 
 
 @pytest.mark.parametrize(("attempts", "seconds"),

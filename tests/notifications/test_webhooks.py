@@ -1,8 +1,8 @@
 """Signed budget webhooks: one per threshold per cycle, queued after commit, POSTed to a
-real HTTP server on 127.0.0.1 that checks the signature; retried with a bounded backoff."""
+real HTTP server on 127.0.0.1 that checks the Standard Webhooks signature with the
+`standardwebhooks` reference library; retried with a bounded backoff."""
 
-import hashlib
-import hmac
+import base64
 import json
 import socket
 import threading
@@ -11,6 +11,7 @@ from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from standardwebhooks import Webhook, WebhookVerificationError
 
 from notifications.models import WebhookDelivery, WebhookStatus
 from notifications.tasks import webhook_deliver_task
@@ -22,10 +23,22 @@ from notifications.webhooks import (
     webhook_due_ids,
     webhook_retry,
 )
+from tests.accounts.support import Api
 from tests.budgets.support import NOW, project_budget, rate_open_cycles, seed_world
 from tests.conftest import inside
 
 SECRET = "whsec-0123456789abcdef"
+# A secret set before Tally generated Standard Webhooks secrets is used as its UTF-8
+# bytes; the receiver's verifier takes it as `whsec_` and their base64.
+RECEIVER_SECRET = "whsec_" + base64.b64encode(SECRET.encode()).decode()
+
+
+def signature_valid(body: bytes, headers) -> bool:
+    try:
+        Webhook(RECEIVER_SECRET).verify(body, dict(headers), json_parse=False)
+    except WebhookVerificationError:
+        return False
+    return True
 
 
 class Receiver:
@@ -40,11 +53,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
                 receiver.requests.append({
                     "path": self.path, "headers": dict(self.headers), "body": body,
-                    "signature_valid": hmac.compare_digest(
-                        expected, self.headers.get("X-Tally-Signature", "")),
+                    "signature_valid": signature_valid(body, self.headers),
                 })
                 status = receiver.statuses.popleft() if receiver.statuses else 200
                 self.send_response(status)
@@ -117,7 +128,13 @@ def test_one_signed_webhook_per_threshold_queued_after_commit(
     assert request["path"] == "/hooks/budget?src=tally"
     assert request["headers"]["Content-Type"] == "application/json"
     assert request["headers"]["X-Tally-Event"] == "budget.threshold_crossed"
-    assert request["headers"]["X-Tally-Delivery"] == f"budget:{budget.pk}:2020-10:80"
+    assert request["headers"]["webhook-id"] == f"budget:{budget.pk}:2020-10:80"
+    assert request["headers"]["webhook-signature"].startswith("v1,")
+    # Tampered bytes or another secret fail the reference verifier.
+    assert not signature_valid(request["body"] + b" ", request["headers"])
+    with pytest.raises(WebhookVerificationError):
+        Webhook("whsec_" + base64.b64encode(b"another-secret").decode()).verify(
+            request["body"], request["headers"])
     payload = json.loads(request["body"])
     assert payload == {
         "id": f"budget:{budget.pk}:2020-10:80",
@@ -166,6 +183,9 @@ def test_a_transient_failure_is_retried_after_its_backoff(beta, receiver):
                 delivery.last_error) == (WebhookStatus.DELIVERED, 2, 200, "")
     assert [r["signature_valid"] for r in receiver.requests] == [True, True]
     assert receiver.requests[0]["body"] == receiver.requests[1]["body"]  # same bytes
+    # A retry is the same message: same webhook-id, signed again when it leaves.
+    assert (receiver.requests[0]["headers"]["webhook-id"]
+            == receiver.requests[1]["headers"]["webhook-id"])
 
 
 def test_retries_are_bounded_and_the_final_failure_is_recorded(beta, receiver, settings):
@@ -249,3 +269,28 @@ def test_the_task_delivers_in_the_providers_schema(beta, receiver):
         delivery.refresh_from_db()
         assert delivery.status == WebhookStatus.DELIVERED
     assert [r["signature_valid"] for r in receiver.requests] == [True]
+
+
+def test_a_delivered_webhook_is_sent_again_by_hand_with_the_same_id(
+        beta, receiver, django_capture_on_commit_callbacks, monkeypatch):
+    monkeypatch.setattr("tenancy.jobs.current_app.send_task", lambda name, **kw: None)
+    with inside(beta):
+        _, budget = _world_with_webhook(receiver.url)
+        rate_open_cycles(now=NOW)
+        delivery = _deliveries()[0]
+        assert webhook_deliver(delivery_id=delivery.pk, now=NOW) is True
+    url = f"/api/v1/budgets/{budget.pk}/webhook-deliveries/{delivery.pk}/resend"
+    # A viewer sees the deliveries but may not send them again.
+    assert Api(beta, "orgviewer").post(url).status_code == 403
+    with django_capture_on_commit_callbacks(execute=False):
+        again = Api(beta, "orgadmin").post(url)
+    assert again.status_code == 202, again.content
+    assert (again.json()["status"], again.json()["attempts"]) == ("pending", 0)
+    # Pending already: nothing to send again.
+    assert Api(beta, "orgadmin").post(url).status_code == 400
+    with inside(beta):
+        assert webhook_deliver(delivery_id=delivery.pk, now=NOW) is True
+    first, second = receiver.requests
+    assert second["headers"]["webhook-id"] == first["headers"]["webhook-id"]
+    assert second["body"] == first["body"]
+    assert second["signature_valid"] is True

@@ -3,6 +3,7 @@ server (localstripe, in its own virtualenv under .tally/), and builders of final
 invoices."""
 
 import email
+import json
 import logging
 import socket
 import subprocess
@@ -17,12 +18,15 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+import stripe
 from aiosmtpd.controller import Controller
+from django_tenants.utils import tenant_context
 
 from accounts.models import BillingAccount, BillingContact, PaymentKind
 from cycles.models import BillingCycle, CycleStatus
 from invoicing.closing import invoice_finalize
 from invoicing.models import Invoice, InvoiceLine, LineKind
+from invoicing.payments.stripe_account import stripe_account_connect
 from tenancy.selectors import provider_current
 from tests.factories import make_org, make_project
 
@@ -32,8 +36,26 @@ logging.getLogger("weasyprint").setLevel(logging.WARNING)
 ROOT = Path(__file__).resolve().parents[3]
 LOCALSTRIPE_VERSION = "1.15.10"
 LOCALSTRIPE_VENV = ROOT / ".tally" / "localstripe-venv"
-STRIPE_KEY = "sk_test_" + "tallydeliverytests0123456789"
-WEBHOOK_SECRET = "whsec_tallydeliverytestsecret"
+
+@dataclass(frozen=True)
+class StripeKeys:
+    """One provider's own Stripe account: dj-stripe keys must look real (24+ letters)."""
+
+    account_id: str
+    secret_key: str
+    publishable_key: str
+    webhook_secret: str
+
+
+# Each test provider has an account of its own (localstripe answers every key alike).
+STRIPE_ACCOUNTS = {
+    "alpha": StripeKeys("acct_tallyalphatests", "sk_test_" + "tallyalphadeliverytests0123",
+                        "pk_test_" + "tallyalphadeliverytests0123", "whsec_tallyalphasecret"),
+    "beta": StripeKeys("acct_tallybetatests", "sk_test_" + "tallybetadeliverytests01234",
+                       "pk_test_" + "tallybetadeliverytests01234", "whsec_tallybetasecret"),
+}
+STRIPE_KEY = STRIPE_ACCOUNTS["alpha"].secret_key
+WEBHOOK_SECRET = STRIPE_ACCOUNTS["alpha"].webhook_secret
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -132,14 +154,29 @@ class LocalStripe:
     url: str
     process: subprocess.Popen
     log: Path
+    # Each provider's dj-stripe webhook endpoint (set by the `stripe_server` fixture).
+    endpoints: dict = field(default_factory=dict)
+
+    def post(self, path: str, body: dict) -> dict:
+        """What localstripe's Stripe.js does in a browser: a JSON POST with the key."""
+        request = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(),
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def events(self, type_: str, object_id: str) -> list[dict]:
+        """Events localstripe raised about one object, as it would post them."""
+        stripe.api_base = self.url
+        return [e.to_dict_recursive() if hasattr(e, "to_dict_recursive") else e.to_dict()
+                for e in stripe.Event.list(type=type_, limit=100,
+                                           api_key=STRIPE_KEY).auto_paging_iter()
+                if e.data.object.id == object_id]
 
     def register_webhook(self, name: str, url: str, secret: str) -> None:
         data = f"url={url}&secret={secret}".encode()
         urllib.request.urlopen(f"{self.url}/_config/webhooks/{name}", data=data, timeout=5)
 
     def intents(self) -> list[dict]:
-        import stripe
-
         stripe.api_base = self.url
         return [i.to_dict() for i in
                 stripe.PaymentIntent.list(limit=100, api_key=STRIPE_KEY).auto_paging_iter()]
@@ -172,11 +209,18 @@ def localstripe_server(tmp_path_factory):
 
 
 @pytest.fixture
-def stripe_server(localstripe_server, settings):
+def stripe_server(localstripe_server, settings, alpha, beta):
+    """localstripe, with each test provider connected to its own Stripe account (rows
+    rolled back with the test)."""
     settings.STRIPE_API_HOST = localstripe_server.url
-    settings.STRIPE_TEST_SECRET_KEY = STRIPE_KEY
     settings.STRIPE_LIVE_MODE = False
-    settings.TALLY_STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    for provider in (alpha, beta):
+        keys = STRIPE_ACCOUNTS[provider.slug]
+        with tenant_context(provider):
+            localstripe_server.endpoints[provider.slug] = stripe_account_connect(
+                secret_key=keys.secret_key, publishable_key=keys.publishable_key,
+                webhook_secret=keys.webhook_secret, account_id=keys.account_id,
+            )
     return localstripe_server
 
 

@@ -2,7 +2,6 @@
 API key) and each payment attempt of the collection task, before and after."""
 
 import stripe
-from django.conf import settings
 
 from accounts.api_keys import api_key_issue
 from accounts.models import PaymentKind
@@ -12,7 +11,7 @@ from invoicing.payments.cards import payment_method_set
 from invoicing.tasks import collect_payments_task
 from tests.audit.support import context_of, diff_of, log_of
 from tests.conftest import host_client, inside
-from tests.invoicing.delivery.conftest import make_account, make_finalized_invoice
+from tests.invoicing.delivery.conftest import STRIPE_KEY, make_account, make_finalized_invoice
 
 
 def test_a_card_saved_then_replaced_over_the_api_names_the_key(alpha, stripe_server):
@@ -27,7 +26,7 @@ def test_a_card_saved_then_replaced_over_the_api_names_the_key(alpha, stripe_ser
     assert saved.status_code == 200, saved.content
     mastercard = stripe.PaymentMethod.create(
         type="card", card={"number": "5555555555554444", "exp_month": 12, "exp_year": 2031,
-                           "cvc": "123"}, api_key=settings.STRIPE_TEST_SECRET_KEY,
+                           "cvc": "123"}, api_key=STRIPE_KEY,
     )
     replaced = client.post(url, {"payment_method": mastercard.id},
                            content_type="application/json", **auth)
@@ -38,7 +37,6 @@ def test_a_card_saved_then_replaced_over_the_api_names_the_key(alpha, stripe_ser
     assert events[0].pgh_label == INSERT
     changed = events[-1]
     assert changed.pgh_label == UPDATE
-    assert diff_of(changed)["last4"] == ("4242", "4444")
     assert diff_of(changed)["payment_method_id"][1] == mastercard.id
     for event in events:
         assert (context_of(event)["username"], context_of(event)["api_key"]) == (

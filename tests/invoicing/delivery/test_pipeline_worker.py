@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.db import connection
+from djstripe.models import Account, WebhookEventTrigger
 from pypdf import PdfReader
 
 from accounts.models import BillingContact, PaymentKind
@@ -32,9 +33,9 @@ from invoicing.models import (
     PaymentProfile,
     PaymentStatus,
     StepStatus,
-    StripeWebhookEvent,
 )
 from invoicing.payments.cards import payment_method_set
+from invoicing.payments.stripe_account import stripe_account_connect, webhook_path
 from notifications.models import OutboxMessage, OutboxStatus
 from tenancy.models import Domain
 from tenancy.selectors import provider_get_by_slug
@@ -51,8 +52,7 @@ from tests.invoicing.builders import (
 )
 from tests.invoicing.delivery.conftest import (
     ROOT,
-    STRIPE_KEY,
-    WEBHOOK_SECRET,
+    StripeKeys,
     attachments,
     free_port,
 )
@@ -62,6 +62,9 @@ pytestmark = pytest.mark.worker
 
 SLUG = "dlv"
 WEBHOOK_HOST = "127.0.0.2"  # a loopback address of its own, routed to the provider
+# The provider's own Stripe account (committed: removed with the provider).
+KEYS = StripeKeys("acct_tallypipelinetests", "sk_test_" + "tallypipelinedelivery0123",
+                  "pk_test_" + "tallypipelinedelivery0123", "whsec_tallypipelinesecret")
 
 
 class Child:
@@ -98,6 +101,8 @@ def committed(django_db_setup, django_db_blocker):
 
 def _drop_provider() -> None:
     connection.set_schema_to_public()
+    # Its Stripe account's records in the public schema go with it (owner: cascade).
+    Account.objects.filter(id=KEYS.account_id).delete()
     provider = provider_get_by_slug(slug=SLUG)
     if provider is not None:
         Domain.objects.filter(tenant=provider).delete()
@@ -119,8 +124,7 @@ def stack(committed, smtp_server, localstripe_server, tmp_path):
     media = tmp_path / "media"
     env = _child_env(
         EMAIL_HOST=smtp_server.host, EMAIL_PORT=str(smtp_server.port),
-        STRIPE_API_HOST=localstripe_server.url, STRIPE_TEST_SECRET_KEY=STRIPE_KEY,
-        STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET, MEDIA_ROOT=str(media),
+        STRIPE_API_HOST=localstripe_server.url, MEDIA_ROOT=str(media),
         ALLOWED_HOSTS=f"{WEBHOOK_HOST},localhost,.localhost",
         TALLY_PAYMENT_LEASE_SECONDS="2", TALLY_OUTBOX_LEASE_SECONDS="2",
         TALLY_CLOSING_EVERY_SECONDS="1", TALLY_DELIVERY_EVERY_SECONDS="1",
@@ -130,15 +134,16 @@ def stack(committed, smtp_server, localstripe_server, tmp_path):
     env["TALLY_CELERY_QUEUE"] = queue
     web = Child([sys.executable, "-m", "gunicorn", "billing.wsgi", "-b",
                  f"{WEBHOOK_HOST}:{web_port}", "-w", "1", "--access-logfile", "-"], env, "web")
-    localstripe_server.register_webhook(
-        "tally-delivery", f"http://{WEBHOOK_HOST}:{web_port}/api/v1/stripe/webhook",
-        WEBHOOK_SECRET,
-    )
-    settings_backup = (getattr(settings, "STRIPE_API_HOST", None),
-                       settings.STRIPE_TEST_SECRET_KEY)
+    settings_backup = getattr(settings, "STRIPE_API_HOST", None)
     settings.STRIPE_API_HOST = localstripe_server.url
-    settings.STRIPE_TEST_SECRET_KEY = STRIPE_KEY
     with inside(provider):
+        endpoint = stripe_account_connect(
+            secret_key=KEYS.secret_key, publishable_key=KEYS.publishable_key,
+            webhook_secret=KEYS.webhook_secret, account_id=KEYS.account_id)
+        localstripe_server.register_webhook(
+            "tally-delivery", f"http://{WEBHOOK_HOST}:{web_port}{webhook_path(endpoint)}",
+            KEYS.webhook_secret,
+        )
         instance, disk = seed_catalog()
         seed_prices(instance, disk)
         team = make_org("mars-corp")
@@ -160,7 +165,7 @@ def stack(committed, smtp_server, localstripe_server, tmp_path):
     yield {"provider": provider, "env": env, "queue": queue, "media": media, "web": web,
            "card_account": card_account, "team_account": team_account}
     web.stop()
-    settings.STRIPE_API_HOST, settings.STRIPE_TEST_SECRET_KEY = settings_backup
+    settings.STRIPE_API_HOST = settings_backup
     _drop_provider()
 
 
@@ -220,9 +225,12 @@ def _all_delivered(provider, mailbox, expected_mails=3):
 
 
 def _card_webhook_seen(provider):
+    """localstripe's payment_intent.succeeded reached the web server and dj-stripe
+    verified, recorded and processed it on the provider's own endpoint."""
     with inside(provider):
-        return StripeWebhookEvent.objects.filter(
-            type="payment_intent.succeeded", outcome__endswith=": paid"
+        return WebhookEventTrigger.objects.filter(
+            webhook_endpoint__djstripe_owner_account_id=KEYS.account_id, valid=True,
+            processed=True, event__type="payment_intent.succeeded",
         ).exists()
 
 
