@@ -24,7 +24,8 @@ from tests.invoicing.delivery.conftest import make_account, make_finalized_invoi
 from tests.invoicing.delivery.test_payments_and_api import bearer
 
 METHODS = ("get", "post", "put", "patch", "delete")
-SAMPLE_PARAMETER = {"integer": "1", "string": "sample"}
+SAMPLE_PARAMETER = {"integer": "1", "string": "sample",
+                    "uuid": "00000000-0000-4000-8000-000000000000"}
 
 
 def _declared(schema: dict) -> list[tuple[str, str, str, str]]:
@@ -35,7 +36,8 @@ def _declared(schema: dict) -> list[tuple[str, str, str, str]]:
             operation = item.get(method)
             if operation is None:
                 continue
-            types = {p["name"]: p.get("schema", {}).get("type", "string")
+            types = {p["name"]: p.get("schema", {}).get("format")
+                     or p.get("schema", {}).get("type", "string")
                      for p in operation.get("parameters", []) if p["in"] == "path"}
             path = re.sub(r"\{(\w+)\}",
                           lambda m, types=types: SAMPLE_PARAMETER.get(types.get(m.group(1)),
