@@ -73,6 +73,10 @@ class ApiKeyListApi(APIView):
         return paginated(request, self, keys, ApiKeyOutputSerializer, lambda k: k)
 
 
+class ApiKeyIssuedSerializer(ApiKeyOutputSerializer):
+    secret = serializers.CharField(help_text="Shown once: store it now.")
+
+
 class ApiKeyIssueApi(APIView):
     @extend_schema_serializer(component_name="ApiKeyIssueInput")
     class InputSerializer(serializers.Serializer):
@@ -81,11 +85,8 @@ class ApiKeyIssueApi(APIView):
         expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
         username = serializers.CharField(required=False, help_text="Default: yourself.")
 
-    class OutputSerializer(ApiKeyOutputSerializer):
-        secret = serializers.CharField(help_text="Shown once: store it now.")
-
     @extend_schema(operation_id="api_keys_issue", summary="Issue an API key (secret shown once)",
-                   request=InputSerializer, responses={201: OutputSerializer})
+                   request=InputSerializer, responses={201: ApiKeyIssuedSerializer})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -15,7 +15,7 @@ Charges: `one_time` and `recurring` (an `amount`), usage charges on a metric
 write; the checks and their field reasons are the catalog's (`charges[1].tiers`).
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 
@@ -31,6 +31,7 @@ from cycles.clock import clock_now
 from tenancy.selectors import provider_current
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "example": "0.1"})
 class DecimalTextField(serializers.Field):
     """A decimal as a string or a JSON number (read exactly); checked by the catalog."""
 
