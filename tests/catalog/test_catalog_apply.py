@@ -2,6 +2,8 @@
 and `PUT /api/v1/catalog`; a plan shows the diff and writes nothing; applying twice
 changes nothing the second time; a bad file writes nothing."""
 
+from pathlib import Path
+
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -166,3 +168,11 @@ def test_the_api_applies_yaml_and_json_alike(beta):
                                                   "services": ["nope"]}]})
     assert bad.status_code == 400
     assert "offers[0].services" in bad.json()["error"]["fields"]
+
+
+def test_the_example_catalog_in_the_docs_applies_once(beta, capsys):
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "catalog.yaml"
+    call_command("catalog", "apply", str(example), "--provider", "beta")
+    assert "+ dependencies/ip->instance" in capsys.readouterr().out
+    call_command("catalog", "apply", str(example), "--provider", "beta")
+    assert NOTHING_TO_CHANGE in capsys.readouterr().out
