@@ -13,9 +13,12 @@ from accounts.access import access_from_grants
 from accounts.api_keys import hash_api_key, split_api_key
 from accounts.backends import remember_access
 from accounts.models import ApiKey, RoleGrant
+from accounts.scopes import scope_check
 from audit.context import api_key_used
 
 INVALID_KEY = "Invalid API key."
+REVOKED_KEY = "This API key was revoked."
+EXPIRED_KEY = "This API key has expired."
 # Writing last_used_at on every request would serialize hot endpoints on one row.
 LAST_USED_RESOLUTION = timedelta(minutes=5)
 
@@ -40,8 +43,13 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(INVALID_KEY)
         if not api_key.user.is_active:
             raise exceptions.AuthenticationFailed(INVALID_KEY)
-        # Real time, in a sandbox too: when the key was last used on Earth.
+        if api_key.revoked_at is not None:
+            raise exceptions.AuthenticationFailed(REVOKED_KEY)
+        # Real time, in a sandbox too: keys expire and are used on Earth's clock.
         now = timezone.now()
+        if api_key.expires_at is not None and api_key.expires_at <= now:
+            raise exceptions.AuthenticationFailed(EXPIRED_KEY)
+        scope_check(api_key, request)
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         # The role checks read this instead of querying the grants again.
@@ -66,14 +74,15 @@ def _key_query() -> tuple[str, list[str], list[str]]:
                                                 g.project_id::text]), '{{}}')
                 FROM {RoleGrant._meta.db_table} g WHERE g.user_id = u.id)
         FROM {ApiKey._meta.db_table} k JOIN {user_model._meta.db_table} u ON u.id = k.user_id
-        WHERE k.prefix = %s AND k.revoked_at IS NULL"""
+        WHERE k.prefix = %s"""
     return sql, key_fields, user_fields
 
 
 def _key_user_and_grants(prefix: str) -> tuple[ApiKey | None, list[tuple]]:
-    """The live key with this prefix, its user and the user's role grants, in one
-    round trip and without the ORM's query compiler: every API call pays this, and
-    building the ORM query cost more than running it."""
+    """The key with this prefix (revoked too: the caller says why it is refused), its
+    user and the user's role grants, in one round trip and without the ORM's query
+    compiler: every API call pays this, and building the ORM query cost more than
+    running it."""
     sql, key_fields, user_fields = _key_query()
     with connection.cursor() as cursor:
         cursor.execute(sql, [prefix])

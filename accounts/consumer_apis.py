@@ -243,6 +243,8 @@ def _quota_response(answer: QuotaAnswer) -> Response:
 
 class EntitlementCheckApi(APIView):
     parser_classes = [DecimalJSONParser]
+    # A check changes nothing: a `read`-scoped key may ask it.
+    api_key_read_methods = ("POST",)
 
     @extend_schema(
         operation_id="entitlements_check",

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from accounts.models import BillingAccount, Entitlement, FeatureGrant
+from accounts.models import BillingAccount, Entitlement, FeatureGrant, PrivateOfferConsumer
 from audit.context import audit_note, records_actor
 from catalog.models import FeatureKind, OfferVersion
 from catalog.services.offers import offer_version_mark_accepted
@@ -18,7 +18,8 @@ from cycles.services import cycles_ensure_for
 
 OFFER_NOT_FOUND = "no offer {offer!r}"
 OFFER_VERSION_NOT_FOUND = "offer {offer!r} has no version {number}"
-OFFER_PRIVATE = "offer {offer!r} is private: a fleet admin accepts it for an account"
+OFFER_PRIVATE = ("offer {offer!r} is private: a fleet admin accepts it for an account, unless "
+                 "it is made for the account's organization")
 ALREADY_ENTITLED = (
     "billing account {account!r} already has an active entitlement to {offer!r} "
     "(since {since}): end it first to change version"
@@ -58,7 +59,10 @@ def entitlement_accept(*, billing_account: BillingAccount, offer_key: str, now: 
                        else OFFER_VERSION_NOT_FOUND.format(offer=offer_key,
                                                            number=version_number))
             raise ValidationError({"offer": [message]})
-        if not version.offer.public and not allow_private:
+        if not version.offer.public and not allow_private and not (
+                PrivateOfferConsumer.objects.filter(
+                    offer_id=version.offer_id,
+                    organization_id=billing_account.organization_id).exists()):
             raise ValidationError({"offer": [OFFER_PRIVATE.format(offer=offer_key)]})
         active = list(
             Entitlement.objects.select_for_update(of=("self",))

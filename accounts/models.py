@@ -10,12 +10,23 @@ from audit.tracking import audited
 from core.db import TsTzRange
 
 
+class ApiKeyScope(models.TextChoices):
+    """What a key may do, on top of its user's roles (a scope only ever narrows them)."""
+
+    # Usage and lifecycle events only: what a collector or a monitoring agent needs.
+    INGEST = "ingest", "Ingest (usage and lifecycle events only)"
+    READ = "read", "Read (GET only)"
+    ADMIN = "admin", "Admin (everything the user's roles allow)"
+
+
+# `last_used_at` moves on use; only the changes a person makes are audited.
+@audited(exclude=("key_hash",), changes=("name", "scope", "expires_at", "revoked_at"))
 class ApiKey(models.Model):
     """A secret another system presents as `Authorization: Bearer <key>`.
 
     Only a SHA-256 hash of the secret is kept; the key itself is shown once when
     issued. Keys live in the provider's schema, so a key is only ever found on
-    that provider's host.
+    that provider's host. A revoked or expired key answers 401.
     """
 
     user = models.ForeignKey(
@@ -25,6 +36,14 @@ class ApiKey(models.Model):
     # The public part of the key, used to find its row without scanning hashes.
     prefix = models.CharField(max_length=16, unique=True)
     key_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=10, choices=ApiKeyScope.choices,
+                             default=ApiKeyScope.ADMIN)
+    expires_at = models.DateTimeField(null=True, blank=True,
+                                      help_text="Refused from this instant on; empty: never.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -369,3 +388,25 @@ class ProjectQuota(models.Model):
     def __str__(self) -> str:
         what = f"{self.metric.key}/{self.variant}"
         return f"{self.project}: {self.allocated} x {what} in {self.region}"
+
+
+@audited()
+class PrivateOfferConsumer(models.Model):
+    """An organization a private offer is made for: its admins may accept it themselves
+    (anyone else needs a fleet admin). The offer lives in catalog, which knows nothing of
+    organizations; so the list of who it is for lives here."""
+
+    offer = models.ForeignKey("catalog.Offer", on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE,
+                                     related_name="private_offers")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["offer_id", "organization__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["offer", "organization"],
+                                    name="private_offer_consumer_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offer} for {self.organization}"

@@ -6,7 +6,15 @@ belong to invoicing and must not be shadowed here.
 
 from django.urls import path
 
-from accounts import consumer_apis, grant_apis, organization_apis, project_apis
+from accounts import (
+    api_key_apis,
+    consumer_apis,
+    grant_apis,
+    organization_apis,
+    private_offer_apis,
+    project_apis,
+    user_apis,
+)
 from accounts.apis import WhoAmIApi
 from core.api import combined_view
 
@@ -17,6 +25,16 @@ BILLING_ACCOUNT = "billing-accounts/<int:billing_account_id>"
 
 urlpatterns = [
     path("whoami", WhoAmIApi.as_view(), name="whoami"),
+    path("api-keys", combined_view(api_key_apis.ApiKeyListApi, api_key_apis.ApiKeyIssueApi),
+         name="api-keys"),
+    path("api-keys/<int:key_id>", combined_view(api_key_apis.ApiKeyDetailApi), name="api-key"),
+    path("api-keys/<int:key_id>/revoke", combined_view(api_key_apis.ApiKeyRevokeApi),
+         name="api-key-revoke"),
+    path("users", combined_view(user_apis.UserListApi, user_apis.UserCreateApi), name="users"),
+    path("users/<str:username>", combined_view(user_apis.UserDetailApi), name="user"),
+    path("users/<str:username>/roles",
+         combined_view(user_apis.UserRoleGrantApi, user_apis.UserRoleRevokeApi),
+         name="user-roles"),
     path("organizations",
          combined_view(organization_apis.OrganizationListApi,
                        organization_apis.OrganizationCreateApi),
@@ -44,6 +62,10 @@ urlpatterns = [
          combined_view(grant_apis.ProjectViewerListApi, grant_apis.ProjectViewerGrantApi,
                        grant_apis.ProjectViewerRevokeApi),
          name="project-viewers"),
+    path("offers/<slug:offer_key>/consumers",
+         combined_view(private_offer_apis.OfferConsumersApi), name="offer-consumers"),
+    path(f"{BILLING_ACCOUNT}/offers", combined_view(private_offer_apis.BillingAccountOffersApi),
+         name="billing-account-offers"),
     path(f"{BILLING_ACCOUNT}/entitlements",
          combined_view(consumer_apis.EntitlementListApi, consumer_apis.EntitlementAcceptApi),
          name="billing-account-entitlements"),

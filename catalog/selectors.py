@@ -22,6 +22,7 @@ from catalog.models import (
     Price,
     PriceChange,
     Region,
+    ResourceTypeDependency,
     Variant,
 )
 from core.periods import Period
@@ -190,6 +191,12 @@ def offer_version_get(*, offer_key: str, number: int | None = None) -> OfferVers
     return _with_content(versions).first()
 
 
+def offer_versions(*, offer_key: str) -> list[OfferVersion]:
+    """Every version of an offer, newest first, with their content."""
+    return list(_with_content(OfferVersion.objects.filter(offer__key=offer_key)
+                              .order_by("-number")))
+
+
 def charge_spec_of(charge: Charge) -> ChargeSpec:
     """A stored charge as the pure rating code takes it (stored rows were checked)."""
     return ChargeSpec(
@@ -241,3 +248,10 @@ def metric_services() -> dict[str, int | None]:
 
 def feature_get(*, key: str) -> Feature | None:
     return Feature.objects.filter(key=key).first()
+
+
+def credit_non_cascading_types() -> frozenset[tuple[str, str]]:
+    """(resource type, type it depends on) pairs whose dependency a credit does not
+    follow (`ResourceTypeDependency.credit_cascades` off). Any other pair cascades."""
+    return frozenset(ResourceTypeDependency.objects.filter(credit_cascades=False)
+                     .values_list("resource_type__key", "depends_on__key"))

@@ -16,7 +16,12 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db import transaction
 
 from accounts.selectors import assignments_for_period, project_labels, project_organization_ids
-from catalog.selectors import metric_names, prices_for_rating, variant_descriptions
+from catalog.selectors import (
+    credit_non_cascading_types,
+    metric_names,
+    prices_for_rating,
+    variant_descriptions,
+)
 from core.fields import QUANTITY_PLACES
 from core.money import round_money
 from core.periods import Period
@@ -213,7 +218,8 @@ def _credit_lines(period: Period, resources, rating) -> list[CreditLine]:
         )
         for r in resources
     ]
-    return build_credit_lines(credits=credits, resources=covered, segments=rating.segments)
+    return build_credit_lines(credits=credits, resources=covered, segments=rating.segments,
+                              not_cascading=credit_non_cascading_types())
 
 
 def _accounts_and_projects(touched: set[int], assignments) -> tuple[set[int], set[int]]:

@@ -35,6 +35,7 @@ from cycles.models import BillingCycle
 from invoicing.domain.lines import NO_ACCOUNT, AccountWindow, DraftLine, build_duration_lines
 from invoicing.domain.usage import (
     SECONDS_PER_DAY,
+    TIME_WEIGHTED_AVERAGE,
     ChargeLine,
     EntitlementTerms,
     UnratedUsage,
@@ -61,8 +62,9 @@ _AGGREGATE_SQL = """
            array_agg(DISTINCT e.project_id ORDER BY e.project_id), sum(e.value), count(*),
            max(e.value), count(DISTINCT e.attributes ->> pol.unique_attribute),
            (array_agg(e.value ORDER BY e.occurred_at DESC, e.id DESC))[1],
-           min(e.occurred_at), max(e.occurred_at)
-    FROM {event} e
+           min(e.occurred_at), max(e.occurred_at),
+           sum(e.value * EXTRACT(EPOCH FROM (e.held_until - e.occurred_at)))
+    FROM {source} e
     JOIN {metric} m ON m.id = e.metric_id
     LEFT JOIN {policy} pol ON pol.metric_id = m.id
     LEFT JOIN {assignment} a ON a.project_id = e.project_id AND a.valid_from <= e.occurred_at
@@ -72,6 +74,18 @@ _AGGREGATE_SQL = """
     GROUP BY a.billing_account_id, {entitlement}, m.key, m.aggregation {by_project}
     ORDER BY a.billing_account_id, m.key
 """
+
+# Gauges (time-weighted average): each reading holds until the project's next reading of
+# the metric, or the end of the rated window. The window function costs a sort, so it
+# runs only for providers that have such a metric.
+_EVENTS_HELD = """(
+    SELECT ev.*, COALESCE(lead(ev.occurred_at) OVER (
+               PARTITION BY ev.project_id, ev.metric_id ORDER BY ev.occurred_at, ev.id),
+           %(until)s) AS held_until
+    FROM {event} ev WHERE ev.occurred_at >= %(start)s AND ev.occurred_at < %(until)s)"""
+_EVENTS = """(
+    SELECT ev.*, ev.occurred_at AS held_until
+    FROM {event} ev WHERE ev.occurred_at >= %(start)s AND ev.occurred_at < %(until)s)"""
 
 # The entitlement active at the event's instant that covers the metric's service (the
 # latest started, should two ever overlap).
@@ -90,8 +104,10 @@ def usage_aggregates(*, window: Period, offers: bool) -> list[UsageAggregate]:
     """Usage in `window` aggregated per billing account, metric and entitlement (offers)
     or project (chargeback), split at the instants accounts and entitlements change.
     One query."""
+    gauges = Metric.objects.filter(aggregation=TIME_WEIGHTED_AVERAGE).exists()
+    source = (_EVENTS_HELD if gauges else _EVENTS).format(event=UsageEvent._meta.db_table)
     tables = {
-        "event": UsageEvent._meta.db_table, "metric": Metric._meta.db_table,
+        "source": source, "metric": Metric._meta.db_table,
         "policy": MetricPolicy._meta.db_table,
         "assignment": ProjectAccountAssignment._meta.db_table,
     }
@@ -111,9 +127,10 @@ def usage_aggregates(*, window: Period, offers: bool) -> list[UsageAggregate]:
             billing_account_id=account, entitlement_id=entitlement, metric=metric,
             aggregation=aggregation, project_ids=tuple(projects), total=total, count=count,
             maximum=maximum, unique=unique, latest=latest, first_at=first, last_at=last,
+            weighted=Decimal(weighted or 0), seconds=timedelta_seconds(window.end - window.start),
         )
         for (account, entitlement, metric, aggregation, projects, total, count, maximum,
-             unique, latest, first, last) in rows
+             unique, latest, first, last, weighted) in rows
     ]
 
 

@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiKeyScope
 from accounts.permissions import IsFleetAdmin, request_access
 from cycles.clock import clock_now
 from metering.domain.lifecycle import iso
@@ -97,6 +98,8 @@ class LifecycleEventsIngestApi(APIView):
     """POST /api/v1/resources/events"""
 
     permission_classes = [IsFleetAdmin]
+    # An `ingest`-scoped key (a collector's) reaches this endpoint and no other.
+    api_key_scopes = (ApiKeyScope.INGEST,)
 
     @extend_schema_serializer(component_name="LifecycleEventsIngestInput")
     class InputSerializer(serializers.Serializer):

@@ -25,6 +25,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
+from accounts.models import ApiKeyScope
 from accounts.permissions import IsFleetAdmin
 from core.api import file_renderer
 from cycles.clock import clock_now
@@ -125,9 +126,9 @@ OTLP_EXAMPLE = {"resourceMetrics": [{
 class OtlpMetricsApi(APIView):
     """POST /api/v1/otlp/v1/metrics"""
 
-    # Any valid API key of a fleet admin, like usage ingestion. (API-key scopes, `ingest`
-    # among them, are being added separately: this view then asks for `ingest`.)
+    # A fleet admin's key, like usage ingestion; an `ingest`-scoped key reaches it too.
     permission_classes = [IsFleetAdmin]
+    api_key_scopes = (ApiKeyScope.INGEST,)
     parser_classes = [OtlpProtobufParser, OtlpJsonParser]
     renderer_classes = [file_renderer(PROTOBUF, "protobuf"), JSONRenderer]
 

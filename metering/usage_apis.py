@@ -12,6 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.models import ApiKeyScope
 from accounts.permissions import IsFleetAdmin, IsFleetAdminOrReadOnlyViewer
 from core.api import DecimalJSONParser, PlainDecimalField, StandardPagination
 from core.periods import month_period, parse_month
@@ -65,6 +66,8 @@ class UsageEventsIngestApi(APIView):
     """POST /api/v1/usage/events"""
 
     permission_classes = [IsFleetAdmin]
+    # An `ingest`-scoped key (a collector's) reaches this endpoint and no other.
+    api_key_scopes = (ApiKeyScope.INGEST,)
     parser_classes = [DecimalJSONParser, CloudEventParser, CloudEventsBatchParser]
 
     @extend_schema_serializer(component_name="UsageEventsIngestInput")

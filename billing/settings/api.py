@@ -16,6 +16,16 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Billing and chargeback for cloud providers.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets shared by several fields, or fields of one name with different sets.
+    "ENUM_NAME_OVERRIDES": {
+        "ApiKeyScopeEnum": "accounts.models.ApiKeyScope",
+        "AccountRoleEnum": "accounts.models.Role",
+        "FeatureScopeEnum": "catalog.models.FeatureScope",
+        "FeatureKindEnum": "catalog.models.FeatureKind",
+        "LineKindEnum": "invoicing.models.LineKind",
+        "ServiceClassEnum": "catalog.models.ServiceClass",
+        "TimeUnitEnum": "catalog.models.TimeUnit",
+    },
 }
 # Swagger UI's files come from the sidecar package: the docs work with no internet.
 SPECTACULAR_SETTINGS.update(

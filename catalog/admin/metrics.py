@@ -4,6 +4,7 @@ rows by key."""
 
 from urllib.parse import urlencode
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -15,11 +16,13 @@ from catalog.models import (
     Aggregation,
     Metric,
     MetricPolicy,
+    MetricSource,
     Region,
     ResourceType,
     UsageMetric,
     Variant,
 )
+from catalog.services.metrics import UNIQUE_NEEDS_ATTRIBUTE
 
 
 class VariantForm(KeyedForm):
@@ -89,9 +92,22 @@ class RegionAdmin(FleetAdminOnly, admin.ModelAdmin):
 
 
 class MetricForm(KeyedForm):
+    # The metric's policy: without it a unique count has nothing to count (quantity 0).
+    unique_attribute = forms.CharField(
+        required=False, max_length=100,
+        help_text="Unique count: the usage events' attribute whose distinct values are "
+        "counted (e.g. user_id).")
+
     class Meta:
         model = Metric
-        fields = ("key", "name", "service", "unit", "aggregation", "description")
+        fields = ("key", "name", "service", "unit", "aggregation", "unique_attribute",
+                  "description")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        policy = MetricPolicy.objects.filter(metric_id=self.instance.pk).first()
+        if policy is not None:
+            self.fields["unique_attribute"].initial = policy.unique_attribute
 
     def clean_aggregation(self):
         aggregation = self.cleaned_data.get("aggregation")
@@ -99,6 +115,14 @@ class MetricForm(KeyedForm):
             raise ValidationError("Running-time metrics are resource types: add a resource "
                                   "type instead.")
         return aggregation
+
+    def clean(self):
+        cleaned = super().clean()
+        aggregation = cleaned.get("aggregation") or self.instance.aggregation
+        if aggregation == Aggregation.UNIQUE_COUNT and not (
+                cleaned.get("unique_attribute") or "").strip():
+            self.add_error("unique_attribute", UNIQUE_NEEDS_ATTRIBUTE)
+        return cleaned
 
 
 class OtelMappingInline(FleetAdminOnly, admin.StackedInline):
@@ -127,3 +151,9 @@ class UsageMetricAdmin(FleetAdminOnly, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("key", "aggregation") if obj is not None else ()
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        MetricPolicy.objects.update_or_create(metric=obj, defaults={
+            "source": MetricSource.USAGE_EVENTS,
+            "unique_attribute": (form.cleaned_data.get("unique_attribute") or "").strip()})

@@ -3,11 +3,13 @@
 from django.db import models
 from django.db.models import Q
 
+from audit.tracking import audited
 from core.fields import quantity_field
 
 KEY_HELP = "Lowercase letters, digits, '.', '_' and '-': how the API and events name it."
 
 
+@audited()
 class Service(models.Model):
     """What a provider sells to consumers (Compute, DNS): it has features and metrics."""
 
@@ -35,6 +37,7 @@ class FeatureScope(models.TextChoices):
     PROJECT = "project", "Per project"
 
 
+@audited()
 class Feature(models.Model):
     """Something of a service an offer may enable: a flag, or a quota with a limit."""
 

@@ -3,6 +3,7 @@ how each is produced, variants and regions."""
 
 from django.db import models
 
+from audit.tracking import audited
 from catalog.models.features import KEY_HELP, Service
 
 
@@ -12,6 +13,8 @@ class Aggregation(models.TextChoices):
     MAX = "max", "Maximum"
     UNIQUE_COUNT = "unique_count", "Unique count"
     LATEST = "latest", "Latest value"
+    # A gauge: each reading holds until the next; billed by its average over the cycle.
+    TIME_WEIGHTED_AVERAGE = "time_weighted_average", "Time-weighted average (gauge)"
     # Running time of resources, from their lifecycle events (the chargeback model).
     DURATION = "duration", "Running time"
 
@@ -28,6 +31,7 @@ class TimeUnit(models.TextChoices):
     DAY = "day", "per day"
 
 
+@audited()
 class Metric(models.Model):
     """A measurable quantity. A chargeback resource type (instance, disk, vpc, ip)
     is a metric aggregated by running time, so both seeds share one rating path."""
@@ -39,7 +43,7 @@ class Metric(models.Model):
     key = models.SlugField(max_length=100, unique=True, help_text=KEY_HELP)
     name = models.CharField(max_length=200)
     unit = models.CharField(max_length=50, blank=True, help_text="e.g. GB, request, instance")
-    aggregation = models.CharField(max_length=20, choices=Aggregation.choices)
+    aggregation = models.CharField(max_length=30, choices=Aggregation.choices)
     description = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -66,6 +70,7 @@ class OtelValue(models.TextChoices):
 OTEL_PROJECT_ATTRIBUTE = "tally.project"
 
 
+@audited()
 class MetricPolicy(models.Model):
     """How a metric is produced: from usage events (optionally only those whose
     attributes match) or from resources' lifecycle events (running time); and, for
@@ -131,6 +136,7 @@ class UsageMetric(Metric):
         verbose_name = "usage metric"
 
 
+@audited()
 class Variant(models.Model):
     """A machine type or size of a resource type (e.g. 4cpu-16gb, 500gb)."""
 
@@ -150,6 +156,7 @@ class Variant(models.Model):
         return f"{self.metric.key}/{self.key}"
 
 
+@audited()
 class Region(models.Model):
     key = models.SlugField(max_length=100, unique=True, help_text=KEY_HELP)
     name = models.CharField(max_length=200)
@@ -159,3 +166,30 @@ class Region(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+@audited()
+class ResourceTypeDependency(models.Model):
+    """A resource type whose resources depend on another type's (a disk attached to an
+    instance). An SLA credit on a resource covers the resources that depend on it; this
+    row says, per pair of types, whether it does (`credit_cascades`): a credited instance
+    brings its disks, perhaps not its public IPs."""
+
+    resource_type = models.ForeignKey(Metric, on_delete=models.CASCADE,
+                                      related_name="dependencies")
+    depends_on = models.ForeignKey(Metric, on_delete=models.CASCADE, related_name="dependents")
+    credit_cascades = models.BooleanField(
+        default=True, help_text="A credit on the resource it depends on covers it too.")
+
+    class Meta:
+        ordering = ["depends_on__key", "resource_type__key"]
+        verbose_name_plural = "resource type dependencies"
+        constraints = [
+            models.UniqueConstraint(fields=["resource_type", "depends_on"],
+                                    name="resource_type_dependency_unique"),
+            models.CheckConstraint(condition=~models.Q(resource_type=models.F("depends_on")),
+                                   name="resource_type_dependency_not_itself"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource_type.key} depends on {self.depends_on.key}"

@@ -108,14 +108,23 @@ def build_credit_lines(
     credits: Sequence[CreditSpec],
     resources: Sequence[CoveredResource],
     segments: Sequence[BilledSegment],
+    not_cascading: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[CreditLine]:
     """Negative lines per credit, billing account, project, resource type, variant,
     region, class and price: what the covered resources' billed segments charged for
-    their time inside each credit's window."""
+    their time inside each credit's window.
+
+    A credit covers the resources that depend on those in its scope, except across a
+    (resource type, parent's type) pair in `not_cascading` (the catalog's dependencies
+    with `credit_cascades` off)."""
     if not credits or not segments:
         return []
-    id_of = {r.pk: r.resource_id for r in resources}
-    parent_of = {r.resource_id: id_of.get(r.parent_pk) for r in resources}
+    by_pk = {r.pk: r for r in resources}
+    parent_of = {}
+    for r in resources:
+        parent = by_pk.get(r.parent_pk)
+        cascades = parent is not None and (r.metric_key, parent.metric_key) not in not_cascading
+        parent_of[r.resource_id] = parent.resource_id if cascades else None
     windows = [
         CreditWindow(
             credit_id=str(credit.credit_id),

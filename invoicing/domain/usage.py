@@ -39,13 +39,21 @@ UNPRICED_USAGE = "no list price for this metric"
 NO_ACCOUNT_USAGE = "the project bills to no billing account at that time"
 
 SUM, COUNT, MAX, UNIQUE_COUNT, LATEST = "sum", "count", "max", "unique_count", "latest"
+# A gauge (GB stored, seats): the value of each reading held until the next one, averaged
+# over the rated window; before a project's first reading in the window it is 0.
+TIME_WEIGHTED_AVERAGE = "time_weighted_average"
 # Aggregations that grow with time (a forecast extrapolates them); the others are levels.
 FLOWS = (SUM, COUNT)
 
 
 def aggregate_quantity(aggregation: str, *, total: Decimal, count: int,
-                       maximum: Decimal | None, unique: int, latest: Decimal | None) -> Decimal:
-    """The cycle's quantity of a metric from its aggregates; no usage is 0."""
+                       maximum: Decimal | None, unique: int, latest: Decimal | None,
+                       weighted: Decimal = ZERO, seconds: Decimal = ZERO) -> Decimal:
+    """The cycle's quantity of a metric from its aggregates; no usage is 0.
+
+    `weighted` is the sum of each gauge reading times the seconds it held (until the
+    next reading or the window's end); `seconds` the rated window's length. Their
+    quotient, to 10 places HALF_UP, is the time-weighted average."""
     match aggregation:
         case "sum":
             return total or ZERO
@@ -57,6 +65,8 @@ def aggregate_quantity(aggregation: str, *, total: Decimal, count: int,
             return Decimal(unique)
         case "latest":
             return latest if latest is not None else ZERO
+        case "time_weighted_average":
+            return quantize(weighted / seconds) if seconds > 0 else ZERO
     raise ValueError(f"{aggregation!r} is not aggregated from usage events")
 
 
@@ -82,11 +92,14 @@ class UsageAggregate:
     latest: Decimal | None = None
     first_at: datetime | None = None
     last_at: datetime | None = None
+    weighted: Decimal = ZERO  # value x seconds held, for time-weighted averages
+    seconds: Decimal = ZERO  # the rated window's length
 
     @property
     def quantity(self) -> Decimal:
         return aggregate_quantity(self.aggregation, total=self.total, count=self.count,
-                                  maximum=self.maximum, unique=self.unique, latest=self.latest)
+                                  maximum=self.maximum, unique=self.unique, latest=self.latest,
+                                  weighted=self.weighted, seconds=self.seconds)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -60,7 +60,7 @@ def test_a_fleet_viewer_reads_the_log_newest_first_and_cannot_change_it(alpha_ca
 
 def test_the_log_filters_by_model_and_by_object(alpha_catalog, alpha):
     first, second = _price(alpha, "0.1111", None), _price(alpha, "0.2222", None)
-    metric = alpha_catalog.instance  # a resource type: not audited
+    metric = alpha_catalog.instance  # a resource type: its own events, no price's
     client = _viewer(alpha)
 
     prices = client.get(LOG, {"model": "catalog.price"}).content.decode()

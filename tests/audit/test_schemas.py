@@ -35,8 +35,10 @@ def _expected() -> dict[str, set[str]]:
 
 def test_every_audited_table_has_its_triggers_in_each_provider_schema(alpha, beta):
     expected = _expected()
-    # 17 with the provider's Stripe account (invoicing.StripeAccount).
-    assert len(expected) == 17
+    # 16, the provider's Stripe account (invoicing.StripeAccount), and the catalog's
+    # directory (services, features, metrics, their policies, variants, regions,
+    # dependencies), API keys and private offers' consumers.
+    assert len(expected) == 26
     assert expected["invoicing_stripeaccount"] == {INSERT, UPDATE, DELETE}
     assert expected["invoicing_invoice"] == {INSERT, UPDATE}
     assert expected["catalog_price"] == {INSERT, UPDATE, DELETE}

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0006_entitlement_changes_into_audit_log'),
+        ('accounts', '0007_api_key_scopes_private_offer_consumers'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('catalog', '0005_audit_events'),
+        ('catalog', '0006_directory_audit_dependencies_gauges'),
     ]
 
     operations = [
