@@ -374,3 +374,14 @@ class StripeWebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+# --- Credit notes and document settings (issue 18), in a module of their own ----------
+
+from invoicing.credit_note_models import (  # noqa: E402,F401 - registers the models
+    CreditAllocation,
+    CreditNote,
+    CreditNoteLine,
+    CreditNoteReason,
+    DocumentSettings,
+)

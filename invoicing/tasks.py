@@ -1,6 +1,7 @@
 """Celery tasks of invoicing: load ids, call a service, nothing else."""
 
 from cycles.clock import clock_now
+from invoicing.credit_note_delivery import credit_note_deliver
 from invoicing.delivery import (
     deliveries_collect_payments,
     deliveries_email_pending,
@@ -48,3 +49,9 @@ def email_pending_invoices_task() -> int:
 @provider_task(name="invoicing.tasks.collect_payments")
 def collect_payments_task() -> list[str]:
     return deliveries_collect_payments(now=clock_now())
+
+
+@provider_task(name="invoicing.tasks.credit_note_deliver")
+def credit_note_deliver_task(credit_note_id: int) -> int:
+    """PDF and email of one credit note (queued after it was issued)."""
+    return credit_note_deliver(credit_note_id=credit_note_id, now=clock_now())

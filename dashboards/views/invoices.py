@@ -7,14 +7,13 @@ from django.views.decorators.http import require_GET
 from accounts.permissions import request_access
 from dashboards import exports
 from dashboards.selectors.invoices import (
-    invoice_lines,
     invoice_pdf_path,
     invoice_pdf_ready,
     invoice_visible,
 )
 from dashboards.selectors.paging import paginate
 from dashboards.views.page import page_now, render_page
-from dashboards.views.widgets import lines_csv
+from invoicing.presenter import invoice_document
 
 NO_PDF = "The PDF of this invoice is not available yet."
 
@@ -24,12 +23,16 @@ NO_PDF = "The PDF of this invoice is not available yet."
 def invoice(request, invoice_id: int):
     access = request_access(request)
     inv = invoice_visible(access=access, invoice_id=invoice_id)
-    lines = invoice_lines(invoice=inv)
+    # One document model for the page, its CSV and the PDF (invoicing/presenter.py).
+    document = invoice_document(invoice=inv)
     if exports.wants_csv(request):
-        return lines_csv(lines, name=f"invoice-{inv.number or inv.pk}")
-    page = paginate(lines, page=request.GET.get("page"), per_page=50)
+        return exports.csv_response(name=f"invoice-{inv.number or inv.pk}",
+                                    header=document.headings,
+                                    rows=document.csv_rows()[1:])
+    page = paginate(document.rows, page=request.GET.get("page"), per_page=50)
     inv.pdf_ready = invoice_pdf_ready(inv)
-    return render_page(request, "dashboards/invoice.html", {"invoice": inv, "page": page})
+    return render_page(request, "dashboards/invoice.html",
+                       {"invoice": inv, "page": page, "doc": document})
 
 
 @login_required
