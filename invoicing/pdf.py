@@ -90,7 +90,10 @@ def invoice_document_context(*, invoice: Invoice) -> dict:
     """Everything the template prints: the one document model the HTML page and the
     CSV/JSON export read too (invoicing/presenter.py), plus the bundled logo."""
     document = invoice_document(invoice=invoice)
-    return {"doc": document, "logo": document.provider["logo"] or LOGO.resolve().as_uri()}
+    # The provider's own logo where the fetcher may read it; else Tally's bundled one.
+    logo = document.provider["logo"]
+    return {"doc": document,
+            "logo": logo if logo and url_is_invoice_asset(logo) else LOGO.resolve().as_uri()}
 
 
 def invoice_html(*, invoice: Invoice) -> str:

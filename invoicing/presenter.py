@@ -15,6 +15,7 @@ state, the card's last 4 digits, amount paid and amount due.
 
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.db.models import Sum
@@ -169,10 +170,11 @@ def _provider_fields(invoice: Invoice, provider) -> dict[str, str]:
 
 
 def _logo_url(provider) -> str:
+    """The provider's logo file as a file:// URL, if it has one."""
     logo = getattr(provider, "logo", None)
     try:
-        return logo.path and f"file://{logo.path}" if logo else ""
-    except (ValueError, AttributeError):
+        return Path(logo.path).resolve().as_uri() if logo else ""
+    except (ValueError, AttributeError, TypeError, NotImplementedError):
         return ""
 
 

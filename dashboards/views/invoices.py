@@ -32,7 +32,8 @@ def invoice(request, invoice_id: int):
     page = paginate(document.rows, page=request.GET.get("page"), per_page=50)
     inv.pdf_ready = invoice_pdf_ready(inv)
     return render_page(request, "dashboards/invoice.html",
-                       {"invoice": inv, "page": page, "doc": document})
+                       {"invoice": inv, "page": page, "doc": document,
+                        "credit_notes": list(inv.credit_notes.order_by("sequence"))})
 
 
 @login_required

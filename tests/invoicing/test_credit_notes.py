@@ -34,7 +34,7 @@ from invoicing.selectors import credit_applied_to
 from notifications.models import OutboxMessage
 from tenancy.models import Provider
 from tests.accounts.support import Api
-from tests.conftest import inside
+from tests.conftest import host_client, inside, sign_in
 from tests.invoicing.builders import NOV_START, OCT_START, at, make_cycle
 from tests.invoicing.test_documents import october_2020
 
@@ -207,3 +207,25 @@ def test_twenty_concurrent_issuers_number_credit_notes_without_gaps(committed_pr
         numbers = set(CreditNote.objects.values_list("number", flat=True))
     assert sequences == list(range(1, 21))
     assert len(numbers) == 20 and "NOTES-CN-000020" in numbers
+
+
+def test_an_operator_issues_a_credit_note_from_the_invoices_admin_page(beta):
+    with inside(beta):
+        invoice = october_2020(instances=1)
+        line = instance_line(invoice)
+    client = host_client(beta)
+    assert sign_in(client, "bob")
+    page = client.get(f"/admin/invoicing/invoice/{invoice.pk}/change/")
+    assert "Issue a credit note" in page.content.decode()
+    form = client.get(f"/admin/invoicing/invoice/{invoice.pk}/credit-note/")
+    assert form.status_code == 200 and line.description in form.content.decode()
+    issued = client.post(f"/admin/invoicing/invoice/{invoice.pk}/credit-note/",
+                         {"reason": "service_issue", "memo": "Rack 3", "lines": [line.pk]})
+    assert issued.status_code == 302, issued.content.decode()[:2000]
+    with inside(beta):
+        note = CreditNote.objects.get()
+    assert (note.number, note.total, note.memo) == ("BETA-CN-000001", line.amount, "Rack 3")
+    # The consumer's invoice page lists it, with its PDF.
+    invoice_page = client.get(f"/invoices/{invoice.pk}/").content.decode()
+    assert "BETA-CN-000001" in invoice_page and f"/api/v1/credit-notes/{note.pk}/pdf" in (
+        invoice_page)
