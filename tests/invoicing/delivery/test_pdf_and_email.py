@@ -4,6 +4,7 @@ import http.server
 import io
 import threading
 from datetime import timedelta
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -169,9 +170,8 @@ def test_the_email_goes_once_to_each_contact_with_the_pdf(alpha, mailbox,
 
     assert len(mailbox.messages) == 2
     received = mailbox.to("cfo@mars.test")[0]
-    assert received["Subject"] == (
-        f"Alpha Cloud: statement {invoice.number} for 2020-10 (€102,984.38)"
-    )
+    subject = str(make_header(decode_header(received["Subject"])))  # "€": RFC 2047
+    assert subject == f"Alpha Cloud: statement {invoice.number} for 2020-10 (€102,984.38)"
     assert attachments(received) == {f"{invoice.number}.pdf": pdf_bytes}
     text = bodies(received)
     # One line says what it is: the total, the period, where to see it, the PDF.
