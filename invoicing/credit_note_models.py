@@ -10,8 +10,6 @@ while that is still unpaid, otherwise as account credit to the next invoice (or
 statement) of the same billing account when that one is finalized.
 """
 
-from decimal import Decimal
-
 from django.conf import settings
 from django.db import models
 
@@ -129,5 +127,3 @@ class DocumentSettings(models.Model):
     def __str__(self) -> str:
         return f"documents in {self.locale}"
 
-
-ZERO = Decimal(0)

@@ -13,10 +13,9 @@ total "charged back to <account>". A card account's is an invoice: due date, pay
 state, the card's last 4 digits, amount paid and amount due.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from django.db.models import Sum
 
@@ -89,7 +88,6 @@ class InvoiceDocument:
     bill_to: dict[str, str]
     settlement: str
     void_reason: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def voided(self) -> bool:

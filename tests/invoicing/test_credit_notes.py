@@ -90,7 +90,7 @@ def test_a_full_credit_note_credits_every_line_and_leaves_nothing_to_credit(beta
     assert NOTHING_LEFT in str(refused.value)
 
 
-def test_credit_by_amount_over_the_api_reduces_what_is_due_and_refuses_too_much(beta):
+def test_credit_by_amount_over_the_api_reduces_what_is_due_and_refuses_too_much(alpha, beta):
     with inside(beta):
         invoice = october_2020(instances=1, card=True)
     api = Api(beta, "bob")
@@ -109,6 +109,12 @@ def test_credit_by_amount_over_the_api_reduces_what_is_due_and_refuses_too_much(
     assert bad_reason.status_code == 400
     listed = api.get("/api/v1/credit-notes").json()["results"]
     assert [n["number"] for n in listed] == ["BETA-CN-000001"]
+    # Another provider sees none of it.
+    other = Api(alpha, "alice")
+    assert other.get("/api/v1/credit-notes").json()["results"] == []
+    assert other.get(f"/api/v1/credit-notes/{body['id']}").status_code == 404
+    assert other.post(f"/api/v1/invoices/{invoice.pk}/credit-notes",
+                      {"reason": "other", "amount": "1"}).status_code == 404
     with inside(beta):
         due = {t.key: t.text for t in invoice_document(invoice=invoice).totals}["due"]
         expected = invoice.total - Decimal("50.00")
