@@ -123,7 +123,10 @@ PRICES = [
     ("instance", "4cpu-16gb", "", "", "0.10", "minute"),
     ("instance", "8cpu-32gb", "", "", "0.20", "minute"),
     ("instance", "4cpu-16gb", "venus", "", "0.12", "minute"),
+    # Spot capacity, beside the standard price of each machine type (issue 18).
     ("instance", "2cpu-8gb", "", "spot", "0.015", "minute"),
+    ("instance", "4cpu-16gb", "", "spot", "0.03", "minute"),
+    ("instance", "8cpu-32gb", "", "spot", "0.06", "minute"),
     ("disk", "100gb", "", "", "0.01", "minute"),
     ("disk", "500gb", "", "", "0.05", "minute"),
     ("ip", "", "", "", "0.005", "hour"),

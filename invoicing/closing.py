@@ -15,10 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 
+from accounts.models import PaymentKind
 from core.errors import Conflict
 from core.locks import usage_lock_exclusive
 from cycles.models import BillingCycle, CycleStatus
-from invoicing.delivery import delivery_start_after_commit
+from invoicing.credit_notes import account_credit_apply
+from invoicing.delivery import delivery_pdf_again_after_commit, delivery_start_after_commit
 from invoicing.models import Invoice, InvoiceCounter, InvoiceStatus
 from invoicing.rating_run import rating_run
 from tenancy.selectors import provider_current
@@ -116,8 +118,12 @@ def invoice_finalize(*, invoice_id: int, now: datetime) -> bool:
         invoice.provider_name = provider.name
         invoice.provider_address = provider.address
         invoice.issued_at = now
-        invoice.due_at = now + PAYMENT_TERMS
+        # A statement (chargeback) is not paid: it has no due date.
+        charged_back = account.payment_kind == PaymentKind.CHARGEBACK
+        invoice.due_at = None if charged_back else now + PAYMENT_TERMS
         invoice.save()
+        # Credit notes not yet used (a paid invoice's, a statement's) come off this one.
+        account_credit_apply(invoice=invoice, now=now)
         delivery_start_after_commit(invoice_id=invoice.pk)  # PDF, email, payment after commit
     return True
 
@@ -137,4 +143,6 @@ def invoice_void(*, invoice: Invoice, reason: str, now: datetime) -> Invoice:
         locked.void_reason = reason
         locked.voided_at = now
         locked.save(update_fields=["status", "void_reason", "voided_at"])
+        # The stored PDF is rendered again, with the VOID mark and the reason.
+        delivery_pdf_again_after_commit(invoice_id=locked.pk)
     return locked

@@ -27,6 +27,7 @@ from django.template.loader import render_to_string
 
 from accounts.models import BillingContact, PaymentKind
 from core.timefmt import date_text, period_text
+from invoicing.formatting import locale_or_default, money_text
 from invoicing.models import (
     Invoice,
     InvoiceDelivery,
@@ -40,7 +41,8 @@ from invoicing.payments.collection import (
     payment_retry_now,
     payments_due,
 )
-from invoicing.pdf import invoice_pdf_store, money_text, pdf_absolute_path
+from invoicing.pdf import invoice_pdf_store, pdf_absolute_path
+from invoicing.presenter import document_settings
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import outbox_enqueue, outbox_retry
 from notifications.selectors import invoice_email_recipients
@@ -64,6 +66,17 @@ def delivery_start_after_commit(*, invoice_id: int) -> None:
     """Called inside the transaction that finalizes an invoice: opens its delivery row
     with it, and queues the pipeline once that transaction has committed."""
     InvoiceDelivery.objects.get_or_create(invoice_id=invoice_id)
+    schema_name = connection.schema_name
+    transaction.on_commit(lambda: _queue_pipeline(invoice_id, schema_name))
+
+
+def delivery_pdf_again_after_commit(*, invoice_id: int) -> None:
+    """Inside the transaction that voids an invoice: its PDF step starts over (the void
+    PDF, with its mark, goes to a path of its own; the original file stays), and the
+    pipeline runs after commit. Emails already sent are not sent again."""
+    InvoiceDelivery.objects.get_or_create(invoice_id=invoice_id)
+    InvoiceDelivery.objects.filter(invoice_id=invoice_id).update(
+        pdf_status=StepStatus.PENDING)
     schema_name = connection.schema_name
     transaction.on_commit(lambda: _queue_pipeline(invoice_id, schema_name))
 
@@ -124,9 +137,18 @@ def invoice_pdf_render(*, invoice_id: int, now: datetime) -> bool:
     return bool(updated)
 
 
+def document_link(path: str) -> str:
+    """An absolute link to a page of the provider's site (its primary host)."""
+    domain = provider_current().get_primary_domain()
+    host = domain.domain if domain else "localhost"
+    scheme = "http" if host == "localhost" or host.endswith(".localhost") else "https"
+    return f"{scheme}://{host}{path}"
+
+
 def _email_context(invoice: Invoice, contact: BillingContact) -> dict:
     statement = invoice.billing_account.payment_kind == PaymentKind.CHARGEBACK
     zone = provider_current().billing_timezone
+    locale = locale_or_default(document_settings().locale)
     return {
         "invoice": invoice,
         "contact": contact,
@@ -136,11 +158,18 @@ def _email_context(invoice: Invoice, contact: BillingContact) -> dict:
         "period": period_text(invoice.cycle.start, invoice.cycle.end, zone),
         "period_label": invoice.cycle.label,  # the subject's short name of the month
         "issued": date_text(invoice.issued_at, zone) if invoice.issued_at else "",
-        "due": date_text(invoice.due_at, zone) if invoice.due_at else "",
-        "total": f"{invoice.currency} {money_text(invoice.total, invoice.currency)}",
+        "due": date_text(invoice.due_at, zone) if invoice.due_at and not statement else "",
+        "total": money_text(invoice.total, invoice.currency, locale),
         "provider_name": invoice.provider_name,
-        "account_name": invoice.account_name or invoice.billing_account.name,
+        "account_name": (f"{invoice.account_name or invoice.billing_account.name} "
+                         f"({invoice.organization_name or invoice.billing_account.organization})"),
+        "link": document_link(f"/invoices/{invoice.pk}/"),
     }
+
+
+def _zero_not_sent(invoice: Invoice) -> bool:
+    """A 0.00 document is kept and viewable, and emailed only if the provider opts in."""
+    return invoice.total == 0 and not document_settings().email_zero_total
 
 
 def invoice_email_send(*, invoice_id: int, now: datetime) -> int:
@@ -160,7 +189,8 @@ def invoice_email_send(*, invoice_id: int, now: datetime) -> int:
                      .values_list("email", "name"))
         contacts = [BillingContact(email=email, name=names.get(email, ""))
                     for email in invoice_email_recipients(invoice.billing_account)]
-        if invoice.status != InvoiceStatus.FINALIZED or not contacts:
+        if (invoice.status != InvoiceStatus.FINALIZED or not contacts
+                or _zero_not_sent(invoice)):
             delivery.email_status = StepStatus.SKIPPED
             delivery.save(update_fields=["email_status", "updated_at"])
             return 0

@@ -381,3 +381,14 @@ class PaymentAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.idempotency_key}: {self.status}"
+
+
+# --- Credit notes and document settings (issue 18), in a module of their own ----------
+
+from invoicing.credit_note_models import (  # noqa: E402,F401 - registers the models
+    CreditAllocation,
+    CreditNote,
+    CreditNoteLine,
+    CreditNoteReason,
+    DocumentSettings,
+)

@@ -24,10 +24,8 @@ from django.db import connection
 from django.template.loader import render_to_string
 
 from core.money import round_money
-from core.timefmt import date_text, period_text
-from invoicing.models import Invoice, InvoiceStatus, LineKind
-from invoicing.payments.selectors import card_on_file
-from tenancy.selectors import provider_current
+from invoicing.models import Invoice, InvoiceStatus
+from invoicing.presenter import invoice_document
 
 INVOICE_ASSETS = Path(settings.BASE_DIR) / "static" / "invoices"
 LOGO = INVOICE_ASSETS / "logo.svg"
@@ -83,85 +81,19 @@ def pdf_absolute_path(relative: str) -> Path:
     return Path(settings.MEDIA_ROOT) / relative
 
 
-def _plain(value: Decimal) -> str:
-    """A decimal without exponent or trailing zeros (quantities and rates)."""
-    text = format(value.normalize(), "f")
-    return text
-
-
 def money_text(value: Decimal, currency: str) -> str:
     """An amount as printed: the currency's minor unit, thousands separated (1,234.50)."""
     return format(round_money(value, currency), ",")
 
 
-@dataclass(frozen=True)
-class PrintedLine:
-    kind: str
-    period: str
-    region: str
-    description: str
-    credit_note: str
-    resource: str
-    project: str
-    quantity: str
-    rate: str
-    amount: str
-
-
 def invoice_document_context(*, invoice: Invoice) -> dict:
-    """Everything the template prints, as plain strings (no lazy queries in the template).
-    Dates are in the provider's billing zone, named once in the header and the Period
-    column's heading (the lines' periods do not repeat it)."""
-    provider = provider_current()
-    zone = provider.billing_timezone
-
-    lines = []
-    for line in invoice.lines.all().order_by("sort_key", "id"):
-        details = line.details or {}
-        note = ""
-        if line.kind == LineKind.CREDIT:
-            name = details.get("credit_name", "")
-            text = details.get("credit_description", "")
-            note = f"{name}: {text}" if name and text else (name or text)
-        rate = _plain(line.rate)
-        if "." not in rate or len(rate.split(".")[1]) < 2:
-            rate = format(line.rate.quantize(Decimal("0.01")), "f")  # exact: fewer digits
-        lines.append(PrintedLine(
-            kind=line.kind,
-            period=period_text(line.period_start, line.period_end, zone, named=False),
-            region=line.region,
-            description=line.description,
-            credit_note=note,
-            resource=line.resource_label,
-            project=line.project_name,
-            quantity=f"{_plain(line.quantity)} {line.unit}".strip(),
-            rate=f"{rate} per {line.unit}" if line.unit else rate,
-            amount=money_text(line.amount, invoice.currency),
-        ))
-    cycle = invoice.cycle
-    account = invoice.billing_account
-    profile = getattr(account, "payment_profile", None) if account.payment_kind == "card" else None
-    # The card on file, as dj-stripe recorded it: brand and last four digits only.
-    card = card_on_file(profile)
-    return {
-        "invoice": invoice,
-        "title": "Statement" if account.payment_kind == "chargeback" else "Invoice",
-        "is_statement": account.payment_kind == "chargeback",
-        "card": str(card) if card else "",
-        "provider_name": invoice.provider_name or provider.name,
-        "provider_address": invoice.provider_address or provider.address,
-        "account_name": invoice.account_name or account.name,
-        "organization_name": invoice.organization_name or str(account.organization),
-        "period": period_text(cycle.start, cycle.end, zone),
-        "zone": zone,
-        "issued": date_text(invoice.issued_at, zone) if invoice.issued_at else "",
-        "due": date_text(invoice.due_at, zone) if invoice.due_at else "",
-        "logo": LOGO.resolve().as_uri(),
-        "lines": lines,
-        "subtotal": f"{invoice.currency} {money_text(invoice.subtotal, invoice.currency)}",
-        "total": f"{invoice.currency} {money_text(invoice.total, invoice.currency)}",
-        "voided": invoice.status == InvoiceStatus.VOID,
-    }
+    """Everything the template prints: the one document model the HTML page and the
+    CSV/JSON export read too (invoicing/presenter.py), plus the bundled logo."""
+    document = invoice_document(invoice=invoice)
+    # The provider's own logo where the fetcher may read it; else Tally's bundled one.
+    logo = document.provider["logo"]
+    return {"doc": document,
+            "logo": logo if logo and url_is_invoice_asset(logo) else LOGO.resolve().as_uri()}
 
 
 def invoice_html(*, invoice: Invoice) -> str:
@@ -228,7 +160,9 @@ def invoice_pdf_store(*, invoice: Invoice) -> StoredPdf:
     """
     if _in_transaction():
         raise RuntimeError("render invoice PDFs outside database transactions")
-    relative = pdf_relative_path(schema_name=connection.schema_name, number=invoice.number)
+    # A voided invoice is rendered again, with its VOID mark, beside the original.
+    name = f"{invoice.number}-VOID" if invoice.status == InvoiceStatus.VOID else invoice.number
+    relative = pdf_relative_path(schema_name=connection.schema_name, number=name)
     target = pdf_absolute_path(relative)
     _sweep_stale_temps(target.parent)
     if target.is_file():

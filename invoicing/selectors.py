@@ -5,13 +5,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, QuerySet, Sum
 
 from core.money import round_money
 from core.periods import Period
 from cycles.models import BillingCycle, CycleStatus
 from invoicing.domain.credit_lines import CreditSpec
-from invoicing.models import Credit, Invoice, InvoiceLine, InvoiceStatus
+from invoicing.models import (
+    Credit,
+    CreditAllocation,
+    CreditNote,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+)
 from tenancy.selectors import provider_current
 
 # --- spend, invoices and itemized lines ------------------------------------
@@ -155,3 +162,26 @@ def bills_by_cycle() -> list[CycleBill]:
             status=invoice.status, number=invoice.number, lines=invoice.line_count,
             total=invoice.total))
     return list(bills.values())
+
+
+# --- credit notes (issue 18) ---------------------------------------------------------
+
+
+def credit_applied_to(*, invoice_id: int) -> Decimal:
+    """Credit notes allocated to an invoice's amount due (its own, or account credit)."""
+    applied = CreditAllocation.objects.filter(invoice_id=invoice_id).aggregate(
+        total=Sum("amount"))["total"]
+    return applied or Decimal(0)
+
+
+def credit_note_unallocated(*, credit_note: CreditNote) -> Decimal:
+    """What of a credit note is still account credit (not yet allocated to an invoice)."""
+    allocated = credit_note.allocations.aggregate(total=Sum("amount"))["total"] or Decimal(0)
+    return credit_note.total - allocated
+
+
+def credit_notes_visible(*, organization_ids=None) -> QuerySet[CreditNote]:
+    notes = CreditNote.objects.select_related("invoice__cycle", "billing_account__organization")
+    if organization_ids is not None:
+        notes = notes.filter(billing_account__organization_id__in=organization_ids)
+    return notes.prefetch_related("lines", "allocations__invoice").order_by("-sequence")

@@ -1,6 +1,7 @@
 """Celery tasks of invoicing: load ids, call a service, nothing else."""
 
 from cycles.clock import clock_now
+from invoicing.credit_note_delivery import credit_note_deliver
 from invoicing.delivery import (
     deliveries_collect_payments,
     deliveries_email_pending,
@@ -55,3 +56,7 @@ def collect_payments_task() -> list[str]:
 def focus_monthly_files_task() -> list[str]:
     """The FOCUS files of finalized months that have none yet, beside the PDFs."""
     return focus_monthly_files_write()
+@provider_task(name="invoicing.tasks.credit_note_deliver")
+def credit_note_deliver_task(credit_note_id: int) -> int:
+    """PDF and email of one credit note (queued after it was issued)."""
+    return credit_note_deliver(credit_note_id=credit_note_id, now=clock_now())

@@ -290,6 +290,8 @@ class ChargeLineNames:
         project_name, organization_name = self.projects.get(line.project_id, ("", ""))
         unit = self.metrics.get(line.metric, "") if line.kind == LineKind.USAGE else (
             "month" if line.kind == LineKind.RECURRING else "")
+        if line.unit is not None:
+            unit = line.unit
         details = dict(line.details)
         if line.daily_rate:
             details["daily_rate"] = str(line.daily_rate)
@@ -342,6 +344,12 @@ def upcoming_invoice(*, billing_account: BillingAccount, now: datetime,
         elapsed = Period(start=cycle.start, end=max(rated_until, cycle.start + _EPSILON))
         remaining = timedelta_seconds(cycle.end - rated_until) / SECONDS_PER_DAY
         extra = Decimal(0)
+        # A usage charge is several lines (free units, tiers, fees) sharing a group; the
+        # first carries the charge and the measured quantity the forecast re-prices.
+        group_amounts: dict[str, Decimal] = defaultdict(Decimal)
+        for line in lines:
+            group_amounts[(line.details or {}).get("usage_group", f"line-{line.pk}")] += (
+                line.amount)
         for line in lines:
             details = line.details or {}
             extra += Decimal(details.get("daily_rate", "0")) * remaining
@@ -350,7 +358,8 @@ def upcoming_invoice(*, billing_account: BillingAccount, now: datetime,
                 projected = forecast_usage_amount(
                     charge=spec, aggregation=details["aggregation"],
                     quantity=Decimal(details["measured"]), elapsed=elapsed, cycle=whole)
-                extra += round_money(projected, currency) - line.amount
+                group = details.get("usage_group", f"line-{line.pk}")
+                extra += round_money(projected, currency) - group_amounts[group]
         forecast = round_money(total + extra, currency)
     return UpcomingInvoice(billing_account=billing_account, cycle=cycle, invoice=invoice,
                            lines=lines, currency=currency, total=total, forecast=forecast,

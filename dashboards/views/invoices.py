@@ -8,15 +8,14 @@ from django.views.decorators.http import require_GET
 from accounts.permissions import request_access
 from dashboards import exports
 from dashboards.selectors.invoices import (
-    invoice_lines,
     invoice_pdf_path,
     invoice_pdf_ready,
     invoice_visible,
 )
 from dashboards.selectors.paging import paginate
 from dashboards.views.page import page_now, render_page
-from dashboards.views.widgets import lines_csv
 from invoicing.payments.selectors import invoice_payment_state
+from invoicing.presenter import invoice_document
 
 NO_PDF = "The PDF of this invoice is not available yet."
 
@@ -26,10 +25,13 @@ NO_PDF = "The PDF of this invoice is not available yet."
 def invoice(request, invoice_id: int):
     access = request_access(request)
     inv = invoice_visible(access=access, invoice_id=invoice_id)
-    lines = invoice_lines(invoice=inv)
+    # One document model for the page, its CSV and the PDF (invoicing/presenter.py).
+    document = invoice_document(invoice=inv)
     if exports.wants_csv(request):
-        return lines_csv(lines, name=f"invoice-{inv.number or inv.pk}")
-    page = paginate(lines, page=request.GET.get("page"), per_page=50)
+        return exports.csv_response(name=f"invoice-{inv.number or inv.pk}",
+                                    header=document.headings,
+                                    rows=document.csv_rows()[1:])
+    page = paginate(document.rows, page=request.GET.get("page"), per_page=50)
     inv.pdf_ready = invoice_pdf_ready(inv)
     delivery = getattr(inv, "delivery", None)
     payment = (invoice_payment_state(invoice_id=inv.pk, delivery=delivery)
@@ -37,8 +39,9 @@ def invoice(request, invoice_id: int):
     can_pay = bool(payment and payment.payable_now
                    and access.can_manage_org(inv.billing_account.organization_id))
     return render_page(request, "dashboards/invoice.html", {
-        "invoice": inv, "page": page, "payment": payment, "can_pay": can_pay,
-        "stripe_js_url": settings.STRIPE_JS_URL})
+        "invoice": inv, "page": page, "doc": document, "payment": payment,
+        "can_pay": can_pay, "stripe_js_url": settings.STRIPE_JS_URL,
+        "credit_notes": list(inv.credit_notes.order_by("sequence"))})
 
 
 @login_required

@@ -8,6 +8,7 @@ from django.urls import path, reverse
 
 from audit.admin import AuditHistoryMixin
 from cycles.clock import clock_now
+from invoicing.admin.credit_notes import credit_note_view
 from invoicing.closing import invoice_void
 from invoicing.delivery import deliveries_with_problems, delivery_retry
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, PaymentStatus, RatingRun
@@ -104,6 +105,10 @@ class InvoiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
         return [
             path("<int:invoice_id>/void/", self.admin_site.admin_view(self.void_view),
                  name="invoicing_invoice_void"),
+            path("<int:invoice_id>/credit-note/",
+                 self.admin_site.admin_view(lambda request, invoice_id:
+                                            credit_note_view(self, request, invoice_id)),
+                 name="invoicing_invoice_credit_note"),
             *super().get_urls(),
         ]
 

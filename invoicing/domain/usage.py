@@ -28,7 +28,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from catalog.domain.charges import ONE_TIME, RECURRING, ChargeSpec
 from catalog.domain.decimals import ZERO
-from catalog.domain.pricing import prorate
 from core.periods import Period
 
 SECONDS_PER_DAY = Decimal(86400)
@@ -133,6 +132,9 @@ class ChargeLine:
     label: str = ""
     daily_rate: Decimal = ZERO
     details: dict = field(default_factory=dict)
+    # The unit the quantity is counted in when it is not the metric's: "package", or ""
+    # for a fee (quantity 1). None: the metric's unit.
+    unit: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,41 +157,76 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def _grouped(value: Decimal) -> str:
+    return format(value.normalize(), ",f")
+
+
+def _part_lines(charge: ChargeSpec, priced, *, base: dict, description: str
+                ) -> list[ChargeLine]:
+    """One line per priced part, each quantity × rate = amount: a tier's units at its
+    unit price, its flat fee as quantity 1 at the fee; a package price as packages."""
+    lines = []
+    tiered = charge.model in ("graduated", "volume")
+    for part in priced.parts:
+        text, unit = description, None
+        if charge.model == "package":
+            text = f"{description}, packages of {_grouped(charge.package_size)}"
+            unit = "package"
+        elif charge.model == "flat":
+            unit = ""  # a fee: quantity 1 at the fee
+        elif tiered:
+            bound = "and above" if part.up_to is None else f"up to {_grouped(part.up_to)}"
+            text = f"{description}, tier {part.tier} ({bound})"
+        if part.quantity > 0 or not tiered:
+            lines.append(ChargeLine(**base, description=text, quantity=part.quantity,
+                                    rate=part.unit_price, amount=part.quantity * part.unit_price,
+                                    unit=unit))
+        if part.flat_fee:
+            lines.append(ChargeLine(**base, description=f"{text}, flat fee",
+                                    quantity=Decimal(1), rate=part.flat_fee,
+                                    amount=part.flat_fee, unit=""))
+    return lines
+
+
 def price_usage_line(*, aggregate: UsageAggregate, charge: ChargeSpec, window: Period,
-                     label: str = "", description: str) -> ChargeLine:
-    """Price one aggregate with `charge`: the line shows the measured quantity, the
-    average rate, and in its details the parts (tiers) that priced it."""
+                     label: str = "", description: str) -> list[ChargeLine]:
+    """Price one aggregate with `charge`, as lines that each read quantity × rate = amount:
+    the free units at rate 0 ("first 1,000 free"), then one line per tier (graduated),
+    per flat fee (quantity 1) or for the packages. The first line carries, in its
+    details, the charge and the measured quantity (the forecast re-prices from them);
+    every line carries the group they share."""
     quantity = aggregate.quantity
     priced = charge.price(quantity)
     billable = priced.billable_quantity
-    if charge.model == "per_unit":
-        rate = charge.unit_price
-    elif billable > 0:
-        rate = quantize(priced.amount / billable)
-    else:
-        rate = ZERO
-    parts = [
-        {"tier": p.tier, "up_to": None if p.up_to is None else _plain(p.up_to),
-         "quantity": _plain(p.quantity), "unit_price": _plain(p.unit_price),
-         "flat_fee": _plain(p.flat_fee), "amount": _plain(p.amount)}
-        for p in priced.parts
-    ]
-    details = {
-        "charge": charge.as_json(), "aggregation": aggregate.aggregation,
-        "measured": _plain(quantity), "free_units": _plain(priced.free_units),
-        "billable": _plain(billable), "tiers": parts, "events": aggregate.count,
-    }
+    group = (f"{aggregate.billing_account_id}|{aggregate.entitlement_id or ''}|"
+             f"{aggregate.metric}|{','.join(map(str, aggregate.project_ids))}")
+    shared = {"usage_group": group, "aggregation": aggregate.aggregation}
     if aggregate.entitlement_id is not None:
-        details["entitlement_id"] = aggregate.entitlement_id
-        details["offer"] = label
+        shared["entitlement_id"] = aggregate.entitlement_id
+        shared["offer"] = label
     if len(aggregate.project_ids) > 1:
-        details["projects"] = sorted(aggregate.project_ids)
-    return ChargeLine(
-        billing_account_id=aggregate.billing_account_id, kind="usage", period=window,
-        description=description, quantity=quantity, rate=rate, amount=priced.amount,
-        project_id=aggregate.project_ids[0] if len(aggregate.project_ids) == 1 else None,
-        metric=aggregate.metric, label=label, details=details,
-    )
+        shared["projects"] = sorted(aggregate.project_ids)
+    base = {"billing_account_id": aggregate.billing_account_id, "kind": "usage",
+            "period": window, "metric": aggregate.metric, "label": label,
+            "project_id": aggregate.project_ids[0] if len(aggregate.project_ids) == 1 else None}
+    lines = []
+    free_used = min(quantity, priced.free_units)
+    if free_used > 0:
+        lines.append(ChargeLine(
+            **base, description=f"{description}, first {_grouped(priced.free_units)} free",
+            quantity=free_used, rate=ZERO, amount=ZERO))
+    lines.extend(_part_lines(charge, priced, base=base, description=description))
+    if not lines:
+        lines.append(ChargeLine(**base, description=description, quantity=billable,
+                                rate=ZERO, amount=ZERO))
+    for line in lines:
+        line.details = dict(shared)
+    lines[0].details.update({
+        "charge": charge.as_json(), "measured": _plain(quantity),
+        "free_units": _plain(priced.free_units), "billable": _plain(billable),
+        "events": aggregate.count,
+    })
+    return lines
 
 
 def usage_lines(*, aggregates: list[UsageAggregate], terms: dict[int, EntitlementTerms],
@@ -220,7 +257,7 @@ def usage_lines(*, aggregates: list[UsageAggregate], terms: dict[int, Entitlemen
             if charge is None:
                 skip(aggregate, UNPRICED_USAGE)
                 continue
-            lines.append(price_usage_line(aggregate=aggregate, charge=charge, window=window,
+            lines.extend(price_usage_line(aggregate=aggregate, charge=charge, window=window,
                                           description=f"Usage of {name}"))
             continue
         entitlement = terms.get(aggregate.entitlement_id) if aggregate.entitlement_id else None
@@ -230,7 +267,7 @@ def usage_lines(*, aggregates: list[UsageAggregate], terms: dict[int, Entitlemen
         charge = entitlement.usage_charge(aggregate.metric)
         if charge is None:
             continue  # covered by the offer and not priced by it: included
-        lines.append(price_usage_line(aggregate=aggregate, charge=charge, window=window,
+        lines.extend(price_usage_line(aggregate=aggregate, charge=charge, window=window,
                                       label=entitlement.label,
                                       description=f"{name} ({entitlement.label})"))
     return lines, unrated
@@ -265,14 +302,17 @@ def fixed_fee_lines(*, terms: list[EntitlementTerms], cycle: Period, until: date
                 ))
             elif charge.model == RECURRING and start < end:
                 active = Period(start=start, end=end)
-                amount = prorate(amount=charge.amount, active=active, cycle=cycle)
+                # The line reads fraction × monthly fee = amount: the fraction is stored
+                # with 10 places and the amount is computed from it, so it does.
+                fraction = quantize(active.seconds / cycle.seconds)
+                amount = fraction * charge.amount
                 still_active = entitlement.end is None or entitlement.end > until
                 daily = (charge.amount * SECONDS_PER_DAY / cycle.seconds
                          if still_active and until < cycle.end else ZERO)
                 lines.append(ChargeLine(
                     billing_account_id=entitlement.billing_account_id, kind=RECURRING,
                     period=active, description=f"{charge.name} ({entitlement.label})",
-                    quantity=quantize(active.seconds / cycle.seconds), rate=charge.amount,
+                    quantity=fraction, rate=charge.amount,
                     amount=amount, label=entitlement.label, daily_rate=daily,
                     details={**common, "proration": {
                         "start": _iso(active.start), "end": _iso(active.end),

@@ -45,6 +45,7 @@ from invoicing.payments.stripe_api import (
     provider_stripe_or_none,
     stripe_record,
 )
+from invoicing.selectors import credit_applied_to
 
 NO_CARD_ON_FILE = "no card on file for billing account {account}"
 
@@ -231,7 +232,7 @@ def _charge_open(*, invoice_id: int, now: datetime, schema: str) -> Charge | str
             return delivery.payment_status
         if (invoice.status != InvoiceStatus.FINALIZED
                 or invoice.billing_account.payment_kind != PaymentKind.CARD
-                or invoice.total <= 0):
+                or invoice.total - credit_applied_to(invoice_id=invoice.pk) <= 0):
             delivery.payment_status = PaymentStatus.NOT_APPLICABLE
             delivery.save(update_fields=["payment_status", "updated_at"])
             return delivery.payment_status
@@ -279,7 +280,9 @@ def attempt_start(delivery: InvoiceDelivery, profile: PaymentProfile | None,
     attempt = PaymentAttempt.objects.create(
         invoice=invoice, number=number,
         idempotency_key=attempt_key(schema=schema, number=invoice.number, attempt=number),
-        amount=invoice.total, currency=invoice.currency,
+        # What is due: the total less the credit notes allocated to it (issue 18).
+        amount=invoice.total - credit_applied_to(invoice_id=invoice.pk),
+        currency=invoice.currency,
         payment_method_id=profile.payment_method_id, created_at=now, on_session=on_session,
     )
     delivery.payment_status = PaymentStatus.PROCESSING

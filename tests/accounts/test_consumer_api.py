@@ -197,10 +197,12 @@ def test_unentitled_usage_and_the_upcoming_invoice(setup, alpha):
     assert upcoming.status_code == 200
     body = upcoming.json()
     assert (body["period"], body["status"], body["currency"]) == ("2026-03", "draft", "EUR")
-    kinds = sorted(line["kind"] for line in body["lines"])
+    kinds = sorted({line["kind"] for line in body["lines"]})
     assert kinds == ["one_time", "recurring", "usage"]
-    usage = next(line for line in body["lines"] if line["kind"] == "usage")
-    assert usage["quantity"] == "2000000" and usage["amount"] == "0.40"
+    # Graduated: a line per tier, each quantity x rate = amount.
+    usage = [line for line in body["lines"] if line["kind"] == "usage"]
+    assert [(line["quantity"], line["amount"]) for line in usage] == [
+        ("1000000", "0.00"), ("1000000", "0.40")]
     # 1 hour of Pro so far (30.00 over March's 31 days, in Auckland) plus 49.00 and 0.40.
     recurring = next(line for line in body["lines"] if line["kind"] == "recurring")
     assert recurring["amount"] == "0.04"

@@ -252,8 +252,8 @@ def test_the_october_2020_sample_invoice_end_to_end(stack):
                     for page in PdfReader(io.BytesIO(pdf)).pages).replace("- ", "-")
     for expected in ("OCT2020-000001", "October Cloud", "Mars Corp", "1–31 Oct 2020 (UTC)",
                      "Instance: 4 CPU, 16 GB Memory", "Disk: 500GB Virtual Disk",
-                     "66,960.00", "33,480.00", "-495.00", "-247.50", "Downgraded instances",
-                     "100,440.00", "99,697.50"):
+                     "$66,960.00", "$33,480.00", "−$495.00", "−$247.50", "Downgraded instances",
+                     "$0.10 per minute", "$100,440.00", "$99,697.50"):
         assert expected in text, expected
     # The same PDF over the API.
     status, served = api.call("GET", f"invoices/{drafts[0]['id']}/pdf")

@@ -196,9 +196,15 @@ def test_an_invoice_page_shows_its_lines_and_exports_them(beta, world):
     client = signed_in(beta, "dave")
     page = client.get(f"/invoices/{issued.pk}/")
     assert page.status_code == 200
-    assert b"Invoice BETA-000001" in page.content and b"$12,960.00" in page.content
+    # A chargeback account's document is a statement (invoicing/presenter.py).
+    assert b"Statement BETA-000001" in page.content and b"$12,960.00" in page.content
     rows = _csv(client.get(f"/invoices/{issued.pk}/?format=csv"))
-    assert sum(Decimal(r[12]) for r in rows[1:]) == Decimal("12960.00")
+    # The PDF's columns and strings; the lines, then the totals in the last two columns.
+    assert rows[0][-3:] == ["Quantity", "Rate", "Amount"]
+    lines = [row for row in rows[1:] if row[0]]
+    assert sum(Decimal(r[8].replace("$", "").replace(",", "")) for r in lines) == Decimal(
+        "12960.00")
+    assert rows[-1][-2:] == ["Total (USD)", "$12,960.00"]
     draft = _invoice(beta, status=InvoiceStatus.DRAFT, billing_account__name="Main",
                      billing_account__organization__name="mars-corp")
     assert client.get(f"/invoices/{draft.pk}/").status_code == 200

@@ -61,18 +61,27 @@ def test_an_offers_provider_bills_usage_fees_and_running_time_by_the_entitlement
         cycle = make_cycle(MARCH.start, MARCH.end, "2026-03")
         run = rating_run(cycle=cycle, now=berlin(2026, 4, 2))
         again = rating_run(cycle=cycle, now=berlin(2026, 4, 2))
-        assert run.lines == again.lines == 5
+        # Each usage charge is lines that read quantity x rate = amount: a line per tier,
+        # the free units at rate 0, the packages.
+        assert run.lines == again.lines == 7
 
         invoice = Invoice.objects.get(cycle=cycle, billing_account=acme.account)
         lines = {(line.kind, line.description): line for line in invoice.lines.all()}
-        queries = lines[("usage", "DNS queries (Pro v1)")]
-        assert queries.quantity == Decimal(1500000) and queries.amount == Decimal("0.20")
-        assert [t["quantity"] for t in queries.details["tiers"]] == ["1000000", "500000"]
-        assert queries.details["entitlement_id"] == pro.pk
-        assert queries.details["offer"] == "Pro v1"
-        zones = lines[("usage", "Hosted zones (Pro v1)")]
+        queries = [line for line in invoice.lines.order_by("sort_key")
+                   if line.metric_key == "dns.queries"]
+        assert [(line.quantity, line.rate, line.amount) for line in queries] == [
+            (Decimal(1000000), Decimal(0), Decimal("0.00")),
+            (Decimal(500000), Decimal("0.0000004"), Decimal("0.20"))]
+        assert queries[0].details["measured"] == "1500000"
+        assert {line.details["entitlement_id"] for line in queries} == {pro.pk}
+        assert queries[0].details["offer"] == "Pro v1"
+        zones = [line for line in invoice.lines.order_by("sort_key")
+                 if line.metric_key == "dns.zones-hosted"]
         # 25 distinct zones, 10 free, 15 in packages of 10: two packages of 5.
-        assert zones.quantity == Decimal(25) and zones.amount == Decimal("10.00")
+        assert [(line.description, line.quantity, line.rate, line.amount) for line in zones] == [
+            ("Hosted zones (Pro v1), first 10 free", Decimal(10), Decimal(0), Decimal("0.00")),
+            ("Hosted zones (Pro v1), packages of 10", Decimal(2), Decimal(5),
+             Decimal("10.00"))]
         assert lines[("one_time", "Onboarding (Pro v1)")].amount == Decimal("49.00")
         recurring = lines[("recurring", "Pro plan (Pro v1)")]
         # 20 days less the DST hour of 29 March, over March's 743 hours in Berlin.
@@ -127,13 +136,18 @@ def test_a_chargeback_provider_prices_usage_metrics_by_list_prices(beta, no_cycl
         cycle = make_cycle(datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC),
                            "2026-03")
         rating_run(cycle=cycle, now=datetime(2026, 3, 20, tzinfo=UTC))
-        lines = {line.metric_key: line for line in Invoice.objects.get(cycle=cycle).lines.all()}
-        assert lines["api.calls"].quantity == Decimal(1001)
-        assert lines["api.calls"].amount == Decimal("1.00")  # two packages
-        assert lines["storage.peak"].quantity == Decimal("125.5")
-        assert lines["storage.peak"].amount == Decimal("2.41")  # (125.5 - 5) x 0.02
-        assert lines["storage.peak"].project.name == "adventure"
-        assert lines["api.calls"].description == "Usage of API calls"
+        invoice = Invoice.objects.get(cycle=cycle)
+        lines = {line.description: line for line in invoice.lines.all()}
+        calls = lines["Usage of API calls, packages of 1,000"]
+        assert (calls.quantity, calls.rate, calls.unit) == (Decimal(2), Decimal("0.50"), "package")
+        assert calls.amount == Decimal("1.00")  # two packages
+        assert calls.details["measured"] == "1001"
+        free = lines["Usage of Peak storage, first 5 free"]
+        assert (free.quantity, free.rate, free.amount) == (Decimal(5), Decimal(0), Decimal(0))
+        storage = lines["Usage of Peak storage"]
+        assert (storage.quantity, storage.rate) == (Decimal("120.5"), Decimal("0.02"))
+        assert storage.amount == Decimal("2.41")  # (125.5 - 5) x 0.02
+        assert storage.project.name == "adventure"
         # No entitlement anywhere, yet nothing is unentitled: chargeback prices it all.
         assert RatingRun.objects.get(cycle=cycle).unbilled_count == 0
 

@@ -4,6 +4,7 @@ import http.server
 import io
 import threading
 from datetime import timedelta
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -67,16 +68,19 @@ def test_the_pdf_holds_everything_the_seed_invoice_prints_and_is_stored_once(alp
         # Dates in the provider's zone, named. The fixture's cycle is October in UTC, which
         # in Auckland starts and ends at 13:00, so its period shows those times.
         "Mars Corp", "1 Oct 2020, 13:00 – 1 Nov 2020, 13:00 (Pacific/Auckland)",
-        "Issue date", "1 Nov 2020 (Pacific/Auckland)", "Due date", "1 Dec 2020 (Pacific/Auckland)",
+        "Issue date", "1 Nov 2020 (Pacific/Auckland)",
         "Period (Pacific/Auckland)",
-        "Period", "Region", "Description", "Resource", "Project", "Quantity", "Rate", "Amount",
+        "Period", "Region", "Description", "Resource", "Project", "Resources", "Quantity",
+        "Rate", "Amount",
         "Usage line 001 for Project Adventure", "Instance: 4 CPU, 16 GB Memory",
-        "mars-corp-adventure", "669600 minute", "0.10 per minute", "69,750.00", "33,750.00",
-        "Credit for downgraded instances in Region Mars", "-515.62", "Mars SLA breach",
-        "Instances downgraded during the dust storm", "Subtotal", "EUR 102,984.38",
-        "Page 1 of 1", "STATEMENT",
+        "mars-corp-adventure", "669,600 minutes", "€0.10 per minute", "€69,750.00",
+        "€33,750.00", "−€515.62",
+        "Mars SLA breach", "Instances downgraded during the dust storm", "Subtotal",
+        "Credits", "€102,984.38", "Page 1 of 1", "STATEMENT",
     ):
         assert expected in text, expected
+    # A statement: nothing is due, nothing is paid.
+    assert "Due date" not in text and "Amount due" not in text
 
 
 def test_a_long_invoice_repeats_its_table_header_and_numbers_its_pages(alpha):
@@ -166,14 +170,17 @@ def test_the_email_goes_once_to_each_contact_with_the_pdf(alpha, mailbox,
 
     assert len(mailbox.messages) == 2
     received = mailbox.to("cfo@mars.test")[0]
-    assert received["Subject"] == (
-        f"Alpha Cloud: statement {invoice.number} for 2020-10 (EUR 102,984.38)"
-    )
+    subject = str(make_header(decode_header(received["Subject"])))  # "€": RFC 2047
+    assert subject == f"Alpha Cloud: statement {invoice.number} for 2020-10 (€102,984.38)"
     assert attachments(received) == {f"{invoice.number}.pdf": pdf_bytes}
     text = bodies(received)
-    assert "Hello Cfo," in text["text/plain"] and "EUR 102,984.38" in text["text/plain"]
+    # One line says what it is: the total, the period, where to see it, the PDF.
+    first = text["text/plain"].splitlines()[0]
+    assert first.startswith(f"Statement {invoice.number} from Alpha Cloud: €102,984.38 for ")
+    assert "charged back to Main (Mars Corp)" in first and "the PDF is attached" in first
+    assert f"alpha.localhost/invoices/{invoice.pk}/" in first
     assert f"<strong>{invoice.number}</strong>" in text["text/html"]
-    assert "no payment is collected" in text["text/plain"]
+    assert "due" not in first and "paid" not in first
     reader = PdfReader(io.BytesIO(attachments(received)[f"{invoice.number}.pdf"]))
     assert invoice.number in reader.pages[0].extract_text()
 

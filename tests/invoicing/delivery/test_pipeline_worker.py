@@ -297,7 +297,7 @@ def test_closing_a_cycle_with_a_worker_and_beat_delivers_pdfs_emails_and_payment
     assert "Delivery Cloud" in text and "7 Ledger Lane" in text
     for line in lines:
         assert line.resource_label in text.replace("- ", "-")
-    assert f"EUR {card_invoice.total:,.2f}" in text
+    assert f"€{card_invoice.total:,.2f}" in text
     assert "Visa •••• 4242".lower() in text.lower() or "4242" in text
     team_text = PdfReader(io.BytesIO(
         attachments(smtp_server.to("cfo@mars.test")[0])[f"{team_invoice.number}.pdf"]

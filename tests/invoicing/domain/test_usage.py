@@ -39,7 +39,7 @@ CHARGES = {
 }
 
 
-def _line(model: str, quantity: str):
+def _lines(model: str, quantity: str):
     aggregate = UsageAggregate(billing_account_id=1, entitlement_id=7, metric="q",
                                aggregation="sum", project_ids=(3,), total=D(quantity), count=1)
     terms = {7: EntitlementTerms(entitlement_id=7, billing_account_id=1, label="Pro v2",
@@ -47,8 +47,7 @@ def _line(model: str, quantity: str):
     lines, unrated = usage_lines(aggregates=[aggregate], terms=terms, list_charges=None,
                                  window=WINDOW, metric_names={"q": "DNS queries"})
     assert unrated == []
-    (line,) = lines
-    return line
+    return lines
 
 
 @pytest.mark.parametrize(("model", "quantity", "amount"), [
@@ -64,7 +63,7 @@ def _line(model: str, quantity: str):
     ("graduated", "1000", "5.00"),  # exactly on the bound: still tier 1
     ("graduated", "1001", "5.01"),  # just above: 1 unit in tier 2
     ("graduated", "10000", "95.00"),  # 5 + 9000 x 0.01
-    ("graduated", "10001", "97.01"),  # + tier 3's flat fee 2 + 0.005
+    ("graduated", "10001", "97.01"),  # + tier 3's flat fee 2 + 0.005 (0.01 at its line)
     ("graduated", "1000000", "5047.00"),  # 5 + 90 + 2 + 990000 x 0.005
     ("volume", "0", "5.00"),
     ("volume", "1000", "5.00"),
@@ -78,27 +77,44 @@ def _line(model: str, quantity: str):
     ("free", "101", "0.10"),  # just above
     ("free", "100100", "10000.00"),
 ])
-def test_each_charge_model_at_its_edges(model, quantity, amount):
-    line = _line(model, quantity)
-    assert round_money(line.amount, "EUR") == D(amount)
-    assert line.quantity == D(quantity)
-    assert line.kind == "usage" and line.project_id == 3
-    assert line.details["offer"] == "Pro v2" and line.details["entitlement_id"] == 7
+def test_each_charge_model_at_its_edges_as_lines_that_read_as_arithmetic(model, quantity,
+                                                                          amount):
+    lines = _lines(model, quantity)
+    # Each line is rounded once; the charge is the sum of its lines.
+    assert sum(round_money(line.amount, "EUR") for line in lines) == D(amount)
+    for line in lines:
+        assert line.amount == line.quantity * line.rate  # quantity x rate = amount
+        assert line.kind == "usage" and line.project_id == 3
+        assert line.details["offer"] == "Pro v2" and line.details["entitlement_id"] == 7
+    assert lines[0].details["measured"] == quantity
+    assert len({line.details["usage_group"] for line in lines}) == 1
 
 
-def test_a_usage_line_keeps_the_tiers_that_priced_it():
-    line = _line("graduated", "10001")
-    assert [(t["tier"], t["quantity"], t["amount"]) for t in line.details["tiers"]] == [
-        (1, "1000", "5"), (2, "9000", "90"), (3, "1", "2.005")]
-    assert line.details["charge"]["tiers"][0] == {"up_to": "1000", "unit_price": "0",
-                                                  "flat_fee": "5"}
-    assert line.description == "DNS queries (Pro v2)"
+def test_graduated_tiers_are_one_line_each_and_flat_fees_quantity_one():
+    lines = _lines("graduated", "10001")
+    assert [(line.description, line.quantity, line.rate, line.unit) for line in lines] == [
+        ("DNS queries (Pro v2), tier 1 (up to 1,000)", D(1000), D(0), None),
+        ("DNS queries (Pro v2), tier 1 (up to 1,000), flat fee", D(1), D(5), ""),
+        ("DNS queries (Pro v2), tier 2 (up to 10,000)", D(9000), D("0.01"), None),
+        ("DNS queries (Pro v2), tier 3 (and above)", D(1), D("0.005"), None),
+        ("DNS queries (Pro v2), tier 3 (and above), flat fee", D(1), D(2), ""),
+    ]
+    assert lines[0].details["charge"]["tiers"][0] == {"up_to": "1000", "unit_price": "0",
+                                                      "flat_fee": "5"}
 
 
-def test_free_units_come_off_before_pricing_and_show_on_the_line():
-    line = _line("free", "150")
-    assert line.details["free_units"] == "100" and line.details["billable"] == "50"
-    assert line.amount == D("5.00") and line.rate == D("0.10")
+def test_free_units_get_their_own_line_at_rate_zero():
+    free, billable = _lines("free", "150")
+    assert (free.description, free.quantity, free.rate, free.amount) == (
+        "DNS queries (Pro v2), first 100 free", D(100), D(0), D(0))
+    assert (billable.quantity, billable.rate, billable.amount) == (D(50), D("0.10"), D("5.00"))
+    assert free.details["free_units"] == "100" and free.details["billable"] == "50"
+
+
+def test_a_package_price_bills_packages():
+    (line,) = _lines("package", "101")
+    assert (line.quantity, line.rate, line.unit) == (D(2), D("1.50"), "package")
+    assert line.description == "DNS queries (Pro v2), packages of 100"
 
 
 @pytest.mark.parametrize(("aggregation", "expected"), [
@@ -153,7 +169,9 @@ def test_recurring_fee_prorated_by_the_second_in_a_dst_month():
     recurring, one_time = sorted(fixed_fee_lines(terms=[terms], cycle=MARCH, until=MARCH.end),
                                  key=lambda line: line.kind, reverse=True)
     assert recurring.kind == "recurring"
-    assert recurring.amount == D(30) * D(1724400) / D(2674800)
+    # The fraction of the month, 10 places, times the fee: the line reads as arithmetic.
+    assert recurring.quantity == (D(1724400) / D(2674800)).quantize(D("1e-10"))
+    assert recurring.amount == recurring.quantity * D(30)
     assert round_money(recurring.amount, "EUR") == D("19.34")
     assert recurring.details["proration"] == {
         "start": "2026-03-10T11:00:00Z", "end": "2026-03-30T10:00:00Z",
@@ -175,7 +193,7 @@ def test_an_open_cycle_bills_the_time_so_far_and_forecasts_at_the_daily_rate():
                              start=MARCH.start, end=None, charges=FEES[:1])
     until = berlin(2026, 3, 11)
     (recurring,) = fixed_fee_lines(terms=[terms], cycle=MARCH, until=until)
-    assert recurring.amount == D(30) * D(864000) / D(2674800)
+    assert recurring.amount == (D(864000) / D(2674800)).quantize(D("1e-10")) * D(30)
     assert recurring.daily_rate == D(30) * D(86400) / D(2674800)
 
 
