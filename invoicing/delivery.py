@@ -68,6 +68,25 @@ def delivery_start_after_commit(*, invoice_id: int) -> None:
     transaction.on_commit(lambda: _queue_pipeline(invoice_id, schema_name))
 
 
+def deliveries_start_after_commit(*, invoice_ids: list[int]) -> None:
+    """`delivery_start_after_commit` for a batch of invoices finalized in the current
+    transaction: their delivery rows in one statement, their pipelines queued after
+    commit through one broker connection."""
+    InvoiceDelivery.objects.bulk_create([InvoiceDelivery(invoice_id=pk) for pk in invoice_ids],
+                                        ignore_conflicts=True)
+    schema_name = connection.schema_name
+    transaction.on_commit(lambda: _queue_pipelines(list(invoice_ids), schema_name))
+
+
+def _queue_pipelines(invoice_ids: list[int], schema_name: str) -> None:
+    # A broker that is down loses no delivery: the beat sweeps render, email and
+    # collect whatever is still pending.
+    with current_app.producer_or_acquire() as producer:
+        for invoice_id in invoice_ids:
+            current_app.send_task(DELIVER_TASK, args=(invoice_id,),
+                                  headers={"_schema_name": schema_name}, producer=producer)
+
+
 def deliveries_open_missing() -> int:
     """Delivery rows for finalized invoices that have none (finalized before this
     pipeline existed, or by code that did not open one). Returns how many."""

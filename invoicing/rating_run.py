@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.selectors import assignments_for_period, project_labels, project_organization_ids
 from catalog.selectors import metric_names, prices_for_rating, variant_descriptions
@@ -61,6 +62,7 @@ def rating_run(*, cycle: BillingCycle, now: datetime,
     in full. A provider that sells offers is always rated in full.
     """
     provider = provider_current()
+    recorded_at = timezone.now()  # before the inputs are read
     with transaction.atomic():
         cycle = BillingCycle.objects.select_for_update().get(pk=cycle.pk)
         until = min(now, cycle.end)
@@ -74,7 +76,7 @@ def rating_run(*, cycle: BillingCycle, now: datetime,
         rated = _rate(inputs, until, offers=offers)
         drafts = _drafts_by_account(rated, frozen=_frozen_accounts(cycle, rated, inputs.accounts))
         invoices = _write_drafts(cycle, drafts, provider.currency, until, inputs.accounts)
-        result = _run_record(cycle, rated, drafts, now=now, until=until,
+        result = _run_record(cycle, rated, drafts, now=now, until=until, recorded_at=recorded_at,
                              resources=len(inputs.resources), invoices=invoices)
     logger.info("rated %s", result)
     cycle_rated.send(sender=RatingRun, cycle_id=cycle.pk, now=now)
@@ -180,7 +182,8 @@ def _drafts_by_account(rated: _Rated, *, frozen: set[int]) -> _Drafts:
 
 
 def _run_record(cycle: BillingCycle, rated: _Rated, drafts: _Drafts, *, now: datetime,
-                until: datetime, resources: int, invoices: int) -> RatingRunResult:
+                until: datetime, recorded_at: datetime, resources: int,
+                invoices: int) -> RatingRunResult:
     """The run's row (with a sample of the running time no line holds) and its result."""
     unbilled = [
         {"resource_id": u.resource_id, "start": u.period.start.isoformat(),
@@ -191,7 +194,7 @@ def _run_record(cycle: BillingCycle, rated: _Rated, drafts: _Drafts, *, now: dat
     unbilled_count = len(rated.duration.unbilled) + len(rated.consumer.unrated)
     RatingRun.objects.create(
         cycle=cycle, started_at=now, finished_at=now, rated_until=until,
-        resources=resources, lines=drafts.line_count,
+        recorded_at=recorded_at, resources=resources, lines=drafts.line_count,
         invoices=invoices, unbilled_count=unbilled_count, unbilled_sample=unbilled,
     )
     return RatingRunResult(
@@ -246,7 +249,11 @@ def _write_drafts(cycle: BillingCycle, drafts: _Drafts, currency: str, until: da
     if accounts is not None:
         drafts_query = drafts_query.filter(billing_account_id__in=accounts)
     drafts = {invoice.billing_account_id: invoice for invoice in drafts_query}
-    for account_id in {*lines_by_account, *credits_by_account, *charges_by_account}:
+    # Read after the drafts' locks: a closer that finalized some of them while this
+    # run was rating has committed, and those accounts are left alone.
+    issued = set(Invoice.objects.filter(cycle=cycle).exclude(status=InvoiceStatus.DRAFT)
+                 .values_list("billing_account_id", flat=True))
+    for account_id in {*lines_by_account, *credits_by_account, *charges_by_account} - issued:
         if account_id not in drafts:
             drafts[account_id] = Invoice.objects.create(
                 billing_account_id=account_id, cycle=cycle, currency=currency
