@@ -14,6 +14,7 @@ Only the standard library is imported before the virtualenv exists.
 from __future__ import annotations
 
 import argparse
+import ctypes.util
 import hashlib
 import os
 import signal
@@ -45,6 +46,41 @@ def say(message: str) -> None:
 def fail(message: str) -> None:
     print(f"\033[31merror:\033[0m {message}", file=sys.stderr, flush=True)
     sys.exit(1)
+
+
+# --- the system libraries WeasyPrint needs --------------------------------
+
+# (library name for ctypes, Debian package, what is lost without it)
+SYSTEM_LIBRARIES = (
+    ("pango-1.0", "libpango-1.0-0", "invoice PDFs cannot be rendered at all"),
+    ("pangoft2-1.0", "libpangoft2-1.0-0", "invoice PDFs cannot be rendered at all"),
+    ("harfbuzz-subset", "libharfbuzz-subset0",
+     "every invoice PDF takes 3-4x as long: WeasyPrint subsets fonts with fontTools"),
+)
+
+
+def system_libraries_missing() -> list[tuple[str, str, str]]:
+    return [(lib, package, cost) for lib, package, cost in SYSTEM_LIBRARIES
+            if ctypes.util.find_library(lib) is None]
+
+
+def check_system_libraries(*, strict: bool) -> None:
+    """Say loudly, before anything starts, which of WeasyPrint's libraries are missing
+    and how to install them. `strict` (CI): a missing one is an error."""
+    missing = system_libraries_missing()
+    if not missing:
+        return
+    bar = "\033[31m" + "!" * 78 + "\033[0m"
+    print(bar, file=sys.stderr)
+    for lib, package, cost in missing:
+        print(f"\033[31mmissing system library lib{lib} ({package}):\033[0m {cost}.",
+              file=sys.stderr)
+    packages = " ".join(package for _, package, _ in missing)
+    print(f"install it:  sudo apt-get install --no-install-recommends {packages}",
+          file=sys.stderr)
+    print(bar, file=sys.stderr, flush=True)
+    if strict:
+        sys.exit(1)
 
 
 # --- the virtualenv -------------------------------------------------------
@@ -312,6 +348,8 @@ def banner(env: dict[str, str]) -> None:
         f"  emails sent      {DATA / 'mailbox' / 'new'}/  (one .eml file each, when no"
         " EMAIL_HOST is set)",
         f"  data             {DATA}/",
+        f"  DATABASE_URL     {env['DATABASE_URL']}",
+        f"  REDIS_URL        {env['REDIS_URL']}",
         "",
     ]
     print("\n".join(lines), flush=True)
@@ -360,7 +398,15 @@ def main() -> int:
     sub.add_parser("up", help="run Tally with a demo provider")
     sub.add_parser("test", help="run the test suite; extra arguments go to pytest")
     sub.add_parser("install", help="only create the virtualenv and install")
+    sub.add_parser("check-system", help="fail when a system library WeasyPrint needs "
+                   "(Pango, HarfBuzz subset) is missing, and say what to install")
     args, rest = parser.parse_known_args()
+    if args.command == "check-system":
+        check_system_libraries(strict=True)
+        say("system libraries: Pango and HarfBuzz subset present")
+        return 0
+    if Path(sys.prefix).resolve() != VENV.resolve():  # once, before the re-run in .venv
+        check_system_libraries(strict=False)
     ensure_venv()
     if args.command == "install":
         return 0

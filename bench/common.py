@@ -173,7 +173,8 @@ class Gunicorn:
 
     def __init__(self, workers: int | None = None, threads: int | None = None):
         """The deployed configuration (billing/gunicorn_conf.py) unless told otherwise."""
-        self.port = free_port()
+        # TALLY_BENCH_PORT: a port of the caller's range on a machine shared with others.
+        self.port = int(os.environ.get("TALLY_BENCH_PORT") or 0) or free_port()
         env = os.environ.copy()
         self.log = open(f"/tmp/tally-bench-gunicorn-{self.port}.log", "w")  # noqa: SIM115
         overrides = [*(["--workers", str(workers)] if workers else []),

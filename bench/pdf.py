@@ -8,16 +8,20 @@ The ten-page invoice gets as many lines as make ten pages (counted with pypdf).
 Each case renders in a child process of its own, so its peak memory (max RSS) is its
 own: cold (first render), then warm renders (small 10, full 50; median and p90).
 Beside them, the physical limit in the same run: WeasyPrint rendering an empty page.
-Skips with a message when invoicing/pdf.py has no renderer.
+Skips with a message when invoicing/pdf.py has no renderer. Fails, loudly, when
+WeasyPrint warns (a Python warning at import, such as HarfBuzz-Subset missing, or a
+warning logged while rendering): a figure measured on a degraded stack is no figure.
 """
 
 import json
+import logging
 import os
 import resource
 import statistics
 import subprocess
 import sys
 import time
+import warnings
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -35,6 +39,7 @@ def main() -> None:
                    help=argparse_hidden())
     args = p.parse_args()
     common.setup(args, migrate=not args.child)
+    _weasyprint_import_checked()
     try:
         from invoicing.pdf import html_to_pdf, invoice_html  # noqa: F401
     except ImportError:
@@ -61,6 +66,49 @@ def main() -> None:
     finally:
         if not args.keep:
             common.provider_drop(provider)
+
+
+class _Warnings(logging.Handler):
+    """WeasyPrint's logged warnings and errors, kept to fail the run with."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.levelname}: {record.getMessage()}")
+
+
+WEASYPRINT_WARNINGS = _Warnings()
+
+
+def _loud_failure(lines: list[str]) -> None:
+    bar = "!" * 78
+    print(f"\n{bar}\nWeasyPrint warned: these figures would not be the product's.",
+          file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    print("Install what it asks for (Debian: libharfbuzz-subset0, libpango-1.0-0, "
+          "libpangoft2-1.0-0; `python3 dev.py check-system` checks) and run again.\n"
+          f"{bar}", file=sys.stderr, flush=True)
+    raise SystemExit(1)
+
+
+def _weasyprint_import_checked() -> None:
+    """Import WeasyPrint with every warning recorded, and log its later ones."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import weasyprint  # noqa: F401
+        from weasyprint.text.ffi import harfbuzz_subset
+    found = [f"{w.category.__name__}: {w.message}" for w in caught
+             if "weasyprint" in (w.filename or "") or "weasyprint" in str(w.message).lower()
+             or "HarfBuzz" in str(w.message)]
+    if harfbuzz_subset is None:
+        found.append("libharfbuzz-subset is missing: fonts are subset by fontTools, "
+                     "about 60% of a render")
+    if found:
+        _loud_failure(found)
+    logging.getLogger("weasyprint").addHandler(WEASYPRINT_WARNINGS)
 
 
 def argparse_hidden():
@@ -130,8 +178,14 @@ def _lines_for_pages(provider, pages: int) -> int:
 def _run_child(args, slug: str, invoice_id: int, repeats: int) -> dict:
     argv = [sys.executable, __file__, "--database", args.database, "--redis", args.redis,
             "--child", slug, str(invoice_id), str(repeats)]
-    out = subprocess.run(argv, env=os.environ.copy(), capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    out = subprocess.run(argv, env=os.environ.copy(), capture_output=True, text=True)
+    if out.returncode != 0:
+        print(out.stdout[-4000:], out.stderr[-4000:], sep="\n", file=sys.stderr)
+        raise SystemExit(f"the render child failed (exit {out.returncode})")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result.get("warnings"):
+        _loud_failure(result["warnings"])
+    return result
 
 
 def _child(slug: str, invoice_id: str, repeats: str) -> None:
@@ -162,7 +216,8 @@ def _child(slug: str, invoice_id: str, repeats: str) -> None:
     peak = _rss_mb("VmHWM")
     print(json.dumps({"cold_ms": cold * 1000, "median_ms": statistics.median(warm) * 1000,
                       "p90_ms": common.percentile(warm, 90) * 1000, "bytes": size,
-                      "baseline_mb": baseline, "peak_mb": peak}))
+                      "baseline_mb": baseline, "peak_mb": peak,
+                      "warnings": WEASYPRINT_WARNINGS.messages}))
 
 
 def _rss_mb(field: str) -> float:

@@ -46,11 +46,13 @@ from invoicing.presenter import document_settings
 from notifications.models import OutboxMessage, OutboxStatus
 from notifications.outbox import outbox_enqueue, outbox_retry
 from notifications.selectors import invoice_email_recipients
+from tenancy.jobs import queue_after_commit
 from tenancy.selectors import provider_current
 
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "invoicing.tasks.invoice_deliver"
+QUEUE_TASK = "invoicing.tasks.deliveries_queue"
 PDF_NOT_READY = "the PDF of this invoice is not rendered yet"
 
 
@@ -79,6 +81,26 @@ def delivery_pdf_again_after_commit(*, invoice_id: int) -> None:
         pdf_status=StepStatus.PENDING)
     schema_name = connection.schema_name
     transaction.on_commit(lambda: _queue_pipeline(invoice_id, schema_name))
+def deliveries_start_after_commit(*, invoice_ids: list[int]) -> None:
+    """`delivery_start_after_commit` for a batch of invoices finalized in the current
+    transaction: their delivery rows in one statement, and after commit one task that
+    queues their pipelines from a worker (a close does not wait on the broker once per
+    invoice)."""
+    InvoiceDelivery.objects.bulk_create([InvoiceDelivery(invoice_id=pk) for pk in invoice_ids],
+                                        ignore_conflicts=True)
+    queue_after_commit(QUEUE_TASK, list(invoice_ids))
+
+
+def deliveries_queue(*, invoice_ids: list[int]) -> int:
+    """Queue the delivery pipeline of each of `invoice_ids`, through one broker
+    connection. A broker that fails half way loses no delivery: the beat sweeps render,
+    email and collect whatever is still pending."""
+    schema_name = connection.schema_name
+    with current_app.producer_or_acquire() as producer:
+        for invoice_id in invoice_ids:
+            current_app.send_task(DELIVER_TASK, args=(invoice_id,),
+                                  headers={"_schema_name": schema_name}, producer=producer)
+    return len(invoice_ids)
 
 
 def deliveries_open_missing() -> int:

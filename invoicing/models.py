@@ -153,6 +153,9 @@ class RatingRun(models.Model):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
     rated_until = models.DateTimeField()
+    # Real time (started_at is the provider's clock): compared with the audit log's
+    # stamps to tell whether a priced input changed since (invoicing/rating_inputs.py).
+    recorded_at = models.DateTimeField(null=True, blank=True)
     resources = models.PositiveIntegerField(default=0)
     lines = models.PositiveIntegerField(default=0)
     invoices = models.PositiveIntegerField(default=0)

@@ -44,7 +44,7 @@ def url_is_invoice_asset(url: str) -> bool:
     """Only `file://` URLs of files under static/invoices/ (after resolving `..` and links)."""
     if not url.startswith("file://"):
         return False
-    path = Path(unquote(url[len("file://"):].split("?", 1)[0].split("#", 1)[0])).resolve()
+    path = _asset_path(url).resolve()
     root = _allowed_root()
     return root in path.parents
 
@@ -100,13 +100,19 @@ def invoice_html(*, invoice: Invoice) -> str:
     return render_to_string("invoices/invoice.html", invoice_document_context(invoice=invoice))
 
 
+def _asset_path(url: str) -> Path:
+    return Path(unquote(url[len("file://"):].split("?", 1)[0].split("#", 1)[0]))
+
+
 def html_to_pdf(html: str, fetcher=None) -> bytes:
+    """The PDF of `html`, by this process's warm renderer (invoicing/pdf_renderer.py)."""
     # Deferred on purpose, like the fetcher's base class (see invoice_url_fetcher).
-    from weasyprint import HTML
+    from invoicing.pdf_renderer import warm_renderer
 
     base_url = INVOICE_ASSETS.parent.resolve().as_uri() + "/"
     fetcher = fetcher or invoice_url_fetcher()
-    return HTML(string=html, base_url=base_url, url_fetcher=fetcher).write_pdf()
+    renderer = warm_renderer(is_asset=url_is_invoice_asset, asset_path=_asset_path)
+    return renderer.render(html, base_url=base_url, url_fetcher=fetcher)
 
 
 def _in_transaction() -> bool:

@@ -5,6 +5,7 @@ from invoicing.credit_note_delivery import credit_note_deliver
 from invoicing.delivery import (
     deliveries_collect_payments,
     deliveries_email_pending,
+    deliveries_queue,
     deliveries_render_pending,
     invoice_deliver,
 )
@@ -35,6 +36,12 @@ def invoice_deliver_task(invoice_id: int) -> dict:
     result = invoice_deliver(invoice_id=invoice_id, now=clock_now())
     return {"invoice": result.invoice_id, "pdf": result.pdf, "email": result.email,
             "payment": result.payment}
+
+
+@provider_task(name="invoicing.tasks.deliveries_queue")
+def deliveries_queue_task(invoice_ids: list[int]) -> int:
+    """Queue the pipeline of each invoice of a finalized batch (queued by the close)."""
+    return deliveries_queue(invoice_ids=invoice_ids)
 
 
 @provider_task(name="invoicing.tasks.render_pending_pdfs")

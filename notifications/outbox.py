@@ -24,6 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.core.mail.utils import DNS_NAME
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 
@@ -115,6 +116,10 @@ def _build_email(message: OutboxMessage) -> EmailMultiAlternatives:
     email = EmailMultiAlternatives(
         subject=message.subject, body=message.text, from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to],
+        # The same Message-ID on every attempt: a message sent again after a worker died
+        # between the SMTP server's answer and the row's update is one message to the
+        # receiving servers, which drop the repeat.
+        headers={"Message-ID": f"<outbox-{message.pk}.{connection.schema_name}@{DNS_NAME}>"},
     )
     if message.html:
         email.attach_alternative(message.html, "text/html")

@@ -38,6 +38,7 @@ STAGE_OF_TASK = {
     "invoicing.tasks.rate_open_cycles": "rating",
     "invoicing.tasks.close_due_cycles": "close",
     "invoicing.tasks.invoice_deliver": "pdf",  # the pipeline starts with the PDF
+    "invoicing.tasks.deliveries_queue": "pdf",  # a finalized batch fanned out
     "invoicing.tasks.render_pending_pdfs": "pdf",
     "invoicing.tasks.focus_monthly_files": "pdf",
     "invoicing.tasks.email_pending_invoices": "email",

@@ -78,8 +78,8 @@ def test_checks_say_why_and_what_remains(alpha, no_cycles):
                            now=later + timedelta(hours=2)).reason == "not_entitled"
 
 
-LIMIT = 5
-THREADS = 16
+LIMIT = 10
+THREADS = 50
 
 
 def test_concurrent_reservations_never_exceed_the_limit(django_db_setup, alpha_committed,

@@ -2,10 +2,15 @@
 of accounts whose projects received usage since, and they come out exactly as a full
 run makes them."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from invoicing.models import Invoice, InvoiceLine
+import pytest
+
+from catalog.models import Price
+from invoicing.closing import cycle_close
+from invoicing.models import Invoice, InvoiceLine, RatingRun
+from invoicing.rating_inputs import rating_incremental_since
 from invoicing.rating_run import rating_run
 from metering.models import LifecycleEvent, LifecycleKind, Resource
 from tests.conftest import inside
@@ -80,3 +85,54 @@ def test_an_incremental_run_rewrites_only_touched_accounts_and_equals_a_full_run
         nothing = rating_run(cycle=cycle, now=NOW, usage_since=at(2020, 10, 25))
         assert (nothing.resources, nothing.invoices, nothing.lines) == (0, 0, 0)
         assert drafts() == after
+
+
+@pytest.fixture
+def no_margin(settings):
+    """Everything here commits at once: no write is in flight while a run reads."""
+    settings.TALLY_RATING_IN_FLIGHT_SECONDS = 0
+
+
+def test_the_close_rates_incrementally_after_a_run_to_the_cycles_end(alpha, no_margin):
+    """Rated to its end before the close: the close rewrites only the accounts that
+    received usage since, and what it finalizes equals a full rating."""
+    with inside(alpha):
+        cycle = world()
+        rated = rating_run(cycle=cycle, now=NOV_START)
+        assert rated.invoices == 2
+        assert rating_incremental_since(cycle=cycle) == NOV_START
+        venus_lines = set(InvoiceLine.objects.filter(
+            invoice__billing_account__organization__name="venus-corp").values_list(
+                "pk", flat=True))
+        # Late usage for mars-corp, received after that run: i-1 started again on Oct 31.
+        add_event(Resource.objects.get(resource_id="i-1"), LifecycleKind.STARTED,
+                  at(2020, 10, 31))
+        LifecycleEvent.objects.filter(occurred_at=at(2020, 10, 31)).update(
+            received_at=NOV_START + timedelta(hours=1))
+
+        closed = cycle_close(cycle=cycle, now=NOV_START + timedelta(hours=2))
+
+        assert closed.finalized == 2
+        last = RatingRun.objects.filter(cycle=cycle).order_by("-recorded_at").first()
+        assert (last.invoices, last.resources) == (1, 1)  # mars-corp only
+        totals = {name: lines[0] for name, lines in drafts().items()}
+        # mars: Oct 1-3 and Oct 31 = 3 days of minutes at 0.10; venus: Oct 2-4.
+        assert totals == {"mars-corp": Decimal("432.00"), "venus-corp": Decimal("288.00")}
+        assert set(InvoiceLine.objects.filter(
+            invoice__billing_account__organization__name="venus-corp").values_list(
+                "pk", flat=True)) == venus_lines
+
+
+def test_a_price_changed_after_the_last_run_makes_the_close_rate_in_full(alpha, no_margin):
+    with inside(alpha):
+        cycle = world()
+        rating_run(cycle=cycle, now=NOV_START)
+        assert rating_incremental_since(cycle=cycle) == NOV_START
+        Price.objects.filter(variant="4cpu-16gb").update(rate=Decimal("0.20"))
+        assert rating_incremental_since(cycle=cycle) is None
+
+        cycle_close(cycle=cycle, now=NOV_START + timedelta(hours=2))
+
+        totals = {name: lines[0] for name, lines in drafts().items()}
+        assert totals == {"mars-corp": Decimal("576.00"), "venus-corp": Decimal("576.00")}
+
