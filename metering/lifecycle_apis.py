@@ -97,6 +97,10 @@ class LifecycleEventsIngestApi(APIView):
     """POST /api/v1/resources/events"""
 
     permission_classes = [IsFleetAdmin]
+    # Each event passes the input gate on its own (core/api.py, BATCH_FIELD).
+    gate_batch_field = "events"
+    # Counted against the provider's ingestion rate per API key (accounts/throttling.py).
+    throttle_scope = "ingest"
 
     @extend_schema_serializer(component_name="LifecycleEventsIngestInput")
     class InputSerializer(serializers.Serializer):
