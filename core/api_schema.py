@@ -11,8 +11,10 @@
 
 import re
 
+from django.core.exceptions import FieldDoesNotExist
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import get_doc
+from rest_framework import serializers
 
 from core.api_gate import MAX_JSON_DEPTH, max_body_bytes
 from core.api_tags import operation_tag
@@ -57,6 +59,14 @@ class TallyAutoSchema(AutoSchema):
     def get_summary(self):
         return self._docs()[0]
 
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        """A related field over a nullable foreign key is nullable, declared so or not
+        (a credit on an organization has no project: null, not a string)."""
+        meta = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.RelatedField) and _model_field_nullable(field):
+            meta["nullable"] = True
+        return meta
+
     def get_description(self):
         # An operation whose summary extend_schema gives, and no text of its own,
         # is described by that summary.
@@ -65,6 +75,16 @@ class TallyAutoSchema(AutoSchema):
     def get_tags(self):
         tag = operation_tag(self.path, self._handler_class())
         return [tag] if tag else super().get_tags()
+
+
+def _model_field_nullable(field) -> bool:
+    model = getattr(getattr(field.parent, "Meta", None), "model", None)
+    if model is None or not field.source or "." in field.source:
+        return False
+    try:
+        return model._meta.get_field(field.source).null
+    except FieldDoesNotExist:
+        return False
 
 
 # --- error responses --------------------------------------------------------------------
