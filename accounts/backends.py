@@ -5,12 +5,13 @@ the user's role grants; in the public schema (the platform admin) Django's own m
 backend answers, so the platform's superusers keep their rights there and only there.
 """
 
+from axes.backends import AxesStandaloneBackend
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
 from django_tenants.utils import get_public_schema_name
 
 from accounts.access import Access, access_for
-from accounts.policy import admin_permission_allowed, admin_site_allowed
+from accounts.policy import Target, admin_permission_allowed, admin_site_allowed
 
 _CACHE = "_tally_access"
 
@@ -29,6 +30,18 @@ def user_access(user) -> Access:
     return access
 
 
+def object_target(obj) -> Target | None:
+    """The policy's view of a model instance: its organization, project and creator
+    (a project's organization for an object on a project)."""
+    if obj is None:
+        return None
+    project = getattr(obj, "project", None)
+    organization_id = getattr(obj, "organization_id", None) or getattr(
+        project, "organization_id", None)
+    return Target(organization_id=organization_id, project_id=getattr(obj, "project_id", None),
+                  owner_id=getattr(obj, "created_by_id", None))
+
+
 def _in_provider() -> bool:
     return connection.schema_name != get_public_schema_name()
 
@@ -39,7 +52,8 @@ class RoleBackend(ModelBackend):
             return super().has_perm(user_obj, perm, obj)
         if not user_obj.is_active or "." not in perm:
             return False
-        return admin_permission_allowed(user_access(user_obj), perm.split(".", 1)[1])
+        return admin_permission_allowed(user_access(user_obj), perm.split(".", 1)[1],
+                                        object_target(obj))
 
     def has_module_perms(self, user_obj, app_label):
         if not _in_provider():
@@ -50,3 +64,13 @@ class RoleBackend(ModelBackend):
         if not _in_provider():
             return super().get_all_permissions(user_obj, obj)
         return set()  # rights are computed per check, never listed
+
+
+class LoginLockoutBackend(AxesStandaloneBackend):
+    """django-axes' lockout for sign-ins made through a request (forms, the admin);
+    a sign-in without one (a command, a test client's login) has no client to lock out."""
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if request is None:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)

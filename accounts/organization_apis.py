@@ -123,6 +123,8 @@ class OrganizationCreateApi(APIView):
 
 
 class OrganizationDetailApi(APIView):
+    """One organization: its billing accounts and projects (org and fleet roles)."""
+
     @extend_schema(responses=OrganizationOutputSerializer)
     def get(self, request, org_name: str):
         organization = organization_get(access=request_access(request), name=org_name)

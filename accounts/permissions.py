@@ -4,11 +4,44 @@ from rest_framework import exceptions, permissions
 
 from accounts.access import Access, visible_organizations, visible_projects
 from accounts.backends import user_access
+from accounts.policy import VIEW, operation_action, operation_object, policy_allows
+from core.api_tags import operation_tag
 
 
 def request_access(request) -> Access:
     """The caller's roles, computed once per request (kept on its user object)."""
     return user_access(request.user)
+
+
+class PolicyTablePermission(permissions.IsAuthenticated):
+    """Every API view's first door (the default permission class): for a write, the
+    policy's table must give the caller's roles some reach for the operation's action on
+    its object (accounts/policy.py), before the view reads the body: 403 otherwise.
+    Reads are narrowed by the views themselves (`visible_*`): outside one's scope a
+    list is empty and an object 404, never another's data."""
+
+    message = "Your roles do not allow this."
+
+    def has_permission(self, request, view):
+        if not super().has_permission(request, view):
+            return False
+        path = request.path
+        action = operation_action(path, request.method)
+        if action == VIEW:
+            return True
+        handler = _handler_class(view, request.method.lower())
+        obj = operation_object(path, operation_tag(path, handler))
+        access = request_access(request)
+        if policy_allows(access, obj, action):
+            return True
+        if not policy_allows(access, obj, VIEW):
+            # Outside one's scope a write answers as a read would: nothing is there.
+            raise exceptions.NotFound()
+        return False
+
+
+def _handler_class(view, method: str) -> type:
+    return next((cls for cls in type(view).__mro__ if method in vars(cls)), type(view))
 
 
 class IsFleetAdmin(permissions.BasePermission):

@@ -127,6 +127,8 @@ class ProjectCreateApi(APIView):
 
 
 class ProjectDetailApi(APIView):
+    """One project: its organization and which account it bills to, over time."""
+
     @extend_schema(responses=ProjectDetailOutputSerializer)
     def get(self, request, project_name: str):
         project = project_get(access=request_access(request), name=project_name,

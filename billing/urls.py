@@ -5,12 +5,15 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts.two_factor import TwoFactorLoginForm, two_factor_page
 from billing.views import health
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", auth_views.LoginView.as_view(authentication_form=TwoFactorLoginForm),
+         name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("account/two-factor/", two_factor_page, name="two-factor"),
     path("healthz", health, name="health"),
     path("api/v1/", include("billing.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

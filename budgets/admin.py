@@ -10,7 +10,7 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
@@ -157,6 +157,14 @@ class BudgetAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_select_related = ("organization", "project")
     inlines = [BudgetAlertInline]
 
+    # The policy's table decides per budget (accounts/policy.py): a fleet viewer may
+    # set budgets and change only the ones they set; a fleet admin changes all.
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("budgets.change_budget", obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.has_perm("budgets.delete_budget", obj)
+
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("recipients")
 
@@ -240,6 +248,9 @@ class BudgetAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def delete_queryset(self, request, queryset):
         now = clock_now()
         for budget in queryset:
+            # The bulk action asks the policy per budget, as the change page does.
+            if not self.has_delete_permission(request, budget):
+                raise PermissionDenied
             budget_delete(budget=budget, actor=request.user, now=now)
 
 

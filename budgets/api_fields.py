@@ -8,8 +8,11 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from budgets.services import AMOUNT_NOT_DECIMAL
+from core.fields import MONEY_DIGITS, MONEY_PLACES
 from core.money import money_quantum, to_decimal
 from tenancy.selectors import provider_current
+
+AMOUNT_TOO_LARGE = f"must be less than 10^{MONEY_DIGITS - MONEY_PLACES}"
 
 
 def iso_utc(value) -> str | None:
@@ -26,13 +29,16 @@ def money_string(value: Decimal) -> str:
 class AmountField(serializers.Field):
     """An amount as a string ("5000.00") or a JSON number, read exactly as Decimal."""
 
-    default_error_messages = {"invalid": AMOUNT_NOT_DECIMAL}
+    default_error_messages = {"invalid": AMOUNT_NOT_DECIMAL, "range": AMOUNT_TOO_LARGE}
 
     def to_internal_value(self, data):
         try:
-            return to_decimal(data)
+            amount = to_decimal(data)
         except ValueError:
             self.fail("invalid")
+        if amount.is_finite() and amount.adjusted() >= MONEY_DIGITS - MONEY_PLACES:
+            self.fail("range")
+        return amount
 
     def to_representation(self, value):
         return money_string(value)

@@ -2,8 +2,10 @@
 cycle's spend against it.
 
 Anyone with billing view of a scope (project billing viewers, the organization's
-admins and billing viewers, fleet roles) may create and manage its budgets;
-outside that scope every path answers 404. Money travels as strings.
+admins and billing viewers, fleet roles) may see its budgets and set new ones; who may
+change or delete one is the policy's table (accounts/policy.py): viewers their own,
+an organization's admins the organization's, fleet admins all (403 otherwise).
+Outside the scope every path answers 404. Money travels as strings.
 """
 
 from django.http import Http404
@@ -12,7 +14,8 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import organization_in_scope, project_in_scope
+from accounts.permissions import organization_in_scope, project_in_scope, request_access
+from accounts.policy import BUDGET, CHANGE, DELETE, VIEW, Target, policy_allows
 from budgets.api_fields import AmountField, iso_utc, money_string
 from budgets.domain import percent_used, thresholds_crossed
 from budgets.models import Budget, BudgetScope
@@ -36,13 +39,27 @@ class _ScopedView(APIView):
             return project_in_scope(request, kwargs["project_name"])
         return organization_in_scope(request, kwargs["org_name"])
 
-    def budget(self, request, kwargs) -> Budget:
+    def budget(self, request, kwargs, action: str = VIEW) -> Budget:
         organization, project = self.scope(request, kwargs)
         try:
-            return budget_get(budget_id=kwargs["budget_id"], organization=organization,
-                              project=project)
+            budget = budget_get(budget_id=kwargs["budget_id"], organization=organization,
+                                project=project)
         except Http404 as exc:
             raise exceptions.NotFound(str(exc)) from None
+        if not policy_allows(request_access(request), BUDGET, action, budget_target(budget)):
+            raise exceptions.PermissionDenied(ERR_NOT_YOURS.format(action=action))
+        return budget
+
+
+ERR_NOT_YOURS = ("you may {action} only the budgets you set (an organization's admins "
+                 "and fleet admins may {action} the others)")
+
+
+def budget_target(budget: Budget) -> Target:
+    organization_id = (budget.project.organization_id if budget.project_id
+                       else budget.organization_id)
+    return Target(organization_id=organization_id, project_id=budget.project_id,
+                  owner_id=budget.created_by_id)
 
 
 # --- serializers ---------------------------------------------------------------------
@@ -194,6 +211,8 @@ class BudgetCreateApi(_ScopedView):
 
 
 class BudgetDetailApi(_ScopedView):
+    """One budget of the scope, with the current cycle's spend against it."""
+
     @extend_schema(responses=BudgetOutputSerializer)
     def get(self, request, **kwargs):
         budget = self.budget(request, kwargs)
@@ -210,7 +229,7 @@ class BudgetUpdateApi(_ScopedView):
 
     @extend_schema(request=BudgetInputSerializer, responses=BudgetOutputSerializer)
     def put(self, request, **kwargs):
-        budget = self.budget(request, kwargs)
+        budget = self.budget(request, kwargs, CHANGE)
         data = BudgetInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         budget = budget_update(budget=budget, **_service_args(data.validated_data),
@@ -223,9 +242,11 @@ class BudgetUpdateApi(_ScopedView):
 
 
 class BudgetDeleteApi(_ScopedView):
+    """Delete the budget with its alerts and webhook deliveries (its audit events stay)."""
+
     @extend_schema(responses={204: None})
     def delete(self, request, **kwargs):
-        budget = self.budget(request, kwargs)
+        budget = self.budget(request, kwargs, DELETE)
         budget_delete(budget=budget, actor=request.user, now=clock_now())
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,5 +1,6 @@
-"""Shared API pieces that know no app: a JSON parser that reads numbers as Decimal,
-pagination, decimal fields and the renderers of media types views serve themselves."""
+"""Shared API pieces that know no app: a JSON parser that reads numbers as Decimal and
+holds the input gate (core/api_gate.py), pagination, decimal fields and the renderers of
+media types views serve themselves."""
 
 import codecs
 import json
@@ -11,20 +12,44 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 
+from core.api_gate import BODY, ERR_DEPTH, value_refusals
+
+# A view whose body is a batch names the field holding its items (`{"events": [...]}`,
+# or a bare JSON array): the gate leaves those items to `core.api_gate.item_refusals`,
+# so one bad item is refused alone and the rest are stored.
+BATCH_FIELD = "gate_batch_field"
+
 
 class DecimalJSONParser(JSONParser):
-    """JSON with numbers parsed as Decimal: 0.1 arrives as Decimal("0.1"), no float."""
+    """JSON with numbers parsed as Decimal: 0.1 arrives as Decimal("0.1"), no float;
+    then the input gate: a body it refuses is a 400 naming each refused field."""
 
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", "utf-8")
         try:
             decoded = codecs.getreader(encoding)(stream)
-            return json.load(
+            body = json.load(
                 decoded, parse_float=Decimal, parse_constant=json_strict_constant
             )
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            # Nested far deeper than the gate allows: Python's parser gave up first.
+            raise exceptions.ValidationError({BODY: [ERR_DEPTH]}) from None
+        refusals = body_refusals(body, getattr(parser_context.get("view"), BATCH_FIELD, None))
+        if refusals:
+            raise exceptions.ValidationError(refusals)
+        return body
+
+
+def body_refusals(body, batch_field: str | None) -> dict[str, list[str]]:
+    """The gate's refusals of a parsed body; a batch's items are left to the batch."""
+    if batch_field is None:
+        return value_refusals(body)
+    if isinstance(body, list):
+        return {}
+    return value_refusals(body, skip=batch_field)
 
 
 def json_strict_constant(name):

@@ -39,6 +39,8 @@ class UnusedQuotaSerializer(serializers.Serializer):
 
 
 class ProjectUnusedQuotaApi(APIView):
+    """Capacity a project was allocated and has not used in the current cycle."""
+
     @extend_schema(responses=UnusedQuotaSerializer)
     def get(self, request, project_name: str):
         projects = visible_projects(request_access(request)).filter(name=project_name)
@@ -49,6 +51,8 @@ class ProjectUnusedQuotaApi(APIView):
 
 
 class OrganizationUnusedQuotaApi(APIView):
+    """Capacity an organization's projects were allocated and have not used."""
+
     @extend_schema(responses=UnusedQuotaSerializer)
     def get(self, request, org_name: str):
         access = request_access(request)

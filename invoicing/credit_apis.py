@@ -56,6 +56,8 @@ def _visible_credits(request):
 
 
 class CreditListCreateApi(APIView):
+    pagination_class = StandardPagination
+
     def get_permissions(self):
         if self.request.method == "POST":
             return [IsFleetAdmin()]
@@ -63,12 +65,21 @@ class CreditListCreateApi(APIView):
 
     @extend_schema(responses=CreditSerializer(many=True))
     def get(self, request):
+        """Credits the caller may see, newest first.
+
+        Fleet roles see every credit; others see the credits of the organizations,
+        projects and resources whose spend they may see. Paginated."""
         paginator = StandardPagination()
         page = paginator.paginate_queryset(_visible_credits(request), request, view=self)
         return paginator.get_paginated_response(CreditSerializer(page, many=True).data)
 
     @extend_schema(request=CreditInputSerializer, responses={201: CreditSerializer})
     def post(self, request):
+        """Grant a credit (fleet admin).
+
+        A credit lowers the bill of an organization, a project or a resource in a
+        window, for a region and resource type if given; it applies when the cycles
+        it covers are rated."""
         data = CreditInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         given = data.validated_data
@@ -98,10 +109,12 @@ class CreditDetailApi(APIView):
 
     @extend_schema(responses=CreditSerializer)
     def get(self, request, credit_id: int):
+        """One credit, for whoever may see its target's spend."""
         return Response(CreditSerializer(get_object_or_404(_visible_credits(request),
                                                            pk=credit_id)).data)
 
     @extend_schema(responses={204: None})
     def delete(self, request, credit_id: int):
+        """Withdraw a credit (fleet admin); finalized invoices keep what it gave."""
         credit_withdraw(credit=get_object_or_404(Credit, pk=credit_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -88,6 +88,8 @@ def _visible_invoices(request):
 class InvoiceListApi(APIView):
     """Invoices the caller may see (fleet roles: all; org roles: their organizations')."""
 
+    pagination_class = StandardPagination
+
     @extend_schema(
         parameters=[PERIOD_PARAM, OpenApiParameter("status", str),
                     OpenApiParameter("billing_account", int),
@@ -129,6 +131,8 @@ def _invoice_or_404(request, invoice_id: int) -> Invoice:
 
 
 class InvoiceDetailApi(APIView):
+    """One invoice with its lines, for whoever may see its billing account's spend."""
+
     @extend_schema(responses=InvoiceDetailSerializer)
     def get(self, request, invoice_id: int):
         return Response(InvoiceDetailSerializer(_invoice_or_404(request, invoice_id)).data)

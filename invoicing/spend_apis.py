@@ -147,6 +147,8 @@ def _items(request):
 class BillingItemsApi(APIView):
     """Itemized billed lines for third-party tools: filterable, paginated JSON."""
 
+    pagination_class = StandardPagination
+
     @extend_schema(parameters=ITEM_FILTERS, responses=LineItemSerializer(many=True))
     def get(self, request):
         paginator = StandardPagination()

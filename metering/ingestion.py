@@ -18,6 +18,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection
 
+from core.api_gate import item_refusals, printable
 from core.periods import ERR_INSTANT_RANGE, instant_utc
 from cycles.guard import CycleFinalized, finalized_boundary
 from metering.models import IngestionDay, IngestionOutcome
@@ -95,7 +96,23 @@ class Outcomes:
         """Refuse an item for its bad fields: every field's reasons, in field order."""
         reason = "; ".join(f"{name}: {' '.join(msgs)}" for name, msgs in errors.items())
         shown_id = raw.get("event_id") if isinstance(raw.get("event_id"), str) else None
+        if shown_id is not None and "event_id" in errors:
+            shown_id = printable(shown_id)
         self.set(index, shown_id, IngestionOutcome.REFUSED, reason, errors)
+
+
+def batch_gate(items: list, outcomes: Outcomes) -> list:
+    """The batch with each item the input gate refuses (control characters, impossible
+    dates, JSON too deep, numbers no field holds: core/api_gate.py) refused in
+    `outcomes` and replaced by None, before anything (a query) reads the items."""
+    gated = []
+    for index, raw in enumerate(items):
+        refusals = item_refusals(raw)
+        if refusals:
+            outcomes.refuse_fields(index, raw if isinstance(raw, dict) else {}, refusals)
+            raw = None
+        gated.append(raw)
+    return gated
 
 
 def batch_check(items) -> None:

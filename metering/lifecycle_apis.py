@@ -100,6 +100,10 @@ class LifecycleEventsIngestApi(APIView):
     permission_classes = [IsFleetAdmin]
     # An `ingest`-scoped key (a collector's) reaches this endpoint and no other.
     api_key_scopes = (ApiKeyScope.INGEST,)
+    # Each event passes the input gate on its own (core/api.py, BATCH_FIELD).
+    gate_batch_field = "events"
+    # Counted against the provider's ingestion rate per API key (accounts/throttling.py).
+    throttle_scope = "ingest"
 
     @extend_schema_serializer(component_name="LifecycleEventsIngestInput")
     class InputSerializer(serializers.Serializer):

@@ -21,6 +21,7 @@ from metering.ingestion import (
     ID_MAX,
     Outcomes,
     attributes_field,
+    batch_gate,
     field_differences,
     strings_named,
     text_field,
@@ -97,9 +98,12 @@ def _load_catalog(items: list) -> _Catalog:
 
 def items_parse(items: list, outcomes: Outcomes) -> list[LifecycleItem]:
     """The well-formed items of the batch; the others get their refusal in `outcomes`."""
+    items = batch_gate(items, outcomes)
     catalog = _load_catalog(items)
     parsed: list[LifecycleItem] = []
     for index, raw in enumerate(items):
+        if raw is None:  # refused by the gate
+            continue
         if not isinstance(raw, dict):
             outcomes.set(index, None, IngestionOutcome.REFUSED, ERR_NOT_OBJECT)
             continue
@@ -148,7 +152,7 @@ def _kind(raw: dict, errors: dict):
     kind = raw.get("kind")
     if kind is None:
         errors["kind"] = [ERR_REQUIRED]
-    elif kind not in _KINDS:
+    elif not isinstance(kind, str) or kind not in _KINDS:
         errors["kind"] = [ERR_KIND]
     return kind
 
@@ -184,7 +188,7 @@ def _service_class(raw: dict, errors: dict):
     service_class = raw.get("service_class")
     if service_class is None:
         return ServiceClass.STANDARD
-    if service_class not in _CLASSES:
+    if not isinstance(service_class, str) or service_class not in _CLASSES:
         errors["service_class"] = [ERR_SERVICE_CLASS]
     return service_class
 

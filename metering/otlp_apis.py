@@ -129,6 +129,8 @@ class OtlpMetricsApi(APIView):
     # A fleet admin's key, like usage ingestion; an `ingest`-scoped key reaches it too.
     permission_classes = [IsFleetAdmin]
     api_key_scopes = (ApiKeyScope.INGEST,)
+    # Counted against the provider's ingestion rate per API key (accounts/throttling.py).
+    throttle_scope = "ingest"
     parser_classes = [OtlpProtobufParser, OtlpJsonParser]
     renderer_classes = [file_renderer(PROTOBUF, "protobuf"), JSONRenderer]
 

@@ -2,6 +2,7 @@
 usage no entitlement covered, and the late-usage report."""
 
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -69,6 +70,10 @@ class UsageEventsIngestApi(APIView):
     # An `ingest`-scoped key (a collector's) reaches this endpoint and no other.
     api_key_scopes = (ApiKeyScope.INGEST,)
     parser_classes = [DecimalJSONParser, CloudEventParser, CloudEventsBatchParser]
+    # Each event passes the input gate on its own (core/api.py, BATCH_FIELD).
+    gate_batch_field = "events"
+    # Counted against the provider's ingestion rate per API key (accounts/throttling.py).
+    throttle_scope = "ingest"
 
     @extend_schema_serializer(component_name="UsageEventsIngestInput")
     class InputSerializer(serializers.Serializer):
@@ -79,6 +84,26 @@ class UsageEventsIngestApi(APIView):
         description=USAGE_DESCRIPTION, request=InputSerializer,
         responses={200: LifecycleEventsIngestApi.OutputSerializer,
                    400: OpenApiResponse(description="Malformed body (error envelope).")},
+        examples=[
+            OpenApiExample(
+                "Two events", request_only=True,
+                value={"events": [
+                    {"event_id": "req-2020-10-01-1", "metric": "requests",
+                     "project": "adventure", "occurred_at": "2020-10-01T00:00:00Z",
+                     "value": "1200", "attributes": {"region": "mars"}},
+                    {"event_id": "req-2020-10-01-2", "metric": "requests",
+                     "project": "adventure", "occurred_at": "2020-10-01T01:00:00Z",
+                     "value": "800"},
+                ]},
+            ),
+            OpenApiExample(
+                "One CloudEvent", request_only=True, media_type=CLOUDEVENT,
+                value={"specversion": "1.0", "id": "req-2020-10-01-3",
+                       "source": "/gateway/mars", "type": "requests",
+                       "subject": "adventure", "time": "2020-10-01T02:00:00Z",
+                       "data": {"value": "300"}},
+            ),
+        ],
     )
     def post(self, request):
         body = request.data

@@ -34,6 +34,7 @@ from metering.ingestion import (
     attributes_field,
     attributes_json,
     batch_check,
+    batch_gate,
     calendar_refuse,
     field_differences,
     instant_parse,
@@ -109,6 +110,7 @@ def _parse_usage(items: list, outcomes: Outcomes) -> list[_UsageItem]:
     and gives them exactly what the detailed path would; anything else (a refusal, a
     value or instant in an unusual form) goes through the detailed path, which words
     the reasons. Instants are parsed once per distinct text in the batch."""
+    items = batch_gate(items, outcomes)
     keys = strings_named(items, "metric")
     metrics = {
         key: (pk, aggregation) for pk, key, aggregation in
@@ -124,6 +126,8 @@ def _parse_usage(items: list, outcomes: Outcomes) -> list[_UsageItem]:
     instants: dict[str, datetime] = {}
     parsed = []
     for index, raw in enumerate(items):
+        if raw is None:  # refused by the gate
+            continue
         item = _usage_fast(index, raw, metric_ids, project_ids, instants)
         if item is None:
             item = _usage_detailed(index, raw, metrics, projects, outcomes)

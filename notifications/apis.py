@@ -65,6 +65,8 @@ class _PreferenceView(APIView):
 
 
 class NotificationPreferenceDetailApi(_PreferenceView):
+    """Which emails the caller gets for this organization or project."""
+
     @extend_schema(responses=PreferenceOutputSerializer)
     def get(self, request, **kwargs):
         organization, project = self.scope(request, kwargs)

@@ -45,6 +45,13 @@ class Provider(TenantMixin):
         help_text="A sandbox runs on its own test clock, which moves forward only when told "
         "to; a live provider runs on real time.",
     )
+    # Requests per minute one API key may make (accounts.throttling; 0: no limit).
+    api_rate_ingest = models.PositiveIntegerField(
+        default=600, help_text="Ingestion requests (batches of events) per minute per API key.")
+    api_rate_read = models.PositiveIntegerField(
+        default=1200, help_text="Reads (GET) per minute per API key.")
+    api_rate_write = models.PositiveIntegerField(
+        default=300, help_text="Other writes per minute per API key.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Its schema is made and migrated by tenancy.services.provider_create, in the same

@@ -34,6 +34,9 @@ MIDDLEWARE = [
     "tenancy.middleware.ProviderMiddleware",
     # Request counts and latencies for /metrics (billing/metrics.py); reads no database.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # The input gate: oversized bodies, control characters and impossible dates in the
+    # path, query string and form fields are refused before anything reads them.
+    "core.api_gate_middleware.InputGateMiddleware",
     # The same schema on the read replica's connection, when one is configured.
     "core.replica.ReplicaMiddleware",
     # People's pages (admin, dashboards) read times in the provider's billing zone.
@@ -44,10 +47,15 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a second factor (django-otp).
+    "django_otp.middleware.OTPMiddleware",
     # Names the request's user in the audit log context (after authentication).
     "audit.context.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Answers a locked-out sign-in (axes): last but the metrics' counter, which only
+    # records what the response was.
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -111,11 +119,16 @@ from billing.settings.celery import *  # noqa: E402,F401,F403
 from billing.settings.database import *  # noqa: E402,F401,F403
 from billing.settings.email import *  # noqa: E402,F401,F403
 from billing.settings.payments import *  # noqa: E402,F401,F403
+from billing.settings.security import *  # noqa: E402,F401,F403
 from billing.settings.tenancy import *  # noqa: E402,F401,F403
 
 # Inside a provider, rights come from Tally's roles (accounts/policy.py), never from
 # Django's superuser flag; in the public schema the model backend answers as usual.
-AUTHENTICATION_BACKENDS = ["accounts.backends.RoleBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out sign-in before any password is checked (axes).
+    "accounts.backends.LoginLockoutBackend",
+    "accounts.backends.RoleBackend",
+]
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

@@ -20,6 +20,9 @@ SHARED_APPS = [
     # models carry their owner account): migrated once per installation, not per
     # provider (its migrations cost about a minute of CPU per schema).
     "djstripe",
+    # Failed sign-ins counted and locked out (billing/settings/security.py), on the
+    # platform's host here and on each provider's in its schema.
+    "axes",
 ]
 
 # Everything a provider owns lives in its own schema.
@@ -42,6 +45,10 @@ TENANT_APPS = [
     "invoicing",
     "budgets",
     "dashboards",
+    "axes",
+    # Fleet admins' TOTP second factor (accounts/two_factor.py).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
 ]
 
 # `billing` is the project itself: no models, only its management commands (the demo).

@@ -105,23 +105,27 @@ def test_the_list_shows_spend_in_the_current_cycle(beta, world, monkeypatch):
     assert item["recipient_emails"] == ["fin@mars.example"]
 
 
-def test_viewers_manage_the_budgets_of_their_scope(beta, world):
+def test_viewers_manage_the_budgets_they_set_and_see_the_others(beta, world):
     created = Api(beta, "projviewer").post(PROJECT_BUDGETS, BODY).json()
     path = f"{PROJECT_BUDGETS}/{created['id']}"
-    orgviewer = Api(beta, "orgviewer")
+    orgviewer, projviewer = Api(beta, "orgviewer"), Api(beta, "projviewer")
+    change = {**BODY, "name": "Tighter", "amount": "2000", "thresholds": [90],
+              "recipient_users": []}
 
+    # Another viewer of the scope sees it, and may not rewrite it (accounts/policy.py).
     assert orgviewer.get(path).json()["name"] == "Adventure monthly"
-    updated = orgviewer.put(path, {**BODY, "name": "Tighter", "amount": "2000",
-                                   "thresholds": [90], "recipient_users": []})
+    assert _error(orgviewer.put(path, change), 403)["code"] == "permission_denied"
+    assert _error(orgviewer.delete(path), 403)["code"] == "permission_denied"
+    updated = projviewer.put(path, change)
     assert updated.status_code == 200, updated.content
     assert (updated.json()["name"], updated.json()["amount"], updated.json()["thresholds"],
             updated.json()["recipient_users"]) == ("Tighter", "2000.00", [90], [])
-    assert orgviewer.delete(path).status_code == 204
-    assert _error(orgviewer.get(path), 404)["code"] == "not_found"
-    assert _error(orgviewer.delete(path), 404)["code"] == "not_found"
+    assert projviewer.delete(path).status_code == 204
+    assert _error(projviewer.get(path), 404)["code"] == "not_found"
+    assert _error(projviewer.delete(path), 404)["code"] == "not_found"
     with inside(beta):
         assert [(e.pgh_label, actor_of(e)) for e in events_of(Budget, created["id"])] \
-            == [(INSERT, "projviewer"), (UPDATE, "orgviewer"), (DELETE, "orgviewer")]
+            == [(INSERT, "projviewer"), (UPDATE, "projviewer"), (DELETE, "projviewer")]
         assert not Budget.objects.exists() and not BudgetRecipient.objects.exists()
 
 

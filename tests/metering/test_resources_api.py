@@ -225,7 +225,7 @@ def test_the_openapi_schema_documents_the_endpoints_without_warnings(fleet, admi
     schema = json.loads(response.content)
     ingest = schema["paths"]["/api/v1/resources/events"]["post"]
     assert "200 even when" in ingest["description"]
-    assert set(ingest["responses"]) == {"200", "400"}
+    assert {"200", "400"} <= set(ingest["responses"])
     assert "get" in schema["paths"]["/api/v1/resources/{resource_id}"]
     warnings = capsys.readouterr().err
     assert "metering/" not in warnings

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('invoicing', '0009_audit_events'),
+        ('invoicing', '0011_credit_notes_and_document_settings'),
     ]
 
     operations = [
