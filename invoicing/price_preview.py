@@ -48,6 +48,7 @@ def impact_preview(*, apply: Callable[[], object], now: datetime) -> Impact:
     cycle = (BillingCycle.objects.filter(status=CycleStatus.OPEN, start__lte=now, end__gt=now)
              .first())
     if cycle is None:
+        _checked_then_discarded(apply)  # its refusals still show
         return Impact(cycle="", rated_until=now, rows=[], note=NO_OPEN_CYCLE)
     found: dict[str, dict] = {}
     try:
@@ -62,6 +63,15 @@ def impact_preview(*, apply: Callable[[], object], now: datetime) -> Impact:
         pass
     return Impact(cycle=cycle.label, rated_until=min(now, cycle.end),
                   rows=_rows(found["before"], found["after"]))
+
+
+def _checked_then_discarded(apply: Callable[[], object]) -> None:
+    try:
+        with transaction.atomic():
+            apply()
+            raise _Discard
+    except _Discard:
+        pass
 
 
 def _rows(before: dict, after: dict) -> list[ImpactRow]:

@@ -70,8 +70,8 @@ def _server_major() -> int:
 
 
 def pg_tool(name: str) -> str:
-    """The PostgreSQL client `name` (pg_dump, psql) at least as new as the server: the
-    machine's, or the embedded server's own (dev.py's default)."""
+    """The PostgreSQL client `name` (pg_dump, psql) at least as new as the server and the
+    closest to it: the machine's, or the embedded server's own (dev.py's default)."""
     candidates = []
     if bin_dir := os.environ.get("TALLY_PG_BIN"):
         candidates.append(Path(bin_dir) / name)
@@ -83,6 +83,7 @@ def pg_tool(name: str) -> str:
     if found := shutil.which(name):
         candidates.append(Path(found))
     wanted = _server_major()
+    usable = []
     for candidate in candidates:
         if not candidate.is_file():
             continue
@@ -90,7 +91,11 @@ def pg_tool(name: str) -> str:
                                  text=True).stdout
         major = int(version.split()[-1].split(".")[0]) if version else 0
         if major >= wanted:
-            return str(candidate)
+            usable.append((major, str(candidate)))
+    if usable:
+        # The closest to the server: a newer pg_dump writes settings an older server
+        # refuses on restore (PostgreSQL 18's `transaction_timeout` on 15).
+        return min(usable)[1]
     raise RuntimeError(f"no {name} of PostgreSQL {wanted} or newer found (set TALLY_PG_BIN)")
 
 

@@ -10,12 +10,14 @@ on the open cycle (catalog/previews.py).
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
 from audit.admin import AuditHistoryMixin
 from catalog.admin.base import FleetAdminOnly, KeyedForm
 from catalog.admin.offer_forms import OfferContentForms, content_initial
-from catalog.models import Feature, Offer, OfferVersion, Service
+from catalog.models import Feature, Offer, Service
 from catalog.previews import offer_version_impact, previews_available
 from catalog.services.offers import (
     offer_content_check,
@@ -115,21 +117,6 @@ class OfferForm(forms.ModelForm):
         raise ValidationError(REVIEW_IMPACT, code="review_impact")
 
 
-class OfferVersionInline(admin.TabularInline):
-    model = OfferVersion
-    fields = ("number", "created_at", "accepted_at", "notes", "created_by")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("-number",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Offer)
 class OfferAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     """Name, description and visibility change in place; the content (services, charges,
@@ -137,7 +124,6 @@ class OfferAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     never changes, so editing it makes a new version."""
 
     form = OfferForm
-    inlines = [OfferVersionInline]
     list_display = ("key", "name", "public")
     list_filter = ("public",)
     search_fields = ("key", "name")
@@ -145,7 +131,17 @@ class OfferAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     fields = ("key", "name", "description", "public", "services", "notes")
 
     def get_readonly_fields(self, request, obj=None):
-        return ("key",) if obj is not None else ()
+        return ("key", "versions_shown") if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        return (*self.fields, "versions_shown") if obj is not None else self.fields
+
+    @admin.display(description="versions")
+    def versions_shown(self, obj):
+        # Read-only history, shown as text: a formset here would have to be posted back.
+        rows = [(v.number, v.created_at, "accepted" if v.accepted_at else "not accepted yet",
+                 v.notes) for v in obj.versions.order_by("-number")]
+        return format_html_join(mark_safe("<br>"), "v{} · created {} · {} {}", rows)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

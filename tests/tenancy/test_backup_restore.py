@@ -33,7 +33,7 @@ def media(settings, tmp_path) -> Path:
 
 
 @pytest.fixture
-def omega(django_db_blocker, media):
+def omega(django_db_setup, django_db_blocker, media):
     with committed(django_db_blocker):
         provider = provider_with_history(SLUG, "Omega Cloud")
     yield provider
