@@ -22,6 +22,7 @@ from accounts.models import Entitlement
 from catalog.models import Offer, OfferVersion
 from catalog.previews import Impact, ImpactRow
 from catalog.services.offers import OfferContent, offer_revise
+from core.money import round_money
 from cycles.models import BillingCycle, CycleStatus
 from invoicing.models import Invoice
 from invoicing.rating_run import rating_run
@@ -37,7 +38,8 @@ def _totals(cycle: BillingCycle) -> dict[int, tuple[str, str, str, Decimal]]:
     rows = (Invoice.objects.filter(cycle=cycle)
             .values_list("billing_account_id", "billing_account__organization__name",
                          "billing_account__name", "currency", "total"))
-    return {account: (org, name, currency, total)
+    # Totals are sums of rounded lines; shown to the currency's minor unit ("2403.30").
+    return {account: (org, name, currency, round_money(total, currency))
             for account, org, name, currency, total in rows}
 
 

@@ -55,7 +55,8 @@ def _metric_choices(duration: bool) -> list[tuple[str, str]]:
 
 
 class ChargeRowForm(forms.Form):
-    model = _choice(ChargeModel.choices, required=True)
+    # A blank first choice: an untouched extra row posts nothing and is left out.
+    model = _choice([("", "---------"), *ChargeModel.choices], required=True)
     name = _text(required=True, size=24)
     metric = _choice([], required=False)
     service = _choice([], required=False)
