@@ -23,6 +23,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_field,
     inline_serializer,
@@ -32,7 +33,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from catalog.dry_run import DRY_RUN_PARAMETER, DryRunOutputSerializer, dry_run_response, is_dry_run
 from catalog.models import PriceChangeSource, ServiceClass, TimeUnit
+from catalog.previews import price_change_impact
 from catalog.selectors import (
     metric_get,
     price_change_latest,
@@ -340,10 +343,13 @@ class ResourceTypeBillingApi(_NoDeleteMixin, APIView):
             "floats. Repeating the same PUT changes nothing. Prices cannot be deleted: "
             "set 0 instead."
         ),
-        parameters=[_RESOURCE_TYPE_PATH],
+        parameters=[_RESOURCE_TYPE_PATH, DRY_RUN_PARAMETER],
         request=PriceSetInputSerializer,
-        responses={200: PriceSetOutputSerializer, 400: _ERROR, 401: _ERROR, 403: _ERROR,
-                   404: _ERROR, 409: _ERROR},
+        responses={200: PolymorphicProxySerializer(
+                       component_name="PriceSetOrDryRun",
+                       serializers=[PriceSetOutputSerializer, DryRunOutputSerializer],
+                       resource_type_field_name=None),
+                   400: _ERROR, 401: _ERROR, 403: _ERROR, 404: _ERROR, 409: _ERROR},
     )
     def put(self, request, resource_type: str):
         _require_fleet_admin(request)
@@ -352,8 +358,9 @@ class ResourceTypeBillingApi(_NoDeleteMixin, APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         now = clock_now()
-        try:
-            price = price_set(
+
+        def set_price():
+            return price_set(
                 metric_key=resource_type,
                 variant=data["variant"] or "",
                 region=data["region"] or "",
@@ -365,6 +372,11 @@ class ResourceTypeBillingApi(_NoDeleteMixin, APIView):
                 actor=request.user,
                 source=PriceChangeSource.API,
             )
+
+        try:
+            if is_dry_run(request):
+                return dry_run_response(price_change_impact(apply=set_price, now=now))
+            price = set_price()
         except ResourceTypeNotFound as missing:
             raise exceptions.NotFound(str(missing)) from None
         except Conflict:

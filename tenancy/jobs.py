@@ -38,6 +38,11 @@ class ProviderTask(TenantTask):
         # public here means the task was queued with no provider.
         if connection.schema_name == get_public_schema_name():
             raise MissingProviderError(TASK_WITHOUT_PROVIDER.format(name=self.name))
+        # An archived provider is read-only: work queued before it was archived is dropped.
+        if getattr(getattr(connection, "tenant", None), "archived_at", None) is not None:
+            logger.info("task %s skipped: provider %s is archived", self.name,
+                        connection.schema_name)
+            return None
         # Every write the task makes names it in the audit log.
         with task_context(self.name):
             return super().__call__(*args, **kwargs)

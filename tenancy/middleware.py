@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 
@@ -82,3 +82,29 @@ class ProviderTimezoneMiddleware:
             return self.get_response(request)
         with timezone.override(ZoneInfo(zone)):
             return self.get_response(request)
+
+
+PROVIDER_ARCHIVED = ("This provider is archived: its data can be read, but nothing can be "
+                     "changed. A platform admin can restore it to service.")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Signing in and out stays possible, so people can still read what was billed.
+WRITES_ALLOWED_WHEN_ARCHIVED = ("/login/", "/logout/", "/admin/login/", "/admin/logout/")
+
+
+class ArchivedProviderReadOnlyMiddleware:
+    """An archived provider answers reads only: every write is refused with 409
+    `provider_archived` (the API's error envelope for /api/, a plain page elsewhere)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        tenant = getattr(request, "tenant", None)
+        if (getattr(tenant, "archived_at", None) is None or request.method in SAFE_METHODS
+                or request.path in WRITES_ALLOWED_WHEN_ARCHIVED):
+            return self.get_response(request)
+        if request.path.startswith(API_PREFIX):
+            body = {"error": {"status": 409, "code": "provider_archived",
+                              "message": PROVIDER_ARCHIVED}}
+            return JsonResponse(body, status=409)
+        return HttpResponse(PROVIDER_ARCHIVED, status=409, content_type="text/plain")

@@ -15,6 +15,13 @@ class BillingMode(models.TextChoices):
     OFFERS = "offers", "Sell offers to consumers"
 
 
+def provider_logo_path(provider: "Provider", filename: str) -> str:
+    """Under the provider's own media folder (MEDIA_ROOT/<schema>/), next to its invoices,
+    so a provider's files are backed up and deleted as one folder."""
+    suffix = filename.rsplit(".", 1)[-1].lower() if "." in filename else "png"
+    return f"{provider.schema_name}/branding/logo.{suffix}"
+
+
 class Provider(TenantMixin):
     """A service provider: one tenant, one PostgreSQL schema."""
 
@@ -31,6 +38,21 @@ class Provider(TenantMixin):
         max_length=20, choices=BillingMode.choices, default=BillingMode.CHARGEBACK
     )
     address = models.TextField(blank=True, help_text="Printed on invoices.")
+    logo = models.ImageField(
+        upload_to=provider_logo_path, blank=True,
+        help_text="Shown in the provider's admin and printed on invoices (PNG or JPEG).",
+    )
+    tax_id = models.CharField(
+        max_length=64, blank=True, help_text="Tax or VAT number, printed on invoices."
+    )
+    legal_footer = models.TextField(
+        blank=True, help_text="Legal text printed at the foot of every invoice."
+    )
+    archived_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="Set when the provider was archived: its site is read-only, beat does no "
+        "work for it, its invoices are kept. Only an archived provider can be deleted.",
+    )
     billing_start = models.DateTimeField(
         null=True, blank=True,
         help_text="The first instant this provider bills (the start of a billing month, may "

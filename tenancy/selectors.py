@@ -7,8 +7,14 @@ from django_tenants.utils import get_public_schema_name
 from tenancy.models import Provider
 
 
-def provider_list_active() -> QuerySet[Provider]:
+def provider_list_all() -> QuerySet[Provider]:
+    """Every provider with a schema, archived ones included (migrations reach them all)."""
     return Provider.objects.exclude(schema_name=get_public_schema_name()).order_by("slug")
+
+
+def provider_list_active() -> QuerySet[Provider]:
+    """The providers beat and the batch commands work for: archived ones are left alone."""
+    return provider_list_all().filter(archived_at__isnull=True)
 
 
 def provider_get_by_slug(*, slug: str) -> Provider | None:

@@ -20,6 +20,11 @@ TALLY_METRICS_TOKEN = env_str("TALLY_METRICS_TOKEN", "")
 TALLY_PUBLIC_HOSTS = env_list(
     "TALLY_PUBLIC_HOSTS", [TALLY_BASE_DOMAIN, "localhost", "127.0.0.1"]
 )
+# How people reach this installation, for the URLs commands print (tenancy/site_urls.py):
+# `dev.py up` serves on TALLY_PORT (default 8000); behind a proxy on 443 set
+# TALLY_URL_SCHEME=https and TALLY_URL_PORT to empty.
+TALLY_URL_SCHEME = env_str("TALLY_URL_SCHEME", "http")
+TALLY_URL_PORT = env_str("TALLY_URL_PORT", env_str("TALLY_PORT", "8000"))
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", [TALLY_BASE_DOMAIN, f".{TALLY_BASE_DOMAIN}", "127.0.0.1"]
 )
@@ -41,6 +46,8 @@ MIDDLEWARE = [
     "core.replica.ReplicaMiddleware",
     # People's pages (admin, dashboards) read times in the provider's billing zone.
     "tenancy.middleware.ProviderTimezoneMiddleware",
+    # An archived provider answers reads only (tenancy/lifecycle.py).
+    "tenancy.middleware.ArchivedProviderReadOnlyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -10,6 +10,9 @@ SHARED_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # The admin's theme (billing/admin_site.py): its templates win over Django's admin's,
+    # so it comes first. It has no models.
+    "unfold.apps.BasicAppConfig",
     "billing.admin_apps.TallyAdminConfig",
     "django.contrib.staticfiles",
     "django.contrib.postgres",

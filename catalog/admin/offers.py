@@ -1,22 +1,25 @@
 """What consumers accept, in the admin: services with their features, and offers.
 
-An offer's content (services, charges, features, duration prices) is edited as
-JSON and goes through `offer_create` and `offer_revise`: a version someone
-accepted never changes, so editing it makes a new version.
+An offer's content (services, charges, tiers, features, running-time prices) is edited
+in tables of rows on the offer's page (catalog/admin/offer_forms.py) and goes through
+`offer_create` and `offer_revise`: a version someone accepted never changes, so editing
+it makes a new version. Before a new version is saved, a higher layer may show its impact
+on the open cycle (catalog/previews.py).
 """
-
-import json
-from dataclasses import asdict
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from unfold.widgets import UnfoldAdminCheckboxSelectMultipleWidget, UnfoldAdminTextInputWidget
 
 from audit.admin import AuditHistoryMixin
 from catalog.admin.base import FleetAdminOnly, KeyedForm
-from catalog.models import Feature, Offer, OfferVersion, Service
+from catalog.admin.offer_forms import OfferContentForms, content_initial
+from catalog.models import Feature, Offer, Service
+from catalog.previews import offer_version_impact, previews_available
 from catalog.services.offers import (
-    OfferContent,
     offer_content_check,
     offer_create,
     offer_revise,
@@ -27,14 +30,9 @@ from cycles.clock import clock_now
 OFFER_REVISED_IN_PLACE = "{offer} v{number} was not accepted yet: it was edited in place."
 OFFER_NEW_VERSION = "{offer} v{number} is a new version: accepted versions never change."
 OFFER_UNCHANGED = "{offer}: the content is the same as v{number}, nothing changed."
-CONTENT_HELP = (
-    'JSON: {"services": ["dns"], "charges": [{"model": "per_unit", "name": "DNS queries", '
-    '"metric": "dns.queries", "unit_price": "0.0000004", "free_units": "1000000"}, '
-    '{"model": "recurring", "name": "Pro plan", "amount": "30.00"}], '
-    '"features": [{"feature": "dns.zones", "limit": "25"}], "duration_prices": '
-    '[{"metric": "instance", "rate": "0.01", "time_unit": "hour"}]}. Tiers: '
-    '[{"up_to": "1000", "unit_price": "0"}, {"up_to": null, "unit_price": "0.01"}].'
-)
+ROWS_WRONG = "Some rows below are wrong: each says why."
+REVIEW_IMPACT = ("Review the impact on the open cycle below, then press \"Confirm and save\" "
+                 "to save the new version.")
 
 
 class ServiceForm(KeyedForm):
@@ -62,9 +60,15 @@ class ServiceAdmin(FleetAdminOnly, admin.ModelAdmin):
 
 
 class OfferForm(forms.ModelForm):
-    content = forms.CharField(widget=forms.Textarea(attrs={"rows": 16, "cols": 100}),
-                              help_text=CONTENT_HELP)
-    notes = forms.CharField(required=False, help_text="What changed (kept on the version).")
+    services = forms.ModelMultipleChoiceField(
+        queryset=Service.objects.order_by("key"), to_field_name="key",
+        widget=UnfoldAdminCheckboxSelectMultipleWidget,
+        help_text="The services this offer bundles; its charges and features belong to them.")
+    notes = forms.CharField(required=False, help_text="What changed (kept on the version).",
+                            widget=UnfoldAdminTextInputWidget(attrs={"size": 60}))
+
+    # Set by OfferAdmin.get_form: who asks (the preview rates as them).
+    request = None
 
     class Meta:
         model = Offer
@@ -72,38 +76,45 @@ class OfferForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        initial = {}
+        self.current = None
         if self.instance.pk:
-            current = self.instance.versions.order_by("-number").first()
-            if current is not None:
-                self.fields["content"].initial = json.dumps(
-                    asdict(offer_version_content(current)), indent=2)
+            self.current = self.instance.versions.order_by("-number").first()
+        if self.current is not None:
+            content = offer_version_content(self.current)
+            self.fields["services"].initial = content.services
+            initial = content_initial(content)
+        self.content_forms = OfferContentForms(self.data if self.is_bound else None,
+                                               initial=initial)
+        self.impact = None
 
-    def clean_content(self):
+    def clean(self):
+        data = super().clean()
+        if not self.content_forms.is_valid():
+            raise ValidationError(ROWS_WRONG)
+        services = [s.key for s in data.get("services") or []]
         try:
-            content = OfferContent(**json.loads(self.cleaned_data["content"]))
-        except (ValueError, TypeError) as error:
-            raise ValidationError(f"not valid offer content: {error}") from None
-        try:
+            content = self.content_forms.content(services)
             offer_content_check(content)
-        except ValidationError as error:
-            raise ValidationError([f"{field}: {' '.join(reasons)}" for field, reasons
-                                   in error.message_dict.items()]) from None
-        return content
+        except ValidationError as invalid:
+            reasons = getattr(invalid, "error_dict", None) and invalid.message_dict
+            left = self.content_forms.put_reasons(reasons) if reasons else []
+            if reasons and "services" in reasons:
+                self.add_error("services", reasons["services"])
+            raise ValidationError(left or [ROWS_WRONG]) from None
+        data["content"] = content
+        self._gate_on_impact(data)
+        return data
 
-
-class OfferVersionInline(admin.TabularInline):
-    model = OfferVersion
-    fields = ("number", "created_at", "accepted_at", "notes", "created_by")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    ordering = ("-number",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    def _gate_on_impact(self, data) -> None:
+        """A change of a published offer's content is saved once its impact was seen."""
+        if (self.current is None or not previews_available()
+                or self.data.get("_confirmed") == "yes"):
+            return
+        self.impact = offer_version_impact(offer=self.instance, content=data["content"],
+                                           actor=getattr(self.request, "user", None),
+                                           now=clock_now())
+        raise ValidationError(REVIEW_IMPACT, code="review_impact")
 
 
 @admin.register(Offer)
@@ -113,16 +124,31 @@ class OfferAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     never changes, so editing it makes a new version."""
 
     form = OfferForm
-    inlines = [OfferVersionInline]
     list_display = ("key", "name", "public")
     list_filter = ("public",)
     search_fields = ("key", "name")
+    change_form_template = "admin/catalog/offer/change_form.html"
+    fields = ("key", "name", "description", "public", "services", "notes")
 
     def get_readonly_fields(self, request, obj=None):
-        return ("key",) if obj is not None else ()
+        return ("key", "versions_shown") if obj is not None else ()
+
+    def get_fields(self, request, obj=None):
+        return (*self.fields, "versions_shown") if obj is not None else self.fields
+
+    @admin.display(description="versions")
+    def versions_shown(self, obj):
+        # Read-only history, shown as text: a formset here would have to be posted back.
+        rows = [(v.number, v.created_at, "accepted" if v.accepted_at else "not accepted yet",
+                 v.notes) for v in obj.versions.order_by("-number")]
+        return format_html_join(mark_safe("<br>"), "v{} · created {} · {} {}", rows)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"request": request})
 
     def save_model(self, request, obj, form, change):
-        # The form checked the content with the service's own checks (clean_content).
+        # The form checked the content with the service's own checks (OfferForm.clean).
         content, notes, now = form.cleaned_data["content"], form.cleaned_data["notes"], (
             clock_now())
         if not change:

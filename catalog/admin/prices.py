@@ -13,12 +13,17 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.contrib.admin.widgets import AdminSplitDateTime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
+from unfold.widgets import (
+    UnfoldAdminSelectWidget,
+    UnfoldAdminSplitDateTimeWidget,
+    UnfoldAdminTextInputWidget,
+)
 
 from audit.admin import AuditHistoryMixin
 from catalog.admin.base import FleetAdminOnly
@@ -33,6 +38,7 @@ from catalog.models import (
     TimeUnit,
     Variant,
 )
+from catalog.previews import previews_available, price_change_impact
 from catalog.services.list_prices import price_set
 from core.timefmt import datetime_text
 from cycles.clock import clock_now
@@ -42,6 +48,8 @@ PRICE_SET = "The price of {key} is now {rate} {unit} from {when}."
 PRICE_UNCHANGED = "{key} already costs {rate} {unit} from {when}: nothing changed."
 CHOOSE_ONE_PRICE = "Choose exactly one price to set a new price for its key."
 TIME_ZONE_NOTE = "Times are in UTC."
+# Posted by the impact preview's "Confirm and save": the change was seen, save it.
+CONFIRMED = "_confirmed"
 
 
 class PriceSetForm(forms.Form):
@@ -51,25 +59,29 @@ class PriceSetForm(forms.Form):
         queryset=Metric.objects.filter(aggregation=Aggregation.DURATION).order_by("key"),
         to_field_name="key",
         label="Resource type",
+        widget=UnfoldAdminSelectWidget,
     )
-    variant = forms.ChoiceField(required=False, help_text="Empty: any variant.")
-    region = forms.ChoiceField(required=False, help_text="Empty: any region.")
+    variant = forms.ChoiceField(required=False, help_text="Empty: any variant.",
+                                widget=UnfoldAdminSelectWidget)
+    region = forms.ChoiceField(required=False, help_text="Empty: any region.",
+                               widget=UnfoldAdminSelectWidget)
     service_class = forms.ChoiceField(
         required=False,
         choices=[("", "Any class")] + list(ServiceClass.choices),
         label="Service class",
+        widget=UnfoldAdminSelectWidget,
     )
     rate = forms.DecimalField(
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "size": 20}),
+        widget=UnfoldAdminTextInputWidget(attrs={"inputmode": "decimal", "size": 20}),
         help_text="Money per unit of time, up to 10 decimal places. 0 is allowed.",
     )
     time_unit = forms.ChoiceField(
         choices=[("", "---------")] + list(TimeUnit.choices), required=False,
-        label="Unit of time",
+        label="Unit of time", widget=UnfoldAdminSelectWidget,
     )
     effective_from = forms.SplitDateTimeField(
         required=False,
-        widget=AdminSplitDateTime,
+        widget=UnfoldAdminSplitDateTimeWidget,
         label="Effective from",
         help_text=(
             f"{TIME_ZONE_NOTE} Empty: from the start of the current billing cycle, so the "
@@ -91,8 +103,14 @@ class PriceSetForm(forms.Form):
 
 
 class PriceStatusFilter(admin.SimpleListFilter):
+    """Which rows the price list shows. By default the live ones (in force or scheduled):
+    a superseded row (a scheduled price replaced before it took effect) or a closed one
+    would otherwise sit beside its replacement looking the same. The history of changes,
+    one row per change with its effective range, is the Price history page."""
+
     title = "status"
     parameter_name = "status"
+    DEFAULT = "live"
 
     def lookups(self, request, model_admin):
         return [
@@ -101,7 +119,19 @@ class PriceStatusFilter(admin.SimpleListFilter):
             ("scheduled", "Scheduled"),
             ("closed", "Closed"),
             ("superseded", "Superseded"),
+            ("all", "All rows"),
         ]
+
+    def value(self):
+        return super().value() or self.DEFAULT
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
 
     def queryset(self, request, queryset):
         now = clock_now()
@@ -119,6 +149,13 @@ class PriceStatusFilter(admin.SimpleListFilter):
             case "superseded":
                 return queryset.filter(superseded_at__isnull=False)
         return queryset
+
+
+def effective_range_text(start, end) -> str:
+    """"1 Nov 2026, 00:00 → open" in the zone of the request (the provider's)."""
+    zone = timezone.get_current_timezone()
+    until = datetime_text(end, zone, named=False) if end else "open"
+    return f"{datetime_text(start, zone, named=False)} → {until}"
 
 
 def price_key_text(price: Price) -> str:
@@ -141,11 +178,12 @@ def price_status(price: Price, now) -> str:
 
 @admin.register(Price)
 class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
-    list_display = (
-        "resource_type", "variant_shown", "region_shown", "class_shown", "rate_shown",
-        "time_unit", "valid_from", "valid_to", "status", "set_new_price",
-    )
-    list_filter = (PriceStatusFilter, "metric", "region", "service_class", "time_unit")
+    # Six columns: the list fits a 1280 px screen beside the menu.
+    list_display = ("resource_type", "key_shown", "rate_shown", "effective", "status",
+                    "set_new_price")
+    list_filter = (PriceStatusFilter, ("metric", admin.RelatedOnlyFieldListFilter), "region",
+                   "service_class", "time_unit")
+    list_per_page = 50
     search_fields = ("metric__key", "metric__name", "variant", "region")
     list_select_related = ("metric",)
     ordering = ("metric__key", "variant", "region", "service_class", "-valid_from")
@@ -169,7 +207,15 @@ class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     @admin.display(description="rate", ordering="rate")
     def rate_shown(self, obj):
         # Rates keep 10 places; show them as entered ("0.05", not "0.0500000000").
-        return format(obj.rate.normalize(), "f")
+        return f"{format(obj.rate.normalize(), 'f')} / {obj.time_unit or 'unit'}"
+
+    @admin.display(description="variant / region / class", ordering="variant")
+    def key_shown(self, obj):
+        return " / ".join(d or "any" for d in (obj.variant, obj.region, obj.service_class))
+
+    @admin.display(description="effective", ordering="valid_from")
+    def effective(self, obj):
+        return effective_range_text(obj.valid_from, obj.valid_to)
 
     @admin.display(description="variant", ordering="variant")
     def variant_shown(self, obj):
@@ -206,16 +252,23 @@ class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
             return None
         return HttpResponseRedirect(self._set_url(prices[0]))
 
+    # It only opens the "Set a price" form, which shows the impact before saving.
+    set_new_price_action.needs_confirmation = False
+
     def add_view(self, request, form_url="", extra_context=None):
         """Setting a price: a form whose only write is `price_set`."""
         if not self.has_add_permission(request):
             raise PermissionDenied
+        impact = None
         if request.method == "POST":
             form = PriceSetForm(request.POST)
             if form.is_valid():
-                response = self._set_price(request, form)
-                if response is not None:
-                    return response
+                if request.POST.get(CONFIRMED) == "yes" or not previews_available():
+                    response = self._set_price(request, form)
+                    if response is not None:
+                        return response
+                else:
+                    impact = self._impact(request, form)
         else:
             initial = {
                 name: request.GET[name]
@@ -242,27 +295,42 @@ class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
             "inline_admin_formsets": [],
             "errors": helpers.AdminErrorList(form, []),
             "preserved_filters": self.get_preserved_filters(request),
+            "impact": impact,
             **(extra_context or {}),
         }
         return self.render_change_form(request, context, add=True, form_url=form_url)
 
-    def _set_price(self, request, form):
-        data = form.cleaned_data
-        metric = data["metric"]
+    def _impact(self, request, form):
+        """The change's impact on the open cycle (rated with and without it, nothing kept;
+        catalog/previews.py), or None with the change's refusal on the form."""
         now = clock_now()
         try:
-            price = price_set(
-                metric_key=metric.key,
-                variant=data["variant"],
-                region=data["region"],
-                service_class=data["service_class"],
-                rate=data["rate"],
-                time_unit=data["time_unit"],
-                effective_from=data["effective_from"],
-                now=now,
-                actor=request.user,
-                source=PriceChangeSource.ADMIN,
-            )
+            return price_change_impact(
+                apply=lambda: self._price_set_call(request, form, now=now), now=now)
+        except ValidationError as invalid:
+            for field, reasons in invalid.message_dict.items():
+                form.add_error(field if field in form.fields else None, reasons)
+            return None
+
+    def _price_set_call(self, request, form, now=None):
+        data = form.cleaned_data
+        return price_set(
+            metric_key=data["metric"].key,
+            variant=data["variant"],
+            region=data["region"],
+            service_class=data["service_class"],
+            rate=data["rate"],
+            time_unit=data["time_unit"],
+            effective_from=data["effective_from"],
+            now=now or clock_now(),
+            actor=request.user,
+            source=PriceChangeSource.ADMIN,
+        )
+
+    def _set_price(self, request, form):
+        now = clock_now()
+        try:
+            price = self._price_set_call(request, form, now=now)
         except ValidationError as invalid:
             for field, reasons in invalid.message_dict.items():
                 form.add_error(field if field in form.fields else None, reasons)
@@ -289,13 +357,15 @@ class PriceAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
 
 @admin.register(PriceChange)
 class PriceChangeAdmin(FleetAdminOnly, admin.ModelAdmin):
-    """The price history: read-only (who changed what row by row: the audit log)."""
+    """The price history: one row per change (a `price_set`), with the range it was in
+    effect: from its effective instant until the next change of the key took over (the
+    row's `valid_to`), "open" while in force, or "superseded by a later change". Read-only
+    (who changed what row by row: the audit log)."""
 
-    list_display = (
-        "changed_at", "resource_type", "key", "previous_rate", "new_rate", "unit",
-        "effective_from", "changed_by", "source",
-    )
-    list_filter = ("source", "price__metric")
+    list_display = ("changed_at", "resource_type", "key", "rate_change", "effective",
+                    "changed_by", "source")
+    list_filter = ("source", ("price__metric", admin.RelatedOnlyFieldListFilter),
+                   "price__region", "price__service_class")
     search_fields = ("price__metric__key", "price__variant", "price__region",
                      "changed_by__username")
     list_select_related = ("price__metric", "changed_by")
@@ -316,10 +386,17 @@ class PriceChangeAdmin(FleetAdminOnly, admin.ModelAdmin):
         price = obj.price
         return " / ".join(d or "any" for d in (price.variant, price.region, price.service_class))
 
-    @admin.display(description="new rate")
-    def new_rate(self, obj):
-        return obj.price.rate
+    @admin.display(description="rate")
+    def rate_change(self, obj):
+        unit = obj.price.time_unit or "unit"
+        new = format(obj.price.rate.normalize(), "f")
+        if obj.previous_rate is None:
+            return f"{new} / {unit} (first price)"
+        return f"{format(obj.previous_rate.normalize(), 'f')} → {new} / {unit}"
 
-    @admin.display(description="unit")
-    def unit(self, obj):
-        return obj.price.get_time_unit_display()
+    @admin.display(description="in effect", ordering="effective_from")
+    def effective(self, obj):
+        if obj.price.superseded_at is not None:
+            # A later change took over from the same instant or before this one began.
+            return "superseded by a later change"
+        return effective_range_text(obj.effective_from, obj.price.valid_to)

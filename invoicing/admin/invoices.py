@@ -26,6 +26,9 @@ class InvoiceLineInline(admin.TabularInline):
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        return False
+
 
 class VoidForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
@@ -96,6 +99,12 @@ class InvoiceAdmin(AuditHistoryMixin, admin.ModelAdmin):
     change_form_template = "admin/invoicing/invoice/change_form.html"
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # An invoice is never edited in the admin: drafts are rewritten by rating, a
+        # finalized one never changes (voiding is its own page). No save button, and no
+        # "changed successfully" for a change that could not have happened.
         return False
 
     def has_delete_permission(self, request, obj=None):

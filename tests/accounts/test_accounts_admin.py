@@ -94,8 +94,14 @@ def test_a_bad_contact_email_is_a_form_error(beta, admin_client, mars):
 
 
 def test_the_make_default_action_swaps_the_default(beta, admin_client, mars):
-    response = admin_client.post("/admin/accounts/billingaccount/", {
-        "action": "make_default", "_selected_action": [mars["research"].pk]})
+    chosen = {"action": "make_default", "_selected_action": [mars["research"].pk]}
+    # Every admin action asks first (core/admin_confirm.py): nothing changes yet.
+    asked = admin_client.post("/admin/accounts/billingaccount/", chosen)
+    assert asked.status_code == 200 and "Go ahead?" in asked.content.decode()
+    with inside(beta):
+        assert BillingAccount.objects.get(name="Research").is_default is False
+    response = admin_client.post("/admin/accounts/billingaccount/",
+                                 {**chosen, "confirmed": "yes"})
     assert response.status_code == 302
     with inside(beta):
         assert dict(BillingAccount.objects.values_list("name", "is_default")) == {

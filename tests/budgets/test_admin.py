@@ -160,7 +160,8 @@ def test_retry_action_requeues_failed_deliveries(admin_client, world, beta):
         others = list(WebhookDelivery.objects.exclude(pk=failed.pk)
                       .values_list("pk", flat=True))
     response = admin_client.post("/admin/notifications/webhookdelivery/", {
-        "action": "retry_failed", "_selected_action": [failed.pk, *others]}, follow=True)
+        "action": "retry_failed", "_selected_action": [failed.pk, *others],
+        "confirmed": "yes"}, follow=True)
     assert "1 deliveries queued again; 1 were not failed" in response.content.decode()
     with inside(beta):
         failed.refresh_from_db()

@@ -98,10 +98,14 @@ def test_the_platform_admin_shows_the_registry_not_provider_data(db, django_user
     assert client.get("/admin/invoicing/billingcycle/").status_code == 404
 
 
-def test_provider_admins_do_not_see_the_registry(alpha):
+def test_provider_admins_do_not_see_the_registry(alpha, beta):
+    """A provider's admin shows its own settings (billing/admin.py), never the registry."""
     client = host_client(alpha)
     assert sign_in(client, "alice")
-    assert client.get("/admin/tenancy/provider/").status_code == 404
+    own = f"/admin/tenancy/provider/{alpha.pk}/change/"
+    assert client.get("/admin/tenancy/provider/")["Location"] == own
+    other = client.get(f"/admin/tenancy/provider/{beta.pk}/change/", follow=True)
+    assert "Beta Cloud" not in other.content.decode()
 
 
 def test_cache_keys_are_scoped_to_the_provider(alpha, beta):

@@ -14,6 +14,7 @@ from cycles.clock import clock_now
 from cycles.selectors import billing_start_at, month_label
 from cycles.services import billing_start_set
 from tenancy.models import BillingMode
+from tenancy.site_urls import provider_urls
 
 
 class Command(AuditedCommand):
@@ -86,13 +87,16 @@ class Command(AuditedCommand):
         self.stdout.write(f"  slug:      {p.slug} (schema {p.schema_name})")
         self.stdout.write(f"  currency:  {p.currency}, billing time zone {p.billing_timezone}")
         self.stdout.write(f"  bills from {start} (nothing dated before it is accepted)")
-        self.stdout.write(f"  url:       http://{created.domain}:8000/admin/")
+        urls = provider_urls(p)
+        self.stdout.write(f"  admin:     {urls['admin']}")
+        self.stdout.write(f"  dashboard: {urls['dashboard']}")
+        self.stdout.write(f"  API docs:  {urls['api']}")
         if p.sandbox:
             with tenant_context(p):
                 frozen = clock_now()
             self.stdout.write(f"  sandbox:   test clock frozen at "
                               f"{datetime_text(frozen, p.billing_timezone)}")
-        self.stdout.write(f"  admin:     {created.admin_username}")
+        self.stdout.write(f"  fleet admin: {created.admin_username}")
         if not options["admin_password"]:
             self.stdout.write(f"  password:  {created.admin_password}  (shown once)")
 

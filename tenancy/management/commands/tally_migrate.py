@@ -9,7 +9,7 @@ from django.db import connection
 from audit.context import AuditedCommand
 from tenancy.models import Provider
 from tenancy.schemas import schema_migrate, schemas_behind, shared_only_leftovers_clear
-from tenancy.selectors import provider_list_active
+from tenancy.selectors import provider_list_all
 
 
 class Command(AuditedCommand):
@@ -30,7 +30,7 @@ class Command(AuditedCommand):
         # A fresh database has no registry yet: no provider, and no leftovers to clear.
         fresh = Provider._meta.db_table not in connection.introspection.table_names()
         schemas = [] if fresh else list(
-            provider_list_active().values_list("schema_name", flat=True))
+            provider_list_all().values_list("schema_name", flat=True))
         try:
             for line in ([] if fresh else shared_only_leftovers_clear(schemas)):
                 self.stdout.write(f"      {line}")

@@ -7,7 +7,7 @@ from playwright.sync_api import Page, expect
 from tests.conftest import PASSWORD
 from tests.dashboards.browser.pages import Watch, check, money_value
 
-ADMIN = ("#header", "#content")
+ADMIN = ("#header-inner", "#content")  # the admin's theme (django-unfold)
 
 
 def reload(page: Page):
@@ -47,7 +47,11 @@ def test_operator_edits_a_price_in_the_admin_and_sees_the_forecast_change(page: 
     check(page, response, "04-admin-set-price", watch, key=("#id_rate",), frame=ADMIN)
     page.fill("#id_rate", "0.20")
     with page.expect_navigation(wait_until="load"):
-        page.locator('input[name="_save"]').click()
+        page.locator('button[name="_save"]').click()
+    # Its impact on the open cycle comes first; the change is saved once confirmed.
+    expect(page.locator("#impact-table")).to_be_visible()
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Confirm and save").click()
     expect(page.locator(".messagelist")).to_contain_text("0.2")
 
     # Back on the dashboard, rate now (what beat does every few minutes).

@@ -264,7 +264,8 @@ def test_a_declined_card_is_retried_on_schedule_then_given_up_and_an_operator_ca
         assert invoice.number in page.content.decode()
         assert "the card was refused" in page.content.decode()
         response = client.post("/admin/invoicing/invoice/", {
-            "action": "retry_delivery", "_selected_action": [invoice.pk]})
+            "action": "retry_delivery", "_selected_action": [invoice.pk],
+            "confirmed": "yes"})
         assert response.status_code == 302
         delivery.refresh_from_db()
         assert delivery.payment_status == PaymentStatus.FAILED
