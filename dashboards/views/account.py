@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -28,14 +29,18 @@ def _may_issue_keys(access) -> bool:
     return access.fleet_admin or bool(access.admin_org_ids)
 
 
+ISSUED_KEY = "dashboards.issued_api_key"
+
+
 @login_required
 @require_GET
 def account(request):
-    """The signed-in user's account: provider facts and API keys."""
-    return _account_page(request)
+    """The signed-in user's account: provider facts and API keys. A key just created is
+    shown here once: the session holds it until this page has shown it."""
+    return _account_page(request, issued=request.session.pop(ISSUED_KEY, None))
 
 
-def _account_page(request, *, issued=None, status: int = 200):
+def _account_page(request, *, issued: dict | None = None, status: int = 200):
     access = request_access(request)
     response = render_page(request, "accounts/home.html", {
         "api_keys": api_key_list_for_user(user=request.user),
@@ -60,7 +65,10 @@ def api_key_create(request):
             for reason in reasons:
                 messages.error(request, f"API key not created: {reason}")
         return _account_page(request, status=400)
-    return _account_page(request, issued=issued)
+    # Redirect, so reloading the page never creates a second key.
+    request.session[ISSUED_KEY] = {"name": issued.api_key.name, "secret": issued.secret,
+                                   "id": issued.api_key.pk}
+    return redirect(reverse("account") + "#api-keys")
 
 
 @login_required

@@ -51,7 +51,10 @@ def test_preview_then_confirm_and_a_switch_back_never_charges_the_one_time_fee_t
     first = _switch(client, acme.account, "pro")
     assert "Charged now" in first and "Onboarding (Pro v1)" in first and "49.00" in first, (
         first[first.find("<main"):first.find("<main") + 3000])
-    _switch(client, acme.account, "free")
+    to_free = _switch(client, acme.account, "free")
+    # Pro ends now; seconds of it come to less than a cent, so no line bills it.
+    assert "Ends now: Pro v1." in to_free
+    assert "Pro plan" not in to_free.split('data-testid="next-invoice"')[1]
     back = _switch(client, acme.account, "pro")
     # Back to Pro in the same cycle: its onboarding fee was charged already.
     charged_now = back.split('data-testid="charged-now"')[1].split("</table>")[0]
