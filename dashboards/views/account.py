@@ -6,13 +6,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.api_keys import api_key_issue, api_key_revoke
-from accounts.models import ApiKey, Organization, Project
+from accounts.models import Organization, Project
 from accounts.permissions import request_access
 from accounts.selectors import api_key_list_for_user
 from dashboards.views.page import page_now, render_page
@@ -74,7 +74,9 @@ def api_key_create(request):
 @login_required
 @require_POST
 def api_key_remove(request, key_id: int):
-    key = get_object_or_404(ApiKey, pk=key_id, user=request.user, revoked_at__isnull=True)
+    key = api_key_list_for_user(user=request.user).filter(pk=key_id).first()
+    if key is None:
+        raise Http404(f"no API key {key_id} of yours")
     api_key_revoke(api_key=key, now=page_now())
     messages.success(request, KEY_REVOKED.format(name=key.name))
     return redirect("account")
