@@ -28,7 +28,11 @@ from core.money import money_quantum
 from core.timefmt import period_text
 from cycles.models import BillingCycle
 from notifications.outbox import outbox_enqueue
-from notifications.selectors import budget_email_opt_outs, webhook_keys_existing
+from notifications.selectors import (
+    budget_email_min_thresholds,
+    budget_email_opt_outs,
+    webhook_keys_existing,
+)
 from notifications.webhooks import WebhookEvent, webhook_enqueue
 from tenancy.selectors import provider_current
 
@@ -50,6 +54,8 @@ class BudgetEvaluation:
 class _Recipient:
     email: str
     user_id: int | None
+    # The user's preference: no email for thresholds below this percent.
+    min_threshold: int = 0
 
 
 def alert_key(*, budget_id: int, cycle_label: str, threshold: int, recipient: str) -> str:
@@ -77,6 +83,7 @@ class _Audience:
         self.org_off, self.project_off, self.project_on = budget_email_opt_outs(
             user_ids=user_ids
         )
+        self.min_by_org, self.min_by_project = budget_email_min_thresholds(user_ids=user_ids)
         self._access: dict[int, Access] = {}
 
     def _access_of(self, user) -> Access:
@@ -94,6 +101,14 @@ class _Audience:
             return (user_id, budget.project.organization_id) not in self.org_off
         return (user_id, budget.organization_id) not in self.org_off
 
+    def _min_threshold(self, user_id: int, budget: Budget) -> int:
+        if budget.scope == BudgetScope.PROJECT:
+            chosen = self.min_by_project.get((user_id, budget.project_id))
+            if chosen is not None:
+                return chosen
+            return self.min_by_org.get((user_id, budget.project.organization_id), 0)
+        return self.min_by_org.get((user_id, budget.organization_id), 0)
+
     def of(self, budget: Budget) -> list[_Recipient]:
         out: dict[str, _Recipient] = {}
         for recipient in budget.recipients.all():
@@ -108,7 +123,7 @@ class _Audience:
             organization = budget.organization if project is None else None
             if not sees_scope(self._access_of(user), organization, project):
                 continue  # lost the role since: no spend by email either
-            out.setdefault(email, _Recipient(email, user.pk))
+            out.setdefault(email, _Recipient(email, user.pk, self._min_threshold(user.pk, budget)))
         return [out[email] for email in sorted(out)]
 
 
@@ -187,6 +202,7 @@ class _Sent:
         alerts = [
             (threshold, recipient) for threshold in crossed for recipient in recipients
             if (budget.pk, threshold, recipient.email) not in self.alerts
+            and threshold >= recipient.min_threshold
         ]
         webhooks = [
             threshold for threshold in crossed
@@ -234,7 +250,15 @@ def _alert(*, budget: Budget, cycle: BillingCycle, threshold: int, recipient: _R
     )
     subject, text, html = _alert_email(budget=budget, cycle=cycle, threshold=threshold,
                                        spend=spend, currency=currency)
-    outbox_enqueue(key=key, to=recipient.email, subject=subject, text=text, html=html)
+    outbox_enqueue(key=key, to=recipient.email, subject=subject, text=text, html=html,
+                   unsubscribe=budget_unsubscribe(budget))
+
+
+def budget_unsubscribe(budget: Budget) -> dict:
+    """What the email's one-click unsubscribe turns off: budget email for its scope."""
+    if budget.scope == BudgetScope.PROJECT:
+        return {"kind": "budget", "project": budget.project_id}
+    return {"kind": "budget", "organization": budget.organization_id}
 
 
 def _money(amount: Decimal, currency: str) -> str:

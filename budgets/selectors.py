@@ -94,13 +94,15 @@ class ScopeSpend:
 def scope_spend(*, cycle: BillingCycle) -> ScopeSpend:
     """What every project and organization spent in `cycle` so far: the lines that count
     as spend (`invoicing.selectors.billed_lines`, credits included), summed, in two
-    queries. The same total as `spend_summary` for one scope."""
-    lines = billed_lines(cycle=cycle).filter(project__isnull=False)
-    by_project = dict(lines.values("project_id").annotate(total=Sum("amount"))
-                      .values_list("project_id", "total"))
+    queries. The same totals as the dashboards' for one scope: an organization's are
+    every line of its accounts' invoices, account-level fees (an offer's one-time and
+    monthly fees) included."""
+    lines = billed_lines(cycle=cycle)
+    by_project = dict(lines.filter(project__isnull=False).values("project_id")
+                      .annotate(total=Sum("amount")).values_list("project_id", "total"))
     by_organization = dict(
-        lines.values("project__organization_id").annotate(total=Sum("amount"))
-        .values_list("project__organization_id", "total")
+        lines.values("invoice__billing_account__organization_id").annotate(total=Sum("amount"))
+        .values_list("invoice__billing_account__organization_id", "total")
     )
     return ScopeSpend(by_project=by_project, by_organization=by_organization)
 
@@ -112,5 +114,5 @@ def scope_total(*, cycle: BillingCycle, organization: Organization | None = None
     if project is not None:
         lines = lines.filter(project=project)
     else:
-        lines = lines.filter(project__organization=organization)
+        lines = lines.filter(invoice__billing_account__organization=organization)
     return lines.aggregate(total=Sum("amount"))["total"] or Decimal(0)

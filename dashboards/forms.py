@@ -129,3 +129,29 @@ class OfferAcceptForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["billing_account"].queryset = BillingAccount.objects.filter(
             organization=organization).order_by("-is_default", "name")
+
+
+class BudgetForm(forms.Form):
+    """A monthly budget set from the organization or project page. The amount and
+    thresholds are checked by `budgets.services.budget_create`, whose reasons come back
+    on these fields."""
+
+    name = forms.CharField(max_length=100)
+    amount = forms.DecimalField(min_value=0, max_digits=20, decimal_places=2)
+    thresholds = forms.CharField(initial="50, 80, 100", help_text="Percent, comma separated.")
+    notify_me = forms.BooleanField(required=False, initial=True,
+                                   label="Email me when a threshold is crossed")
+    emails = forms.CharField(required=False, label="Also email",
+                             help_text="Addresses, comma separated.")
+    webhook_url = forms.CharField(required=False, max_length=500)
+    webhook_secret = forms.CharField(required=False, max_length=200)
+
+    def clean_thresholds(self) -> list[int]:
+        try:
+            return [int(part) for part in self.cleaned_data["thresholds"].replace(" ", "")
+                    .split(",") if part]
+        except ValueError:
+            raise ValidationError("Whole percents, comma separated: 50, 80, 100.") from None
+
+    def clean_emails(self) -> list[str]:
+        return [e.strip() for e in self.cleaned_data["emails"].split(",") if e.strip()]

@@ -2,11 +2,28 @@
 
 from django.urls import path
 
-from dashboards.views import consumer, credits, home, invoices, late, operator, payments
+from dashboards.views import (
+    account,
+    budgets,
+    consumer,
+    credits,
+    home,
+    invoices,
+    late,
+    offers,
+    operator,
+    payments,
+)
 
 urlpatterns = [
     path("", home.home, name="home"),
-    path("account/", home.account, name="account"),
+    path("account/", account.account, name="account"),
+    path("account/api-keys/", account.api_key_create, name="api-key-create"),
+    path("account/api-keys/<int:key_id>/revoke/", account.api_key_remove,
+         name="api-key-revoke"),
+    path("account/notifications/", account.notification_preferences,
+         name="notification-preferences"),
+    path("unsubscribe/<str:token>/", account.unsubscribe, name="unsubscribe"),
     path("operator/", operator.operator, name="operator"),
     path("operator/organizations/", operator.operator_organizations,
          name="operator-organizations"),
@@ -21,8 +38,18 @@ urlpatterns = [
     path("orgs/<slug:name>/", consumer.organization, name="organization"),
     path("orgs/<slug:name>/invoices/", consumer.organization_invoices,
          name="organization-invoices"),
-    path("orgs/<slug:name>/offers/<slug:offer_key>/accept/", consumer.offer_accept,
+    path("orgs/<slug:name>/offers/", offers.offers, name="organization-offers"),
+    path("orgs/<slug:name>/offers/<slug:offer_key>/preview/", offers.offer_preview,
+         name="offer-preview"),
+    path("orgs/<slug:name>/offers/<slug:offer_key>/accept/", offers.offer_accept,
          name="offer-accept"),
+    path("orgs/<slug:name>/entitlements/<int:entitlement_id>/end/",
+         offers.entitlement_end_confirm, name="entitlement-end"),
+    path("orgs/<slug:name>/entitlements/<int:entitlement_id>/end/confirm/",
+         offers.entitlement_end_now, name="entitlement-end-confirm"),
+    path("orgs/<slug:org>/budgets/", budgets.budget_add, name="organization-budget-add"),
+    path("projects/<slug:project>/budgets/", budgets.budget_add, name="project-budget-add"),
+    path("budgets/<int:budget_id>/remove/", budgets.budget_remove, name="budget-remove"),
     path("projects/<slug:name>/", consumer.project, name="project"),
     path("invoices/<int:invoice_id>/", invoices.invoice, name="invoice"),
     path("invoices/<int:invoice_id>/pdf", invoices.invoice_pdf, name="invoice-pdf"),

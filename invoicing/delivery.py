@@ -227,6 +227,8 @@ def invoice_email_send(*, invoice_id: int, now: datetime) -> int:
                 text=render_to_string("emails/invoice.txt", context),
                 html=render_to_string("emails/invoice.html", context),
                 attachments=[attachment],
+                unsubscribe={"kind": "invoice",
+                             "organization": invoice.billing_account.organization_id},
             )
         delivery.email_status = StepStatus.DONE
         delivery.emailed_at = now

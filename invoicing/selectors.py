@@ -9,8 +9,9 @@ from django.db.models import Count, QuerySet, Sum
 
 from core.money import round_money
 from core.periods import Period
-from cycles.models import BillingCycle, CycleStatus
+from cycles.models import BillingCycle
 from invoicing.domain.credit_lines import CreditSpec
+from invoicing.forecast import ForecastLine, lines_forecast
 from invoicing.models import (
     Credit,
     CreditAllocation,
@@ -52,26 +53,27 @@ class SpendSummary:
 def spend_summary(*, cycle: BillingCycle, lines: QuerySet[InvoiceLine]) -> SpendSummary:
     """Total, split by resource type, current daily rate and month-end forecast.
 
-    The daily rate is what the resources running at the last rating cost per
-    day; the forecast adds that rate over the rest of the cycle to the spend so
-    far. Both are rounded once, like a line.
+    The daily rate is what the resources running (and the recurring fees active) at the
+    last rating cost per day, rounded once. The forecast is `invoicing.forecast`'s, the
+    same as the upcoming invoice's: running time and fees at their daily rate, metered
+    usage at its pace, per invoice from its own rating instant. One query.
     """
     currency = provider_current().currency
-    rows = lines.values_list("metric_key", "amount", "details", "invoice__rated_at")
-    total = Decimal(0)
-    daily = Decimal(0)
+    rows = [
+        ForecastLine(invoice_id=invoice_id, kind=kind, metric_key=metric_key or "",
+                     amount=amount, details=details or {}, rated_at=rated_at)
+        for invoice_id, kind, metric_key, amount, details, rated_at in lines.values_list(
+            "invoice_id", "kind", "metric_key", "amount", "details", "invoice__rated_at")
+    ]
     by_type: dict[str, Decimal] = defaultdict(Decimal)
+    daily = Decimal(0)
     rated_until = None
-    for metric_key, amount, details, rated_at in rows:
-        total += amount
-        by_type[metric_key or "other"] += amount
-        daily += Decimal(details.get("daily_rate", "0")) if details else Decimal(0)
-        if rated_at and (rated_until is None or rated_at > rated_until):
-            rated_until = rated_at
-    remaining_days = Decimal(0)
-    if cycle.status == CycleStatus.OPEN and rated_until is not None and rated_until < cycle.end:
-        remaining = cycle.end - rated_until
-        remaining_days = Decimal(remaining.days) + Decimal(remaining.seconds) / SECONDS_PER_DAY
+    for row in rows:
+        by_type[row.metric_key or "other"] += row.amount
+        daily += Decimal(row.details.get("daily_rate", "0"))
+        if row.rated_at and (rated_until is None or row.rated_at > rated_until):
+            rated_until = row.rated_at
+    total, forecast = lines_forecast(cycle=cycle, lines=rows, currency=currency)
     return SpendSummary(
         period_label=cycle.label,
         period_start=cycle.start,
@@ -84,7 +86,7 @@ def spend_summary(*, cycle: BillingCycle, lines: QuerySet[InvoiceLine]) -> Spend
             {"resource_type": key, "amount": value} for key, value in sorted(by_type.items())
         ],
         daily_rate=round_money(daily, currency),
-        forecast=round_money(total + daily * remaining_days, currency),
+        forecast=forecast,
     )
 
 

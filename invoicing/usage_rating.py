@@ -20,7 +20,6 @@ from django.db import connection
 
 from accounts.models import BillingAccount, Entitlement, ProjectAccountAssignment
 from accounts.selectors import EntitlementSpan, entitlements_for_period, project_labels
-from catalog.domain.charges import charge_spec
 from catalog.models import Metric, MetricPolicy, OfferVersion
 from catalog.selectors import (
     charges_of_price_lists,
@@ -34,18 +33,18 @@ from core.periods import Period, subtract_periods, timedelta_seconds
 from cycles.models import BillingCycle
 from invoicing.domain.lines import NO_ACCOUNT, AccountWindow, DraftLine, build_duration_lines
 from invoicing.domain.usage import (
-    SECONDS_PER_DAY,
     TIME_WEIGHTED_AVERAGE,
     ChargeLine,
     EntitlementTerms,
     UnratedUsage,
     UsageAggregate,
     fixed_fee_lines,
-    forecast_usage_amount,
     usage_lines,
 )
+from invoicing.forecast import ForecastLine, lines_forecast
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, LineKind
 from metering.models import UsageEvent
+from tenancy.selectors import provider_current
 
 UNENTITLED_RUNNING = "no active entitlement covers this resource type's service"
 
@@ -134,7 +133,7 @@ def usage_aggregates(*, window: Period, offers: bool) -> list[UsageAggregate]:
     ]
 
 
-def _terms(spans: list[EntitlementSpan]) -> dict[int, EntitlementTerms]:
+def entitlement_terms(spans: list[EntitlementSpan]) -> dict[int, EntitlementTerms]:
     charges = charges_of_price_lists(price_list_ids={s.price_list_id for s in spans})
     return {
         s.entitlement_id: EntitlementTerms(
@@ -159,7 +158,7 @@ def consumer_rating(*, offers: bool, cycle: Period, until: datetime, resources,
     window = Period(start=cycle.start, end=until)
     names = metric_names()
     spans = entitlements_for_period(period=window) if offers else []
-    terms = _terms(spans)
+    terms = entitlement_terms(spans)
     aggregates = usage_aggregates(window=window, offers=offers)
     lines, unrated = usage_lines(
         aggregates=aggregates, terms=terms,
@@ -170,7 +169,8 @@ def consumer_rating(*, offers: bool, cycle: Period, until: datetime, resources,
     result.unrated.extend(_unrated_usage(u) for u in unrated)
     if offers:
         result.charge_lines.extend(
-            fixed_fee_lines(terms=list(terms.values()), cycle=cycle, until=until))
+            fixed_fee_lines(terms=list(terms.values()), cycle=cycle, until=until,
+                            currency=provider_current().currency))
         _rate_running_time(result, spans, cycle=cycle, until=until, resources=resources,
                            assignments=assignments)
     return result
@@ -325,9 +325,8 @@ class UpcomingInvoice:
 def upcoming_invoice(*, billing_account: BillingAccount, now: datetime,
                      currency: str) -> UpcomingInvoice:
     """The draft of the open cycle containing `now` for the account (as the last rating
-    run left it) and a forecast of its total at the cycle's end: running resources and
-    recurring fees at their daily rate, sums and counts of usage at their pace so far,
-    re-priced with the charge that priced them. Two queries."""
+    run left it) and its forecast at the cycle's end (`invoicing.forecast`, the one the
+    dashboards show). Two queries."""
     cycle = BillingCycle.objects.filter(start__lte=now, end__gt=now).first()
     invoice = None
     lines: list[InvoiceLine] = []
@@ -336,43 +335,15 @@ def upcoming_invoice(*, billing_account: BillingAccount, now: datetime,
                    .exclude(status=InvoiceStatus.VOID).prefetch_related("lines").first())
     if invoice is not None:
         lines = list(invoice.lines.all())
-    total = sum((line.amount for line in lines), Decimal(0))
     rated_until = invoice.rated_at if invoice is not None else None
+    total = sum((line.amount for line in lines), Decimal(0))
     forecast = total
-    if cycle is not None and rated_until is not None and rated_until < cycle.end:
-        whole = Period(start=cycle.start, end=cycle.end)
-        elapsed = Period(start=cycle.start, end=max(rated_until, cycle.start + _EPSILON))
-        remaining = timedelta_seconds(cycle.end - rated_until) / SECONDS_PER_DAY
-        extra = Decimal(0)
-        # A usage charge is several lines (free units, tiers, fees) sharing a group; the
-        # first carries the charge and the measured quantity the forecast re-prices.
-        group_amounts: dict[str, Decimal] = defaultdict(Decimal)
-        for line in lines:
-            group_amounts[(line.details or {}).get("usage_group", f"line-{line.pk}")] += (
-                line.amount)
-        for line in lines:
-            details = line.details or {}
-            extra += Decimal(details.get("daily_rate", "0")) * remaining
-            if line.kind == LineKind.USAGE and "charge" in details and "aggregation" in details:
-                spec = _spec_from_details(details["charge"], line.metric_key)
-                projected = forecast_usage_amount(
-                    charge=spec, aggregation=details["aggregation"],
-                    quantity=Decimal(details["measured"]), elapsed=elapsed, cycle=whole)
-                group = details.get("usage_group", f"line-{line.pk}")
-                extra += round_money(projected, currency) - group_amounts[group]
-        forecast = round_money(total + extra, currency)
+    if cycle is not None:
+        total, forecast = lines_forecast(cycle=cycle, currency=currency, lines=[
+            ForecastLine(invoice_id=line.invoice_id, kind=line.kind,
+                         metric_key=line.metric_key or "", amount=line.amount,
+                         details=line.details or {}, rated_at=rated_until)
+            for line in lines])
     return UpcomingInvoice(billing_account=billing_account, cycle=cycle, invoice=invoice,
                            lines=lines, currency=currency, total=total, forecast=forecast,
                            rated_until=rated_until)
-
-
-def _spec_from_details(data: dict, metric: str):
-    tiers = data.get("tiers")
-    return charge_spec(
-        charge_id=data.get("charge_id", ""), model=data["model"], name=data["name"],
-        metric=metric or "metric", unit_price=data.get("unit_price"),
-        package_size=data.get("package_size"), amount=data.get("amount"),
-        tiers=[{"up_to": t["up_to"], "unit_price": t["unit_price"],
-                "flat_fee": t.get("flat_fee", "0")} for t in tiers] if tiers else None,
-        free_units=data.get("free_units"),
-    )

@@ -30,6 +30,9 @@ class OutboxMessage(models.Model):
     html = models.TextField(blank=True)
     # [[filename, content_type, absolute path], ...]
     attachments = models.JSONField(default=list, blank=True)
+    # What a one-click unsubscribe from this email turns off (notifications/unsubscribe.py):
+    # {"kind": "invoice" | "budget", "organization": id, "project": id}; empty: no link.
+    unsubscribe = models.JSONField(default=dict, blank=True)
     status = models.CharField(
         max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING
     )
@@ -131,6 +134,8 @@ class NotificationPreference(models.Model):
     )
     invoice_email = models.BooleanField(default=True)
     budget_email = models.BooleanField(default=True)
+    # Budget emails only for thresholds at or above this percent (0: every threshold).
+    budget_min_threshold = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField()
 
     class Meta:

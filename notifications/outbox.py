@@ -27,16 +27,19 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.utils import DNS_NAME
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.utils.html import escape
 
 from core.leases import due_ids
 from core.retries import backoff_seconds
 from notifications.models import OutboxMessage, OutboxStatus
+from notifications.unsubscribe import unsubscribe_headers
 from tenancy.jobs import queue_after_commit, queue_in_schema
 
 logger = logging.getLogger(__name__)
 
 OUTBOX_DELIVER_TASK = "notifications.tasks.outbox_deliver"
 ATTACHMENT_MISSING = "attachment {filename} is missing at {path}"
+UNSUBSCRIBE_TEXT = "Unsubscribe from these emails"
 
 
 class OutboxRetryLater(Exception):
@@ -77,12 +80,14 @@ def outbox_enqueue(
     text: str,
     html: str = "",
     attachments: Sequence[tuple[str, str, str]] = (),
+    unsubscribe: dict | None = None,
 ) -> OutboxMessage:
     """Record one email to `to` and deliver it after the surrounding transaction commits.
 
     Idempotent by `key`: a second call with the same key returns the existing row
     (whatever its status) and queues nothing. Attachments are
     `(filename, content_type, absolute file path)`; the files are read when sending.
+    `unsubscribe` says what its one-click unsubscribe turns off (notifications/unsubscribe.py).
     """
     try:
         with transaction.atomic():
@@ -91,6 +96,7 @@ def outbox_enqueue(
                 defaults={
                     "to": to, "subject": subject, "text": text, "html": html,
                     "attachments": [list(a) for a in attachments],
+                    "unsubscribe": unsubscribe or {},
                 },
             )
     except IntegrityError:
@@ -113,16 +119,27 @@ def _is_transient(error: Exception) -> bool:
 
 
 def _build_email(message: OutboxMessage) -> EmailMultiAlternatives:
+    headers = unsubscribe_headers(message)
+    text, html = message.text, message.html
+    if headers:
+        link = headers["List-Unsubscribe"].strip("<>")
+        text = f"{text.rstrip()}\n\n{UNSUBSCRIBE_TEXT}: {link}\n"
+        if html:
+            footer = (f'<p style="font-size:12px;color:#555"><a href="{escape(link)}">'
+                      f"{UNSUBSCRIBE_TEXT}</a></p>")
+            html = html.replace("</body>", footer + "</body>") if "</body>" in html \
+                else html + footer
     email = EmailMultiAlternatives(
-        subject=message.subject, body=message.text, from_email=settings.DEFAULT_FROM_EMAIL,
+        subject=message.subject, body=text, from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.to],
         # The same Message-ID on every attempt: a message sent again after a worker died
         # between the SMTP server's answer and the row's update is one message to the
         # receiving servers, which drop the repeat.
-        headers={"Message-ID": f"<outbox-{message.pk}.{connection.schema_name}@{DNS_NAME}>"},
+        headers={**headers,
+                 "Message-ID": f"<outbox-{message.pk}.{connection.schema_name}@{DNS_NAME}>"},
     )
-    if message.html:
-        email.attach_alternative(message.html, "text/html")
+    if html:
+        email.attach_alternative(html, "text/html")
     for filename, content_type, path in message.attachments:
         file = Path(path)
         if not file.is_file():

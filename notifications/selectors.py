@@ -31,7 +31,10 @@ class PreferenceView:
     project: str | None
     invoice_email: bool
     budget_email: bool
+    budget_min_threshold: int
     is_default: bool
+    organization_id: int | None = None
+    project_id: int | None = None
 
 
 def _view(*, organization: Organization | None, project: Project | None,
@@ -43,7 +46,10 @@ def _view(*, organization: Organization | None, project: Project | None,
         project=project.name if project is not None else None,
         invoice_email=row.invoice_email if row else True,
         budget_email=row.budget_email if row else True,
+        budget_min_threshold=row.budget_min_threshold if row else 0,
         is_default=row is None,
+        organization_id=organization.pk if organization is not None else None,
+        project_id=project.pk if project is not None else None,
     )
 
 
@@ -94,6 +100,23 @@ def budget_email_opt_outs(*, user_ids) -> tuple[set[tuple[int, int]], set[tuple[
         elif not budget_email:
             org_off.add((user_id, organization_id))
     return org_off, project_off, project_on
+
+
+def budget_email_min_thresholds(*, user_ids) -> tuple[dict[tuple[int, int], int],
+                                                       dict[tuple[int, int], int]]:
+    """The lowest threshold each user wants budget email for, by (user, organization)
+    and by (user, project); a project's row wins over its organization's. One query."""
+    by_org: dict[tuple[int, int], int] = {}
+    by_project: dict[tuple[int, int], int] = {}
+    rows = NotificationPreference.objects.filter(
+        user_id__in=list(user_ids)).values_list(
+        "user_id", "organization_id", "project_id", "budget_min_threshold")
+    for user_id, organization_id, project_id, minimum in rows:
+        if project_id is not None:
+            by_project[(user_id, project_id)] = minimum
+        else:
+            by_org[(user_id, organization_id)] = minimum
+    return by_org, by_project
 
 
 def invoice_email_recipients(billing_account: BillingAccount) -> list[str]:

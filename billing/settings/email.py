@@ -20,3 +20,6 @@ TALLY_OUTBOX_BACKOFF_SECONDS = env_int("TALLY_OUTBOX_BACKOFF_SECONDS", 30)
 TALLY_OUTBOX_BACKOFF_MAX_SECONDS = env_int("TALLY_OUTBOX_BACKOFF_MAX_SECONDS", 3600)
 # A message claimed by a worker that died mid-send may be claimed again after this.
 TALLY_OUTBOX_LEASE_SECONDS = env_int("TALLY_OUTBOX_LEASE_SECONDS", 300)
+# Links in emails (one-click unsubscribe): the provider's primary host goes in {host}.
+# Production: "https://{host}"; `dev.py up` serves on port 8000.
+TALLY_LINK_BASE = env_str("TALLY_LINK_BASE", "http://{host}:8000")

@@ -14,6 +14,7 @@ from core.replica import read_alias
 from cycles.models import BillingCycle
 from dashboards.selectors.billing_cycles import cycle_is_open
 from invoicing.delivery import deliveries_with_problems, invoice_pdf_file
+from invoicing.forecast import ForecastLine, lines_forecast
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus
 from invoicing.selectors import invoice_list
 
@@ -24,14 +25,28 @@ ATTENTION_LABELS = {
 
 def upcoming_invoices(*, organization: Organization, cycle: BillingCycle | None
                       ) -> list[Invoice]:
-    """The drafts of the open cycle for the organization's billing accounts (one query)."""
+    """The drafts of the open cycle for the organization's billing accounts, each with
+    its `forecast` at the cycle's end: the upcoming invoice API's (`invoicing.forecast`).
+    Two queries."""
     if not cycle_is_open(cycle):
         return []
-    return list(
+    invoices = list(
         invoice_list(organization_ids=[organization.pk], status=InvoiceStatus.DRAFT,
                      using=read_alias())
         .filter(cycle=cycle).order_by("billing_account__name")
     )
+    by_invoice: dict[int, list[ForecastLine]] = {invoice.pk: [] for invoice in invoices}
+    rated = {invoice.pk: invoice.rated_at for invoice in invoices}
+    rows = InvoiceLine.objects.using(read_alias()).filter(invoice_id__in=list(rated)).values_list(
+        "invoice_id", "kind", "metric_key", "amount", "details")
+    for invoice_id, kind, metric_key, amount, details in rows:
+        by_invoice[invoice_id].append(ForecastLine(
+            invoice_id=invoice_id, kind=kind, metric_key=metric_key or "", amount=amount,
+            details=details or {}, rated_at=rated[invoice_id]))
+    for invoice in invoices:
+        invoice.forecast = lines_forecast(cycle=cycle, lines=by_invoice[invoice.pk],
+                                          currency=invoice.currency)[1]
+    return invoices
 
 
 def past_invoices(*, organization: Organization) -> QuerySet[Invoice]:

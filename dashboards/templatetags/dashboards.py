@@ -49,6 +49,12 @@ def percent_of(value, whole) -> str:
     return str(max(Decimal(0), min(Decimal(100), share)).quantize(Decimal(1)))
 
 
+@register.filter
+def percent_amount(whole, percent) -> Decimal:
+    """`percent` % of `whole` (a budget's threshold as an amount), unrounded."""
+    return Decimal(whole or 0) * Decimal(percent) / 100
+
+
 @register.simple_tag
 def status_badge(status: str, label: str | None = None):
     return format_html('<span class="badge badge-{}">{}</span>', status, label or status)

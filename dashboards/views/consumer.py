@@ -1,21 +1,13 @@
 """The consumers' pages: the spend they may see, an organization's page (spend,
-invoices, billing accounts, offers, budgets) and its invoices, a project's page, and
-accepting an offer."""
+invoices, billing accounts, offers, budgets) and its invoices, and a project's page."""
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import Http404
-from django.shortcuts import redirect
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from accounts.entitlements import entitlement_accept
 from accounts.permissions import request_access
 from accounts.selectors import organization_get, project_get
-from core.timefmt import datetime_text
 from dashboards import exports
-from dashboards.forms import OfferAcceptForm
 from dashboards.selectors.billing_accounts import billing_accounts_with_projects
 from dashboards.selectors.billing_cycles import dashboard_cycle
 from dashboards.selectors.budget_status import budgets_for
@@ -38,9 +30,6 @@ from dashboards.views.widgets import (
     with_forecasts,
     with_pdf,
 )
-from tenancy.selectors import provider_current
-
-OFFER_ACCEPTED = "{account} now has {offer} (from {when})."
 
 
 @login_required
@@ -95,7 +84,9 @@ def organization(request, name: str):
         page.object_list = with_forecasts(list(page.object_list), cycle=cycle, until=until)
         context["project_page"] = page
         context["budgets"] = budgets_for(organization=org, cycle=cycle,
-                                         spend=context["summary"].total)
+                                         spend=context["summary"].total,
+                                         forecast=context["summary"].forecast,
+                                         since=until)
     context["unused_quota"] = unused_quota_report(projects=org.projects.all(), now=now)
     context["upcoming"] = upcoming_invoices(organization=org, cycle=cycle)
     past = list(past_invoices(organization=org)[:PREVIEW_SIZE + 1])
@@ -131,32 +122,6 @@ def organization_invoices(request, name: str):
 
 
 @login_required
-@require_POST
-def offer_accept(request, name: str, offer_key: str):
-    """An org admin accepts a public offer for one of the organization's accounts."""
-    access = request_access(request)
-    org = _visible_org(request, name)
-    if not access.can_manage_org(org.pk):
-        raise Http404("only an admin of the organization accepts offers")
-    form = OfferAcceptForm(request.POST, organization=org)
-    if not form.is_valid():
-        messages.error(request, "Choose one of the organization's billing accounts.")
-        return redirect(reverse("organization", args=[org.name]) + "#offers")
-    account = form.cleaned_data["billing_account"]
-    try:
-        entitlement = entitlement_accept(billing_account=account, offer_key=offer_key,
-                                         now=page_now(), actor=request.user)
-    except ValidationError as error:
-        messages.error(request, "; ".join(
-            reason for reasons in error.message_dict.values() for reason in reasons))
-    else:
-        messages.success(request, OFFER_ACCEPTED.format(
-            account=account.name, offer=entitlement.offer_version,
-            when=datetime_text(entitlement.start, provider_current().billing_timezone)))
-    return redirect(reverse("organization", args=[org.name]) + "#offers")
-
-
-@login_required
 @require_GET
 def project(request, name: str):
     access = request_access(request)
@@ -173,7 +138,9 @@ def project(request, name: str):
             return lines_csv(ordered, name=f"{proj.name}-lines-{cycle.label}")
         context["line_page"] = paginate(ordered, page=request.GET.get("page"))
         context["budgets"] = budgets_for(project=proj, cycle=cycle,
-                                         spend=context["summary"].total)
+                                         spend=context["summary"].total,
+                                         forecast=context["summary"].forecast,
+                                         since=context["summary"].rated_until)
     context["unused_quota"] = unused_quota_report(projects=[proj], now=now)
     current = getattr(proj, "current_assignments", [])
     context["billing_account"] = current[0].billing_account if current else None

@@ -51,6 +51,8 @@ def _nav(request, access) -> list[dict]:
     else:
         items.append({"label": "Spend", "url": reverse("spend"),
                       "current": path == reverse("spend")})
+        items.append({"label": "Notifications", "url": reverse("notification-preferences"),
+                      "current": path == reverse("notification-preferences")})
     if access.fleet_admin:
         items.append({"label": "Price list", "url": PRICE_LIST_URL, "current": False})
     return items

@@ -4,12 +4,7 @@ project rows, PDF links on invoice rows, and the project and line tables as CSV.
 from dashboards import exports
 from dashboards.selectors.daily_spend import daily_spend
 from dashboards.selectors.invoices import invoice_pdf_ready
-from dashboards.selectors.spend import (
-    forecast,
-    remaining_days,
-    spend_by_resource_type,
-    summary,
-)
+from dashboards.selectors.spend import project_forecasts, spend_by_resource_type, summary
 from dashboards.views.page import instant_text, money_text, page_currency
 
 
@@ -33,12 +28,11 @@ def summary_context(*, cycle, lines) -> dict:
     }
 
 
-def with_forecasts(rows: list[dict], *, cycle, until) -> list[dict]:
-    currency = page_currency()
-    days_left = remaining_days(cycle=cycle, until=until)
+def with_forecasts(rows: list[dict], *, cycle, until=None) -> list[dict]:
+    """Each project row with its month-end forecast (the upcoming invoice's computation)."""
+    forecasts = project_forecasts(cycle=cycle, project_ids=[row["id"] for row in rows])
     for row in rows:
-        row["forecast"] = forecast(total=row["total"], daily_rate=row["daily_rate"],
-                                   days_left=days_left, currency=currency)
+        row["forecast"] = forecasts.get(row["id"], row["total"])
     return rows
 
 
@@ -50,14 +44,15 @@ def with_pdf(invoices: list) -> list:
 
 def projects_csv(rows, *, cycle, until, name: str):
     currency = page_currency()
-    days_left = remaining_days(cycle=cycle, until=until)
 
     def with_forecast():
-        for row in rows.iterator(chunk_size=2000):
-            row["forecast"] = forecast(
-                total=row["total"], daily_rate=row["daily_rate"], days_left=days_left,
-                currency=currency)
-            yield row
+        batch: list[dict] = []
+        for row in rows.iterator(chunk_size=500):
+            batch.append(row)
+            if len(batch) == 500:
+                yield from with_forecasts(batch, cycle=cycle)
+                batch = []
+        yield from with_forecasts(batch, cycle=cycle)
 
     return exports.table_csv(
         name=name,

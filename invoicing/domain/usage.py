@@ -28,6 +28,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from catalog.domain.charges import ONE_TIME, RECURRING, ChargeSpec
 from catalog.domain.decimals import ZERO
+from core.money import round_money
 from core.periods import Period
 
 SECONDS_PER_DAY = Decimal(86400)
@@ -273,26 +274,39 @@ def usage_lines(*, aggregates: list[UsageAggregate], terms: dict[int, Entitlemen
     return lines, unrated
 
 
-def fixed_fee_lines(*, terms: list[EntitlementTerms], cycle: Period, until: datetime
-                    ) -> list[ChargeLine]:
+def fixed_fee_lines(*, terms: list[EntitlementTerms], cycle: Period, until: datetime,
+                    currency: str = "USD") -> list[ChargeLine]:
     """One-time fees of entitlements starting in the cycle (before `until`), and
     recurring fees prorated by the seconds each is active in `[cycle.start, until)`.
 
     For an open cycle (`until` before its end) a recurring line covers the time so far
     and carries the daily rate at which it grows while the entitlement stays active,
     so the upcoming invoice can forecast the rest of the cycle.
+
+    Switching offers within a cycle (Pro, then Enterprise, then Pro again) charges each
+    one-time fee once per account and cycle: the first entitlement that starts with it
+    bills it. A recurring fee that comes to less than the currency's minor unit so far
+    (a plan switched away from seconds after accepting it, or one accepted minutes
+    before this rating) leaves no line: a line reads a period and an amount, never a
+    zero-length or 0.00 one. A plan still active gets its line, with its daily rate,
+    from the rating at which it reaches the minor unit.
     """
     until = min(until, cycle.end)
     lines: list[ChargeLine] = []
     if until <= cycle.start:
         return lines
-    for entitlement in terms:
+    charged_once: set[tuple[int, str, str]] = set()
+    for entitlement in sorted(terms, key=lambda t: (t.start, t.entitlement_id)):
         end = until if entitlement.end is None else min(entitlement.end, until)
         start = max(entitlement.start, cycle.start)
         for charge in entitlement.charges:
             common = {"charge": charge.as_json(), "entitlement_id": entitlement.entitlement_id,
                       "offer": entitlement.label}
             if charge.model == ONE_TIME and cycle.start <= entitlement.start < until:
+                once = (entitlement.billing_account_id, charge.charge_id, charge.name)
+                if once in charged_once or not charge.amount:
+                    continue
+                charged_once.add(once)
                 lines.append(ChargeLine(
                     billing_account_id=entitlement.billing_account_id, kind=ONE_TIME,
                     period=Period(start=entitlement.start, end=cycle.end),
@@ -301,25 +315,32 @@ def fixed_fee_lines(*, terms: list[EntitlementTerms], cycle: Period, until: date
                     details={**common, "activated_at": _iso(entitlement.start)},
                 ))
             elif charge.model == RECURRING and start < end:
-                active = Period(start=start, end=end)
-                # The line reads fraction × monthly fee = amount: the fraction is stored
-                # with 10 places and the amount is computed from it, so it does.
-                fraction = quantize(active.seconds / cycle.seconds)
-                amount = fraction * charge.amount
-                still_active = entitlement.end is None or entitlement.end > until
-                daily = (charge.amount * SECONDS_PER_DAY / cycle.seconds
-                         if still_active and until < cycle.end else ZERO)
-                lines.append(ChargeLine(
-                    billing_account_id=entitlement.billing_account_id, kind=RECURRING,
-                    period=active, description=f"{charge.name} ({entitlement.label})",
-                    quantity=fraction, rate=charge.amount,
-                    amount=amount, label=entitlement.label, daily_rate=daily,
-                    details={**common, "proration": {
-                        "start": _iso(active.start), "end": _iso(active.end),
-                        "seconds": _plain(active.seconds),
-                        "cycle_seconds": _plain(cycle.seconds)}},
-                ))
+                line = _recurring_line(entitlement, charge, common, Period(start=start, end=end),
+                                       cycle=cycle, until=until)
+                if round_money(line.amount, currency):
+                    lines.append(line)
     return lines
+
+
+def _recurring_line(entitlement: EntitlementTerms, charge: ChargeSpec, common: dict,
+                    active: Period, *, cycle: Period, until: datetime) -> ChargeLine:
+    # The line reads fraction × monthly fee = amount: the fraction is stored with 10
+    # places and the amount is computed from it, so it does.
+    fraction = quantize(active.seconds / cycle.seconds)
+    amount = fraction * charge.amount
+    still_active = entitlement.end is None or entitlement.end > until
+    daily = (charge.amount * SECONDS_PER_DAY / cycle.seconds
+             if still_active and until < cycle.end else ZERO)
+    return ChargeLine(
+        billing_account_id=entitlement.billing_account_id, kind=RECURRING,
+        period=active, description=f"{charge.name} ({entitlement.label})",
+        quantity=fraction, rate=charge.amount,
+        amount=amount, label=entitlement.label, daily_rate=daily,
+        details={**common, "proration": {
+            "start": _iso(active.start), "end": _iso(active.end),
+            "seconds": _plain(active.seconds),
+            "cycle_seconds": _plain(cycle.seconds)}},
+    )
 
 
 def forecast_usage_amount(*, charge: ChargeSpec, aggregation: str, quantity: Decimal,

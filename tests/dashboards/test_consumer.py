@@ -260,19 +260,27 @@ def test_an_org_admin_accepts_a_public_offer_once(beta, world, pro_offer):
 
     client = signed_in(beta, "carol")
     page = client.get("/orgs/mars-corp/")
-    assert b'action="/orgs/mars-corp/offers/pro/accept/"' in page.content
+    assert b'action="/orgs/mars-corp/offers/pro/preview/"' in page.content
     with inside(beta):
         main = world.mars.billing_accounts.get(name="Main")
-    response = client.post("/orgs/mars-corp/offers/pro/accept/", {"billing_account": main.pk})
+    # Without confirming, nothing happens: the preview is shown instead.
+    unconfirmed = client.post("/orgs/mars-corp/offers/pro/accept/", {"billing_account": main.pk})
+    assert unconfirmed["Location"] == (
+        f"/orgs/mars-corp/offers/pro/preview/?billing_account={main.pk}")
+    preview = client.get(unconfirmed["Location"])
+    assert preview.status_code == 200 and b"Confirm: accept Pro" in preview.content
+    response = client.post("/orgs/mars-corp/offers/pro/accept/",
+                           {"billing_account": main.pk, "confirm": "yes"})
     assert response.status_code == 302
-    assert response["Location"] == "/orgs/mars-corp/#offers"
-    page = client.get("/orgs/mars-corp/")
+    assert response["Location"] == "/orgs/mars-corp/offers/"
+    page = client.get("/orgs/mars-corp/offers/")
     assert "Main now has Pro v1" in page.content.decode()
     assert [e.offer_version.offer.key for e in page.context["entitlements"]] == ["pro"]
     # Accepting again changes nothing and says why.
-    again = client.post("/orgs/mars-corp/offers/pro/accept/", {"billing_account": main.pk})
+    again = client.post("/orgs/mars-corp/offers/pro/accept/",
+                        {"billing_account": main.pk, "confirm": "yes"})
     assert again.status_code == 302
-    assert "already" in client.get("/orgs/mars-corp/").content.decode()
+    assert "already" in client.get("/orgs/mars-corp/offers/").content.decode()
     with inside(beta):
         entitlement = Entitlement.objects.get()
         assert (entitlement.billing_account_id, entitlement.created_by.username) == (
@@ -288,15 +296,16 @@ def test_only_an_org_admin_accepts_offers_and_only_for_its_own_accounts(beta, wo
         main = world.mars.billing_accounts.get(name="Main")
         venus_account = world.venus.billing_accounts.get()
     dave = signed_in(beta, "dave")
-    assert b"offers/pro/accept" not in dave.get("/orgs/mars-corp/").content
+    assert b"offers/pro/preview" not in dave.get("/orgs/mars-corp/").content
     assert dave.post("/orgs/mars-corp/offers/pro/accept/",
-                     {"billing_account": main.pk}).status_code == 404
+                     {"billing_account": main.pk, "confirm": "yes"}).status_code == 404
     assert signed_in(beta, "vera").post("/orgs/mars-corp/offers/pro/accept/",
-                                        {"billing_account": main.pk}).status_code == 404
+                                        {"billing_account": main.pk, "confirm": "yes"}
+                                        ).status_code == 404
     # An account of another organization is not a choice.
     carol = signed_in(beta, "carol")
     response = carol.post("/orgs/mars-corp/offers/pro/accept/",
-                          {"billing_account": venus_account.pk})
+                          {"billing_account": venus_account.pk, "confirm": "yes"})
     assert response.status_code == 302
     with inside(beta):
         assert not Entitlement.objects.exists()

@@ -130,15 +130,18 @@ def test_consumer_sees_the_upcoming_invoice_downloads_a_pdf_and_accepts_an_offer
     assert download.suggested_filename == f"{issued.number}.pdf"
     assert open(download.path(), "rb").read(5) == b"%PDF-"
 
-    # Accept the public Pro offer for the Main account.
+    # Accept the public Pro offer for the Main account: a preview first, then confirm.
     offer = page.locator('[data-offer="pro"]')
     offer.locator("select").select_option(label="Main")
     with page.expect_navigation(wait_until="load"):
-        offer.get_by_role("button", name="Accept Pro").click()
+        offer.get_by_role("button", name="Preview Pro").click()
+    check(page, reload(page), "12-consumer-offer-preview", watch, key=("h1",))
+    with page.expect_navigation(wait_until="load"):
+        page.get_by_role("button", name="Confirm: accept Pro").click()
     expect(page.locator(".messages")).to_contain_text("Main now has Pro v1")
+    check(page, page.goto(site.url("/orgs/mars-corp/")), "12-consumer-after-offer", watch,
+          key=("#offers",), charts=1)
     expect(page.locator("#offers")).to_contain_text(re.compile(r"Pro v1\s+for Main"))
-    check(page, reload(page), "12-consumer-after-offer", watch, key=("#offers",),
-          charts=1)
     with db_access():
         from accounts.models import Entitlement
 
@@ -182,3 +185,39 @@ def test_pages_fit_a_phone_screen(page: Page, site):
           key=("#kpis", "#upcoming"), charts=1)
     check(page, page.goto(site.url("/projects/adventure/")), "19-phone-project", watch,
           key=("#kpis",), charts=1)
+
+
+CONSUMER_PAGES = [
+    ("/spend/", ("#projects",)), ("/orgs/mars-corp/", ("#kpis",)),
+    ("/orgs/mars-corp/invoices/", ("#invoices",)), ("/orgs/mars-corp/offers/", ("#offers",)),
+    ("/projects/adventure/", ("#kpis",)), ("/account/", ("#api-keys",)),
+    ("/account/notifications/", ("h1",)),
+]
+OPERATOR_PAGES = [
+    ("/operator/", ("#kpis",)), ("/operator/organizations/", ("#organizations",)),
+    ("/operator/projects/", ("#projects",)), ("/operator/invoices/attention/", ("h1",)),
+("/operator/credits/", ("#credits",)),
+    ("/operator/late/", ("h1",)), ("/orgs/venus-corp/", ("#kpis",)),
+]
+
+
+def test_every_consumer_and_operator_page_fits_375_px_and_passes_axe(page: Page, site,
+                                                                    db_access):
+    """At 375 px no element is wider than the window (tables scroll inside their wrap or
+    stack as cards), and axe finds no serious or critical violation (pages.check)."""
+    watch = Watch(page)
+    page.set_viewport_size({"width": 375, "height": 812})
+    with db_access():
+        from invoicing.models import Invoice
+
+        invoice = Invoice.objects.filter(billing_account__organization__name="mars-corp"
+                                         ).order_by("pk").first()
+    _sign_in(page, site, "carol", watch)
+    for path, key in [*CONSUMER_PAGES, (f"/invoices/{invoice.pk}/", ("#lines",))]:
+        name = "375-consumer" + path.replace("/", "-").rstrip("-")
+        check(page, page.goto(site.url(path)), name, watch, key=key)
+    page.context.clear_cookies()
+    _sign_in(page, site, "chief", watch)
+    for path, key in OPERATOR_PAGES:
+        name = "375-operator" + path.replace("/", "-").rstrip("-")
+        check(page, page.goto(site.url(path)), name, watch, key=key)

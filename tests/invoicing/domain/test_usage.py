@@ -226,3 +226,49 @@ def test_charge_fields_are_checked_against_the_model(fields, field):
     with pytest.raises(ChargeFieldError) as error:
         charge_spec(**fields)
     assert field in error.value.errors
+
+
+def test_switching_back_and_forth_in_a_cycle_charges_each_one_time_fee_once():
+    # Pro on 10 March, Enterprise on 12 March, Pro again on 20 March (same charges).
+    pro = dict(billing_account_id=5, label="Pro v1", charges=FEES)
+    enterprise = charge_spec(model="one_time", name="Enterprise setup", amount="500.00")
+    terms = [
+        EntitlementTerms(entitlement_id=1, start=berlin(2026, 3, 10), end=berlin(2026, 3, 12),
+                         **pro),
+        EntitlementTerms(entitlement_id=2, billing_account_id=5, label="Enterprise v1",
+                         start=berlin(2026, 3, 12), end=berlin(2026, 3, 20),
+                         charges=(enterprise,)),
+        EntitlementTerms(entitlement_id=3, start=berlin(2026, 3, 20), end=None, **pro),
+    ]
+    lines = fixed_fee_lines(terms=terms, cycle=MARCH, until=MARCH.end)
+    one_time = [(line.description, line.amount) for line in lines if line.kind == "one_time"]
+    assert one_time == [("Setup (Pro v1)", D("49.00")),
+                        ("Enterprise setup (Enterprise v1)", D("500.00"))]
+    recurring = [line for line in lines if line.kind == "recurring"]
+    assert [round_money(line.amount, "EUR") for line in recurring] == [D("1.94"), D("11.59")]
+    assert all(line.period.start < line.period.end for line in lines)
+
+
+def test_a_switch_seconds_after_accepting_leaves_no_zero_length_or_zero_amount_line():
+    start = berlin(2026, 3, 10, 12)
+    terms = [
+        EntitlementTerms(entitlement_id=1, billing_account_id=5, label="Pro v1",
+                         start=start, end=start.replace(second=5), charges=FEES[:1]),
+        EntitlementTerms(entitlement_id=2, billing_account_id=5, label="Pro v2",
+                         start=start.replace(second=5), end=None, charges=FEES[:1]),
+    ]
+    lines = fixed_fee_lines(terms=terms, cycle=MARCH, until=berlin(2026, 3, 11),
+                            currency="EUR")
+    assert [line.label for line in lines] == ["Pro v2"]
+    assert all(round_money(line.amount, "EUR") > 0 for line in lines)
+
+
+def test_a_plan_accepted_a_minute_before_the_rating_has_no_line_yet():
+    start = berlin(2026, 3, 10, 12)
+    terms = [EntitlementTerms(entitlement_id=1, billing_account_id=5, label="Pro v1",
+                              start=start, end=None, charges=FEES[:1])]
+    assert fixed_fee_lines(terms=terms, cycle=MARCH, until=start.replace(minute=1),
+                           currency="EUR") == []
+    (line,) = fixed_fee_lines(terms=terms, cycle=MARCH, until=start.replace(minute=20),
+                              currency="EUR")
+    assert round_money(line.amount, "EUR") == D("0.01") and line.daily_rate > 0
