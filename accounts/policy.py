@@ -42,6 +42,10 @@ ACCOUNT = "account"          # organizations, projects, billing accounts, grants
 PREFERENCE = "preference"    # a person's own notification choices
 OPERATIONS = "operations"    # cycles, webhooks, the provider's plumbing
 CLOCK = "clock"              # a sandbox's test clock: anyone reads it, fleet admins move it
+DIRECTORY = "directory"      # the catalog as the operator keeps it: resource types,
+                             # regions, services, features, metrics, the catalog file,
+                             # who a private offer is for
+API_KEY = "api_key"          # API keys: each person's own; fleet admins everyone's
 
 # Every signed-in person of the provider, whatever their roles: the public offers, and
 # their own notification choices and identity.
@@ -50,17 +54,19 @@ SIGNED_IN = "signed_in"
 _EVERYTHING = {VIEW: ALL, ADD: ALL, CHANGE: ALL, DELETE: ALL}
 _SEES = {VIEW: ALL}
 _OWN_PREFERENCES = {VIEW: OWN, ADD: OWN, CHANGE: OWN, DELETE: OWN}
+_OWN = _OWN_PREFERENCES
 
 POLICY: dict[str, dict[str, dict[str, str]]] = {
-    SIGNED_IN: {CATALOG: _SEES, PREFERENCE: _OWN_PREFERENCES, CLOCK: _SEES},
+    SIGNED_IN: {CATALOG: _SEES, PREFERENCE: _OWN_PREFERENCES, CLOCK: _SEES, API_KEY: _OWN},
     Role.FLEET_ADMIN: {
         obj: _EVERYTHING for obj in (BUDGET, PRICE, CATALOG, USAGE, INVOICE, CREDIT,
-                                     ACCOUNT, OPERATIONS, CLOCK)
+                                     ACCOUNT, OPERATIONS, CLOCK, DIRECTORY, API_KEY)
     } | {PREFERENCE: _OWN_PREFERENCES},
     Role.FLEET_VIEWER: {
         BUDGET: {VIEW: ALL, ADD: ALL, CHANGE: OWN, DELETE: OWN},
         PRICE: _SEES, CATALOG: _SEES, USAGE: _SEES, INVOICE: _SEES, CREDIT: _SEES,
-        ACCOUNT: _SEES, OPERATIONS: _SEES, PREFERENCE: _OWN_PREFERENCES,
+        ACCOUNT: _SEES, OPERATIONS: _SEES, DIRECTORY: _SEES, PREFERENCE: _OWN_PREFERENCES,
+        API_KEY: _OWN,
     },
     Role.ORG_ADMIN: {
         BUDGET: {VIEW: SCOPE, ADD: SCOPE, CHANGE: SCOPE, DELETE: SCOPE},
@@ -91,7 +97,9 @@ ADMIN_MODEL_OBJECTS = {
 # The object of an API operation: a few paths say, else the area its schema tag names
 # (core.api_schema.operation_tag, the tags of settings.TALLY_API_TAGS).
 OBJECT_OF_PATH = (("notification-preferences", PREFERENCE), ("/whoami", PREFERENCE),
-                  ("/budgets", BUDGET), ("/payment-method", ACCOUNT), ("/test-clock", CLOCK))
+                  ("/budgets", BUDGET), ("/payment-method", ACCOUNT), ("/test-clock", CLOCK),
+                  ("/api/v1/catalog", DIRECTORY), ("/consumers", DIRECTORY),
+                  ("/api-keys", API_KEY))
 # POSTs that only ask (may this project use that feature?): views, not writes.
 QUESTIONS = ("/entitlements/check",)
 OBJECT_OF_TAG = {"Prices": PRICE, "Catalog": CATALOG, "Usage": USAGE, "Invoices": INVOICE,

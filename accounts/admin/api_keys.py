@@ -91,3 +91,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         revoked = sum(api_key_revoke(api_key=key, now=now, actor=request.user) for key in live)
         messages.success(request, f"Revoked {revoked} API key(s): they are refused from now on.")
         return None
+
+    # It asks first on a page of its own, which lists the keys and what revoking does.
+    revoke_selected.needs_confirmation = False
