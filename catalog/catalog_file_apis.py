@@ -14,8 +14,8 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.response import Response
 
+from catalog.api_access import CatalogApi
 from catalog.catalog_yaml import CatalogYamlParser
-from catalog.directory_apis import CatalogApi
 from catalog.models import PriceChangeSource
 from catalog.services.catalog_apply import catalog_apply
 from catalog.services.catalog_export import catalog_export

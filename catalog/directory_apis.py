@@ -15,10 +15,10 @@ services, each in its transaction, recorded by the audit log. Keys never change.
 """
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, permissions, serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
+from catalog.api_access import CatalogApi, get_or_404, valid_data
 from catalog.models import (
     Aggregation,
     Feature,
@@ -43,53 +43,7 @@ from catalog.services.directory import (
 from catalog.services.features import feature_create, service_create
 from catalog.services.metrics import metric_create, metric_service_set
 from catalog.services.resource_types import region_create, resource_type_create
-from core.api import DecimalJSONParser, plain_decimal
-
-CATALOG_ADMIN_ONLY = "Only a fleet billing admin may change the catalog."
-
-
-class CatalogAccess(permissions.BasePermission):
-    """Fleet roles read (others: 404, as if the catalog's directory did not exist);
-    fleet admins write (a viewer: 403)."""
-
-    def has_permission(self, request, view):
-        if not request.user.has_perm("catalog.view_metric"):
-            raise exceptions.NotFound()
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        if not request.user.has_perm("catalog.change_metric"):
-            raise exceptions.PermissionDenied(CATALOG_ADMIN_ONLY)
-        return True
-
-
-class CatalogWriteAccess(CatalogAccess):
-    """For views that share a path with a read everyone may make (GET /offers): reads
-    pass here (the read's own view narrows them); writes are the catalog's."""
-
-    def has_permission(self, request, view):
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return super().has_permission(request, view)
-
-
-class CatalogApi(APIView):
-    permission_classes = [permissions.IsAuthenticated, CatalogAccess]
-    parser_classes = [DecimalJSONParser]
-
-
-def _get_or_404(rows, what: str, **lookup):
-    """The row of `rows` (a manager or queryset) matching `lookup`, or 404."""
-    row = rows.filter(**lookup).first()
-    if row is None:
-        raise exceptions.NotFound(f"no {what} {next(iter(lookup.values()))!r}")
-    return row
-
-
-def _valid(serializer_class, request, *, partial: bool = False) -> dict:
-    serializer = serializer_class(data=request.data, partial=partial)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
+from core.api import plain_decimal
 
 # --- resource types and variants -----------------------------------------------------
 
@@ -133,7 +87,7 @@ class ResourceTypeCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_resource_types_create", request=ResourceTypeSerializer,
                    responses={201: ResourceTypeSerializer})
     def post(self, request):
-        data = _valid(ResourceTypeSerializer, request)
+        data = valid_data(ResourceTypeSerializer, request)
         metric = resource_type_create(
             key=data["key"], name=data["name"], unit=data["unit"],
             description=data["description"],
@@ -148,7 +102,7 @@ class ResourceTypeDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_resource_types_retrieve",
                    responses=ResourceTypeSerializer)
     def get(self, request, key: str):
-        return Response(resource_type_data(_get_or_404(_resource_types(), "resource type",
+        return Response(resource_type_data(get_or_404(_resource_types(), "resource type",
                                                        key=key)))
 
     @extend_schema(operation_id="catalog_resource_types_update", request=ResourceTypeSerializer,
@@ -156,8 +110,8 @@ class ResourceTypeDetailApi(CatalogApi):
                    description="Change names, unit, service; listed variants are added or "
                    "their descriptions changed (variants are never removed).")
     def patch(self, request, key: str):
-        _get_or_404(_resource_types(), "resource type", key=key)
-        data = _valid(ResourceTypeSerializer, request, partial=True)
+        get_or_404(_resource_types(), "resource type", key=key)
+        data = valid_data(ResourceTypeSerializer, request, partial=True)
         resource_type_update(
             key=key, name=data.get("name"), unit=data.get("unit"),
             description=data.get("description"), service_key=data.get("service"),
@@ -169,8 +123,8 @@ class VariantAddApi(CatalogApi):
     @extend_schema(operation_id="catalog_variants_add", request=VariantSerializer,
                    responses={201: ResourceTypeSerializer})
     def post(self, request, key: str):
-        _get_or_404(_resource_types(), "resource type", key=key)
-        data = _valid(VariantSerializer, request)
+        get_or_404(_resource_types(), "resource type", key=key)
+        data = valid_data(VariantSerializer, request)
         variant_ensure(metric_key=key, key=data["key"], description=data["description"])
         return Response(resource_type_data(_resource_types().get(key=key)),
                         status=status.HTTP_201_CREATED)
@@ -194,7 +148,7 @@ class RegionCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_regions_create", request=RegionSerializer,
                    responses={201: RegionSerializer})
     def post(self, request):
-        data = _valid(RegionSerializer, request)
+        data = valid_data(RegionSerializer, request)
         region = region_create(key=data["key"], name=data["name"])
         return Response(RegionSerializer(region).data, status=status.HTTP_201_CREATED)
 
@@ -203,8 +157,8 @@ class RegionDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_regions_update", request=RegionSerializer,
                    responses=RegionSerializer)
     def patch(self, request, key: str):
-        _get_or_404(Region.objects, "region", key=key)
-        data = _valid(RegionSerializer, request, partial=True)
+        get_or_404(Region.objects, "region", key=key)
+        data = valid_data(RegionSerializer, request, partial=True)
         region, _ = region_update(key=key, name=data.get("name"))
         return Response(RegionSerializer(region).data)
 
@@ -247,7 +201,7 @@ class DependencySetApi(CatalogApi):
     @extend_schema(operation_id="catalog_dependencies_set", request=DependencySerializer,
                    responses={200: DependencySerializer})
     def post(self, request):
-        data = _valid(DependencySerializer, request)
+        data = valid_data(DependencySerializer, request)
         row, _ = dependency_set(**data)
         return Response(dependency_data(row))
 
@@ -279,7 +233,7 @@ class ServiceCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_services_create", request=ServiceSerializer,
                    responses={201: ServiceSerializer})
     def post(self, request):
-        data = _valid(ServiceSerializer, request)
+        data = valid_data(ServiceSerializer, request)
         return Response(ServiceSerializer(service_create(**data)).data,
                         status=status.HTTP_201_CREATED)
 
@@ -287,13 +241,13 @@ class ServiceCreateApi(CatalogApi):
 class ServiceDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_services_retrieve", responses=ServiceSerializer)
     def get(self, request, key: str):
-        return Response(ServiceSerializer(_get_or_404(Service.objects, "service", key=key)).data)
+        return Response(ServiceSerializer(get_or_404(Service.objects, "service", key=key)).data)
 
     @extend_schema(operation_id="catalog_services_update", request=ServiceSerializer,
                    responses=ServiceSerializer)
     def patch(self, request, key: str):
-        _get_or_404(Service.objects, "service", key=key)
-        data = _valid(ServiceSerializer, request, partial=True)
+        get_or_404(Service.objects, "service", key=key)
+        data = valid_data(ServiceSerializer, request, partial=True)
         service, _ = service_update(key=key, name=data.get("name"),
                                     description=data.get("description"))
         return Response(ServiceSerializer(service).data)
@@ -328,7 +282,7 @@ class FeatureCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_features_create", request=FeatureSerializer,
                    responses={201: FeatureSerializer})
     def post(self, request):
-        data = _valid(FeatureSerializer, request)
+        data = valid_data(FeatureSerializer, request)
         feature = feature_create(service_key=data.pop("service"), **data)
         return Response(feature_data(feature), status=status.HTTP_201_CREATED)
 
@@ -336,14 +290,14 @@ class FeatureCreateApi(CatalogApi):
 class FeatureDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_features_retrieve", responses=FeatureSerializer)
     def get(self, request, key: str):
-        return Response(feature_data(_get_or_404(Feature.objects.select_related("service"),
+        return Response(feature_data(get_or_404(Feature.objects.select_related("service"),
                                                  "feature", key=key)))
 
     @extend_schema(operation_id="catalog_features_update", request=FeatureSerializer,
                    responses=FeatureSerializer)
     def patch(self, request, key: str):
-        _get_or_404(Feature.objects, "feature", key=key)
-        data = _valid(FeatureSerializer, request, partial=True)
+        get_or_404(Feature.objects, "feature", key=key)
+        data = valid_data(FeatureSerializer, request, partial=True)
         feature, _ = feature_update(key=key, name=data.get("name"), kind=data.get("kind"),
                                     default_limit=data.get("default_limit"),
                                     unit=data.get("unit"))
@@ -389,7 +343,7 @@ class MetricCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_metrics_create", request=MetricSerializer,
                    responses={201: MetricSerializer})
     def post(self, request):
-        data = _valid(MetricSerializer, request)
+        data = valid_data(MetricSerializer, request)
         metric = metric_create(service_key=data.pop("service"), **data)
         return Response(metric_data(_metrics().get(pk=metric.pk)),
                         status=status.HTTP_201_CREATED)
@@ -398,13 +352,13 @@ class MetricCreateApi(CatalogApi):
 class MetricDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_metrics_retrieve", responses=MetricSerializer)
     def get(self, request, key: str):
-        return Response(metric_data(_get_or_404(_metrics(), "metric", key=key)))
+        return Response(metric_data(get_or_404(_metrics(), "metric", key=key)))
 
     @extend_schema(operation_id="catalog_metrics_update", request=MetricSerializer,
                    responses=MetricSerializer)
     def patch(self, request, key: str):
-        _get_or_404(_metrics(), "metric", key=key)
-        data = _valid(MetricSerializer, request, partial=True)
+        get_or_404(_metrics(), "metric", key=key)
+        data = valid_data(MetricSerializer, request, partial=True)
         metric_update(key=key, name=data.get("name"), unit=data.get("unit"),
                       description=data.get("description"), aggregation=data.get("aggregation"),
                       unique_attribute=data.get("unique_attribute"),

@@ -19,7 +19,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, permissions, serializers, status
 from rest_framework.response import Response
 
-from catalog.directory_apis import CatalogApi, CatalogWriteAccess
+from catalog.api_access import CatalogApi, CatalogWriteAccess
 from catalog.domain.charges import MODELS
 from catalog.models import Offer, ServiceClass, TimeUnit
 from catalog.offer_apis import OfferOutputSerializer, offer_data

@@ -3,7 +3,9 @@
 Rendering reads the finalized invoice (its snapshots and lines), builds HTML from
 `templates/invoices/invoice.html` and turns it into a PDF outside any database
 transaction. The only URLs WeasyPrint may fetch are Tally's own files under
-`static/invoices/`; everything else is refused by `invoice_url_fetcher`.
+`static/invoices/` and the rendering provider's own branding folder
+(`MEDIA_ROOT/<schema>/branding/`, where its uploaded logo lives); everything else,
+another provider's files included, is refused by `invoice_url_fetcher`.
 
 The file lives at a deterministic, tenant-scoped path:
 `MEDIA_ROOT/<schema>/invoices/<number>.pdf`. It is written to a temporary file and
@@ -22,6 +24,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.db import connection
 from django.template.loader import render_to_string
+from django_tenants.utils import get_public_schema_name
 
 from core.money import round_money
 from invoicing.models import Invoice, InvoiceStatus
@@ -49,10 +52,27 @@ def url_is_invoice_asset(url: str) -> bool:
     return root in path.parents
 
 
-def invoice_url_fetcher():
-    """WeasyPrint's fetcher, limited to Tally's invoice assets: no network, no other local
-    file (an invoice line's text could otherwise smuggle a URL into the HTML). Refused
-    URLs are kept on the fetcher's `refused` list (and WeasyPrint logs a warning)."""
+def provider_branding_root(schema_name: str) -> Path:
+    """The one folder of a provider's uploads an invoice may show (tenancy's logo path)."""
+    return (Path(settings.MEDIA_ROOT) / schema_name / "branding").resolve()
+
+
+def url_is_provider_branding(url: str, schema_name: str) -> bool:
+    """Only `file://` URLs of files under this provider's own branding folder (after
+    resolving `..` and links): never another provider's, never the public schema's."""
+    if not url.startswith("file://") or not schema_name:
+        return False
+    if schema_name == get_public_schema_name():
+        return False
+    return provider_branding_root(schema_name) in _asset_path(url).resolve().parents
+
+
+def invoice_url_fetcher(schema_name: str | None = None):
+    """WeasyPrint's fetcher, limited to Tally's invoice assets and the provider's own
+    branding (`schema_name`, by default the current connection's): no network, no other
+    local file (an invoice line's text could otherwise smuggle a URL into the HTML).
+    Refused URLs are kept on the fetcher's `refused` list (and WeasyPrint logs a warning)."""
+    schema = connection.schema_name if schema_name is None else schema_name
     # Deferred on purpose: importing WeasyPrint (Pango and cairo through cffi) takes about
     # 0.5 s and 40 MB, and every Django process imports this module (admin -> delivery ->
     # pdf): only a process that renders a PDF should pay for it.
@@ -64,7 +84,7 @@ def invoice_url_fetcher():
             self.refused: list[str] = []
 
         def fetch(self, url, headers=None):
-            if not url_is_invoice_asset(url):
+            if not (url_is_invoice_asset(url) or url_is_provider_branding(url, schema)):
                 self.refused.append(url)
                 raise RefusedUrl(URL_REFUSED.format(url=url))
             return super().fetch(url, headers)
@@ -88,12 +108,18 @@ def money_text(value: Decimal, currency: str) -> str:
 
 def invoice_document_context(*, invoice: Invoice) -> dict:
     """Everything the template prints: the one document model the HTML page and the
-    CSV/JSON export read too (invoicing/presenter.py), plus the bundled logo."""
+    CSV/JSON export read too (invoicing/presenter.py), plus the logo to print."""
     document = invoice_document(invoice=invoice)
-    # The provider's own logo where the fetcher may read it; else Tally's bundled one.
-    logo = document.provider["logo"]
-    return {"doc": document,
-            "logo": logo if logo and url_is_invoice_asset(logo) else LOGO.resolve().as_uri()}
+    return {"doc": document, "logo": invoice_logo_url(document.provider["logo"])}
+
+
+def invoice_logo_url(provider_logo: str) -> str:
+    """The provider's uploaded logo where the fetcher may read it (its own branding
+    folder, the file present); else Tally's bundled one, never a broken image."""
+    if provider_logo and url_is_provider_branding(provider_logo, connection.schema_name):
+        if _asset_path(provider_logo).is_file():
+            return provider_logo
+    return LOGO.resolve().as_uri()
 
 
 def invoice_html(*, invoice: Invoice) -> str:

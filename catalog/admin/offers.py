@@ -114,7 +114,15 @@ class OfferForm(forms.ModelForm):
         self.impact = offer_version_impact(offer=self.instance, content=data["content"],
                                            actor=getattr(self.request, "user", None),
                                            now=clock_now())
-        raise ValidationError(REVIEW_IMPACT, code="review_impact")
+
+    def is_valid(self) -> bool:
+        # A change waiting for its impact to be seen is not wrong: it has no error (so the
+        # page shows no "Please correct the errors below"), it is just not saved yet.
+        return super().is_valid() and self.impact is None
+
+    @property
+    def impact_prompt(self) -> str:
+        return REVIEW_IMPACT if self.impact is not None else ""
 
 
 @admin.register(Offer)

@@ -82,6 +82,9 @@ def test_graduated_tiers_edited_row_by_row_make_a_new_version_after_the_preview(
     assert preview.status_code == 200, page[:2000]
     assert 'id="impact-preview"' in page and "acme" in page
     assert "Review the impact on the open cycle below" in page
+    # A preview is not an error: no red banner, no error list above the impact table.
+    assert "Please correct" not in page and "errornote" not in page
+    assert 'class="errorlist' not in page
     with inside(datum):
         assert pro.versions.count() == 1  # nothing saved yet
 

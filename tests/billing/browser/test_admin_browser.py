@@ -81,6 +81,7 @@ def test_the_operator_edits_graduated_tiers_through_the_offer_rows(page: Page, s
     with page.expect_navigation(wait_until="load"):
         page.locator('button[name="_save"]').click()
     expect(page.locator("#impact-preview")).to_be_visible()
+    expect(page.get_by_text("Please correct")).to_have_count(0)  # a preview, not an error
     page.screenshot(path=str(_shot("admin-05-offer-impact")), full_page=True)
     with page.expect_navigation(wait_until="load"):
         page.get_by_role("button", name="Confirm and save").click()
