@@ -40,7 +40,6 @@ from tests.conftest import PASSWORD
 from tests.factories import make_org, make_project
 
 SLUG = "otelcloud"
-PORT = 8141  # this worktree's port range
 DELTA = {Counter: AggregationTemporality.DELTA, Histogram: AggregationTemporality.DELTA}
 
 
@@ -70,12 +69,12 @@ def _catalog_and_consumer() -> None:
 
 
 class Tally:
-    def __init__(self, provider, key: str, blocker):
+    def __init__(self, provider, key: str, blocker, *, port: int):
         self.provider = provider
         self.key = key
         self.blocker = blocker
-        self.url = f"http://127.0.0.1:{PORT}"
-        self.headers = {"Host": f"{SLUG}.localhost:{PORT}", "Authorization": f"Bearer {key}"}
+        self.url = f"http://127.0.0.1:{port}"
+        self.headers = {"Host": f"{SLUG}.localhost:{port}", "Authorization": f"Bearer {key}"}
 
     def rate(self):
         with self.blocker.unblock(), tenant_context(self.provider):
@@ -107,14 +106,14 @@ def tally(django_db_setup, django_db_blocker):
                 key = api_key_issue(username="chief", name="otel collector").secret
         finally:
             connection.set_schema_to_public()
-        server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=PORT)
+        server = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)  # a free port
         server.daemon = True
         server.start()
         server.is_ready.wait(timeout=30)
         if server.error:
             raise server.error
         try:
-            yield Tally(provider, key, django_db_blocker)
+            yield Tally(provider, key, django_db_blocker, port=server.port)
         finally:
             server.terminate()
             _drop_provider(SLUG)
