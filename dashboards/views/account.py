@@ -143,6 +143,7 @@ def notification_preferences(request):
             notification_preference_set(
                 user=request.user, organization=organization, project=project,
                 invoice_email=("invoice_email" in request.POST) if project is None else None,
+                payment_email=("payment_email" in request.POST) if project is None else None,
                 budget_email="budget_email" in request.POST,
                 budget_min_threshold=minimum, now=page_now())
         except (ValueError, ValidationError):
