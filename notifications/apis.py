@@ -30,6 +30,8 @@ class PreferenceOutputSerializer(serializers.Serializer):
         help_text="The month's invoice email (organizations' billing users)."
     )
     budget_email = serializers.BooleanField(help_text="Budget alert emails.")
+    payment_email = serializers.BooleanField(
+        help_text="A card payment failed or needs the customer (organizations' admins).")
     budget_min_threshold = serializers.IntegerField(
         help_text="Budget emails only for thresholds at or above this percent (0: all).")
     is_default = serializers.BooleanField(help_text="True until the user chooses.")
@@ -38,6 +40,7 @@ class PreferenceOutputSerializer(serializers.Serializer):
 class PreferenceInputSerializer(serializers.Serializer):
     invoice_email = serializers.BooleanField(required=False)
     budget_email = serializers.BooleanField(required=False)
+    payment_email = serializers.BooleanField(required=False)
     budget_min_threshold = serializers.IntegerField(required=False, min_value=0,
                                                     max_value=1000)
 
@@ -45,7 +48,8 @@ class PreferenceInputSerializer(serializers.Serializer):
 def _preference_data(view) -> dict:
     return {"scope": view.scope, "organization": view.organization, "project": view.project,
             "invoice_email": view.invoice_email, "budget_email": view.budget_email,
-            "budget_min_threshold": view.budget_min_threshold, "is_default": view.is_default}
+            "budget_min_threshold": view.budget_min_threshold, "is_default": view.is_default,
+            "payment_email": view.payment_email}
 
 
 class NotificationPreferenceListApi(APIView):

@@ -118,7 +118,8 @@ class NotificationPreference(models.Model):
     viewers) get the month's invoice email, and budget recipients get budget
     emails. `invoice_email` is read on organization rows (invoices are per billing
     account of an organization); `budget_email` on both, a project's row winning
-    over its organization's.
+    over its organization's. `payment_email` (a card payment failed or needs the
+    customer) is read on organization rows, for its org admins.
     """
 
     user = models.ForeignKey(
@@ -134,6 +135,7 @@ class NotificationPreference(models.Model):
     )
     invoice_email = models.BooleanField(default=True)
     budget_email = models.BooleanField(default=True)
+    payment_email = models.BooleanField(default=True)
     # Budget emails only for thresholds at or above this percent (0: every threshold).
     budget_min_threshold = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField()

@@ -6,7 +6,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q
 
 from accounts.access import Access
-from accounts.models import ORG_ROLES, BillingAccount, Organization, Project, RoleGrant
+from accounts.models import (
+    ORG_ROLES,
+    BillingAccount,
+    Organization,
+    Project,
+    Role,
+    RoleGrant,
+)
 from notifications.models import NotificationPreference, OutboxMessage, WebhookDelivery
 
 SCOPE_PROJECT, SCOPE_ORGANIZATION = "project", "organization"
@@ -33,6 +40,7 @@ class PreferenceView:
     budget_email: bool
     budget_min_threshold: int
     is_default: bool
+    payment_email: bool = True
     organization_id: int | None = None
     project_id: int | None = None
 
@@ -48,6 +56,7 @@ def _view(*, organization: Organization | None, project: Project | None,
         budget_email=row.budget_email if row else True,
         budget_min_threshold=row.budget_min_threshold if row else 0,
         is_default=row is None,
+        payment_email=row.payment_email if row else True,
         organization_id=organization.pk if organization is not None else None,
         project_id=project.pk if project is not None else None,
     )
@@ -148,6 +157,37 @@ def invoice_email_recipients(billing_account: BillingAccount) -> list[str]:
     )
     out: list[str] = []
     for email in [*contacts, *sorted(e.strip().lower() for e in users)]:
+        if email and email not in out:
+            out.append(email)
+    return out
+
+
+def payment_email_recipients(billing_account: BillingAccount) -> list[str]:
+    """Who hears that a card payment of the account failed or needs the customer: its
+    billing contacts, plus the organization's admins (active, with an email address) who
+    did not turn `payment_email` off for the organization. Lowercased, each address
+    once, contacts first then admins, each group sorted. Two queries."""
+    contacts = sorted(
+        email.strip().lower()
+        for email in billing_account.contacts.values_list("email", flat=True)
+        if email and email.strip()
+    )
+    opted_out = NotificationPreference.objects.filter(
+        organization_id=billing_account.organization_id, payment_email=False
+    ).values("user_id")
+    admins = (
+        get_user_model().objects.filter(
+            is_active=True,
+            pk__in=RoleGrant.objects.filter(
+                organization_id=billing_account.organization_id, role=Role.ORG_ADMIN
+            ).values("user_id"),
+        )
+        .exclude(email="")
+        .exclude(pk__in=opted_out)
+        .values_list("email", flat=True)
+    )
+    out: list[str] = []
+    for email in [*contacts, *sorted(e.strip().lower() for e in admins)]:
         if email and email not in out:
             out.append(email)
     return out

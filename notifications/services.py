@@ -16,6 +16,7 @@ def notification_preference_set(*, user, organization: Organization | None = Non
                                 invoice_email: bool | None = None,
                                 budget_email: bool | None = None,
                                 budget_min_threshold: int | None = None,
+                                payment_email: bool | None = None,
                                 now: datetime) -> NotificationPreference:
     """Save how `user` wants to hear about one organization or project. A value left
     None keeps what was saved (or the default, True). Setting the same values twice
@@ -35,6 +36,7 @@ def notification_preference_set(*, user, organization: Organization | None = Non
                         invoice_email=True if invoice_email is None else invoice_email,
                         budget_email=True if budget_email is None else budget_email,
                         budget_min_threshold=budget_min_threshold or 0,
+                        payment_email=True if payment_email is None else payment_email,
                         updated_at=now,
                     )
                 return row
@@ -47,7 +49,9 @@ def notification_preference_set(*, user, organization: Organization | None = Non
             row.budget_email = budget_email
         if budget_min_threshold is not None:
             row.budget_min_threshold = budget_min_threshold
+        if payment_email is not None:
+            row.payment_email = payment_email
         row.updated_at = now
         row.save(update_fields=["invoice_email", "budget_email", "budget_min_threshold",
-                                "updated_at"])
+                                "payment_email", "updated_at"])
     return row

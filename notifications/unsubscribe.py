@@ -26,7 +26,10 @@ from notifications.services import notification_preference_set
 from tenancy.models import Domain
 from tenancy.selectors import provider_current
 
-KIND_INVOICE, KIND_BUDGET = "invoice", "budget"
+KIND_INVOICE, KIND_BUDGET, KIND_PAYMENT = "invoice", "budget", "payment"
+# The preference each kind's one-click unsubscribe turns off.
+_KIND_FLAG = {KIND_INVOICE: "invoice_email", KIND_BUDGET: "budget_email",
+              KIND_PAYMENT: "payment_email"}
 _SALT = "tally.notifications.unsubscribe"
 UNSUBSCRIBE_PATH = "/unsubscribe/{token}/"
 
@@ -82,7 +85,7 @@ def unsubscribe_apply(*, message: OutboxMessage, now: datetime) -> Unsubscribed:
     else:
         organization = Organization.objects.get(pk=message.unsubscribe["organization"])
     email = message.to.strip().lower()
-    flag = {"invoice_email": False} if kind == KIND_INVOICE else {"budget_email": False}
+    flag = {_KIND_FLAG[kind]: False}
     with transaction.atomic():
         users = list(get_user_model().objects.filter(email__iexact=email, is_active=True))
         for user in users:

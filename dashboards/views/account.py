@@ -2,23 +2,28 @@
 secret is shown once), and how they want to be notified, per organization and project.
 And the one-click unsubscribe link every email carries."""
 
+from datetime import date, datetime, timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.api_keys import api_key_issue, api_key_revoke
-from accounts.models import Organization, Project
+from accounts.models import ApiKeyScope, Organization, Project
 from accounts.permissions import request_access
 from accounts.selectors import api_key_list_for_user
+from core.timefmt import zone_of
 from dashboards.views.page import page_now, render_page
 from notifications.selectors import notification_preference_list
 from notifications.services import notification_preference_set
 from notifications.unsubscribe import unsubscribe_apply, unsubscribe_message
+from tenancy.selectors import provider_current
 
 KEY_REVOKED = "API key {name} revoked: it no longer works."
 ONLY_ADMINS = "Only an organization admin creates API keys."
@@ -30,6 +35,29 @@ def _may_issue_keys(access) -> bool:
 
 
 ISSUED_KEY = "dashboards.issued_api_key"
+# One line per scope, for the form: what a key of that scope can and cannot do.
+SCOPE_DESCRIPTIONS = {
+    ApiKeyScope.INGEST: "sends usage and lifecycle events only; cannot read anything",
+    ApiKeyScope.READ: "reads (GET) whatever your roles show; changes nothing",
+    ApiKeyScope.ADMIN: "does everything your roles allow, changes included",
+}
+KEY_FIELD_LABELS = {"name": "name:", "scope": "scope", "expires_at": "expiry",
+                    "user": "user:"}
+EXPIRY_INVALID = "the expiry must be a date (YYYY-MM-DD)"
+
+
+def _expiry_from_form(text: str) -> datetime | None:
+    """The key works through the chosen day in the provider's billing zone: it expires
+    at the start of the next local day. Blank: it never expires."""
+    if not text.strip():
+        return None
+    try:
+        last_day = date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError({"expires_at": [EXPIRY_INVALID]}) from None
+    zone = zone_of(provider_current().billing_timezone)
+    next_day = last_day + timedelta(days=1)
+    return datetime(next_day.year, next_day.month, next_day.day, tzinfo=zone)
 
 
 @login_required
@@ -45,6 +73,9 @@ def _account_page(request, *, issued: dict | None = None, status: int = 200):
     response = render_page(request, "accounts/home.html", {
         "api_keys": api_key_list_for_user(user=request.user),
         "may_issue_keys": _may_issue_keys(access), "issued": issued,
+        "scopes": [(scope.value, scope.label, SCOPE_DESCRIPTIONS[scope])
+                   for scope in ApiKeyScope],
+        "default_scope": ApiKeyScope.ADMIN.value,
     })
     response.status_code = status
     if issued is not None:
@@ -59,15 +90,21 @@ def api_key_create(request):
     if not _may_issue_keys(request_access(request)):
         raise Http404(ONLY_ADMINS)
     try:
-        issued = api_key_issue(username=request.user.username, name=request.POST.get("name", ""))
+        issued = api_key_issue(
+            username=request.user.username, name=request.POST.get("name", ""),
+            scope=request.POST.get("scope") or ApiKeyScope.ADMIN,
+            expires_at=_expiry_from_form(request.POST.get("expires_on", "")),
+            # Keys expire on Earth's clock, in a sandbox too (accounts.authentication).
+            now=timezone.now(), actor=request.user)
     except ValidationError as error:
-        for reasons in error.message_dict.values():
+        for field, reasons in error.message_dict.items():
             for reason in reasons:
-                messages.error(request, f"API key not created: {reason}")
+                label = KEY_FIELD_LABELS.get(field, field)
+                messages.error(request, f"API key not created: {label} {reason}")
         return _account_page(request, status=400)
     # Redirect, so reloading the page never creates a second key.
     request.session[ISSUED_KEY] = {"name": issued.api_key.name, "secret": issued.secret,
-                                   "id": issued.api_key.pk}
+                                   "id": issued.api_key.pk, "scope": issued.api_key.scope}
     return redirect(reverse("account") + "#api-keys")
 
 
@@ -106,6 +143,7 @@ def notification_preferences(request):
             notification_preference_set(
                 user=request.user, organization=organization, project=project,
                 invoice_email=("invoice_email" in request.POST) if project is None else None,
+                payment_email=("payment_email" in request.POST) if project is None else None,
                 budget_email="budget_email" in request.POST,
                 budget_min_threshold=minimum, now=page_now())
         except (ValueError, ValidationError):

@@ -36,6 +36,7 @@ from invoicing.models import (
     PaymentStatus,
 )
 from invoicing.payments.cards import payment_profile_for
+from invoicing.payments.failure_email import payment_failed_email_queue
 from invoicing.payments.stripe_api import (
     CARD_REFUSED,
     STRIPE_NOT_CONFIGURED,
@@ -154,6 +155,8 @@ def _attempt_fail(attempt: PaymentAttempt, delivery: InvoiceDelivery, *, intent_
                                               PaymentStatus.REQUIRES_ACTION):
         _record_failure(delivery, error=f"attempt {attempt.number}: {error}", now=now,
                         needs_customer=needs_customer)
+        if not attempt.on_session:  # on "pay now" the customer sees the outcome on the page
+            payment_failed_email_queue(delivery=delivery, attempt=attempt, error=error)
     return delivery.payment_status
 
 

@@ -168,3 +168,37 @@ def test_org_admins_create_api_keys_shown_once_and_revoke_them(beta, world):
     assert carol.post(f"/account/api-keys/{key_id}/revoke/").status_code == 302
     again = host_client(beta).get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert again.status_code in (401, 403)
+
+
+def _created_in_the_ui(client, **form) -> str:
+    assert client.post("/account/api-keys/", form).status_code == 302
+    return client.get("/account/").context["issued"]["secret"]
+
+
+def test_keys_created_in_the_ui_carry_their_scope_and_expiry(beta, world):
+    carol = signed_in(beta, "carol")
+    page = carol.get("/account/").content.decode()
+    assert 'name="scope"' in page and "reads (GET) whatever your roles show" in page
+    reader = _created_in_the_ui(carol, name="reports", scope="read", expires_on="2099-12-31")
+    api = host_client(beta)
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {reader}"}
+    assert api.get("/api/v1/whoami", **bearer).status_code == 200
+    refused = api.post("/api/v1/api-keys", {"name": "more", "scope": "admin"},
+                       content_type="application/json", **bearer)
+    assert refused.status_code == 403 and "scope (read)" in refused.content.decode()
+    collector = _created_in_the_ui(carol, name="collector", scope="ingest")
+    assert api.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {collector}").status_code == 403
+    listed = carol.get("/account/")
+    rows = {key.name: key for key in listed.context["api_keys"]}
+    assert rows["reports"].scope == "read" and rows["collector"].expires_at is None
+    html = listed.content.decode()
+    assert "after 31 Dec 2099" in html and 'data-scope="ingest"' in html
+    # A key used just now shows when; one never used says so.
+    assert rows["reports"].last_used_at is not None
+    assert rows["collector"].last_used_at is None  # a refused call is not a use
+    # An expiry in the past or not a date is refused with the reason, and no key made.
+    assert carol.post("/account/api-keys/", {"name": "old", "scope": "read",
+                                             "expires_on": "2001-01-01"}).status_code == 400
+    assert carol.post("/account/api-keys/", {"name": "odd", "scope": "nope"}).status_code == 400
+    names = {key.name for key in carol.get("/account/").context["api_keys"]}
+    assert names == {"reports", "collector"}
