@@ -65,6 +65,9 @@ class ApiKeyListApi(APIView):
                                                 description="Only keys that still work.")],
                    responses=ApiKeyOutputSerializer(many=True))
     def get(self, request):
+        """List API keys.
+
+        Your keys (a fleet admin's: everyone's, ?user= to filter); never the secret."""
         keys = _visible_keys(request)
         if username := request.query_params.get("user"):
             keys = keys.filter(user__username=username)
@@ -88,6 +91,10 @@ class ApiKeyIssueApi(APIView):
     @extend_schema(operation_id="api_keys_issue", summary="Issue an API key (secret shown once)",
                    request=InputSerializer, responses={201: ApiKeyIssuedSerializer})
     def post(self, request):
+        """Issue an API key.
+
+        With a name, a scope (ingest, read, admin) and an optional expiry; the secret is
+        shown once."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
@@ -108,6 +115,9 @@ class ApiKeyIssueApi(APIView):
 class ApiKeyDetailApi(APIView):
     @extend_schema(operation_id="api_keys_retrieve", responses=ApiKeyOutputSerializer)
     def get(self, request, key_id: int):
+        """Get an API key.
+
+        Its name, scope, expiry and last use; 404 for someone else's key."""
         return Response(ApiKeyOutputSerializer(_key_or_404(request, key_id)).data)
 
 
@@ -115,6 +125,9 @@ class ApiKeyRevokeApi(APIView):
     @extend_schema(operation_id="api_keys_revoke", summary="Revoke an API key (401 from now)",
                    request=None, responses=ApiKeyOutputSerializer)
     def post(self, request, key_id: int):
+        """Revoke an API key.
+
+        It is refused (401) from the next request on; revoked keys stay for the audit trail."""
         key = _key_or_404(request, key_id)
         api_key_revoke(api_key=key, now=timezone.now(), actor=request.user)
         key.refresh_from_db()

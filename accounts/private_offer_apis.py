@@ -34,6 +34,9 @@ class OfferConsumersApi(APIView):
 
     @extend_schema(operation_id="offers_consumers_list", responses=OfferConsumersSerializer)
     def get(self, request, offer_key: str):
+        """List a private offer's consumers.
+
+        The organizations it is meant for."""
         return Response({"offer": offer_key,
                          "organizations": private_offer_consumers(offer_key=offer_key)})
 
@@ -45,6 +48,9 @@ class OfferConsumersApi(APIView):
     @extend_schema(operation_id="offers_consumers_set", request=InputSerializer,
                    responses=OfferConsumersSerializer)
     def put(self, request, offer_key: str):
+        """Set a private offer's consumers.
+
+        Those organizations' admins may then accept it."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         names = private_offer_consumers_set(
@@ -58,6 +64,9 @@ class BillingAccountOffersApi(APIView):
                    summary="Offers this account may accept",
                    responses=OfferOutputSerializer(many=True))
     def get(self, request, billing_account_id: int):
+        """Offers this account may accept.
+
+        The public offers and the private ones meant for its organization."""
         account = billing_account_visible(access=request_access(request),
                                           billing_account_id=billing_account_id)
         keys = set(offers_open_to(organization_id=account.organization_id))

@@ -74,6 +74,9 @@ class UserListApi(APIView):
 
     @extend_schema(operation_id="users_list", responses=UserOutputSerializer(many=True))
     def get(self, request):
+        """List users.
+
+        The provider's people and their roles; fleet roles only."""
         return paginated(request, self, _users(), UserOutputSerializer, user_data)
 
 
@@ -96,6 +99,9 @@ class UserCreateApi(APIView):
     @extend_schema(operation_id="users_create", request=InputSerializer,
                    responses={201: UserOutputSerializer})
     def post(self, request):
+        """Create a user.
+
+        A person who can sign in; fleet admins only."""
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_create(**data.validated_data, actor=request.user,
@@ -112,11 +118,17 @@ class UserDetailApi(APIView):
 
     @extend_schema(operation_id="users_retrieve", responses=UserOutputSerializer)
     def get(self, request, username: str):
+        """Get a user.
+
+        One person with their role grants."""
         return Response(user_data(_user_or_404(username)))
 
     @extend_schema(operation_id="users_update", request=InputSerializer,
                    responses=UserOutputSerializer)
     def patch(self, request, username: str):
+        """Update a user.
+
+        Their name or email, or deactivate them (active=false)."""
         user = _user_or_404(username)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -150,6 +162,9 @@ class UserRoleGrantApi(APIView):
     @extend_schema(operation_id="users_roles_grant", request=RoleInputSerializer,
                    responses={201: UserOutputSerializer})
     def post(self, request, username: str):
+        """Grant a role.
+
+        Fleet, organization or project roles, audited."""
         user = _user_or_404(username)
         data = RoleInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -165,6 +180,9 @@ class UserRoleRevokeApi(APIView):
     @extend_schema(operation_id="users_roles_revoke", request=RoleInputSerializer,
                    responses=UserOutputSerializer)
     def delete(self, request, username: str):
+        """Revoke a role.
+
+        The grant ends at once, audited."""
         user = _user_or_404(username)
         data = RoleInputSerializer(data=request.data or request.query_params)
         data.is_valid(raise_exception=True)

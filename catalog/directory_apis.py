@@ -80,6 +80,9 @@ class ResourceTypeListApi(CatalogApi):
     @extend_schema(operation_id="catalog_resource_types_list",
                    responses=ResourceTypeSerializer(many=True))
     def get(self, request):
+        """List resource types.
+
+        What can be consumed (instances, disks, ...) with their variants; fleet roles only."""
         return Response([resource_type_data(m) for m in _resource_types()])
 
 
@@ -87,6 +90,9 @@ class ResourceTypeCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_resource_types_create", request=ResourceTypeSerializer,
                    responses={201: ResourceTypeSerializer})
     def post(self, request):
+        """Create a resource type.
+
+        A new kind of resource with its unit and variants; fleet admins only, audited."""
         data = valid_data(ResourceTypeSerializer, request)
         metric = resource_type_create(
             key=data["key"], name=data["name"], unit=data["unit"],
@@ -102,6 +108,9 @@ class ResourceTypeDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_resource_types_retrieve",
                    responses=ResourceTypeSerializer)
     def get(self, request, key: str):
+        """Get a resource type.
+
+        One resource type with its variants."""
         return Response(resource_type_data(get_or_404(_resource_types(), "resource type",
                                                        key=key)))
 
@@ -110,6 +119,9 @@ class ResourceTypeDetailApi(CatalogApi):
                    description="Change names, unit, service; listed variants are added or "
                    "their descriptions changed (variants are never removed).")
     def patch(self, request, key: str):
+        """Update a resource type.
+
+        Its name, unit or description; the key never changes."""
         get_or_404(_resource_types(), "resource type", key=key)
         data = valid_data(ResourceTypeSerializer, request, partial=True)
         resource_type_update(
@@ -123,6 +135,9 @@ class VariantAddApi(CatalogApi):
     @extend_schema(operation_id="catalog_variants_add", request=VariantSerializer,
                    responses={201: ResourceTypeSerializer})
     def post(self, request, key: str):
+        """Add a variant.
+
+        A size or flavour of a resource type (e.g. 4cpu-16gb), priced on its own."""
         get_or_404(_resource_types(), "resource type", key=key)
         data = valid_data(VariantSerializer, request)
         variant_ensure(metric_key=key, key=data["key"], description=data["description"])
@@ -141,6 +156,9 @@ class RegionSerializer(serializers.Serializer):
 class RegionListApi(CatalogApi):
     @extend_schema(operation_id="catalog_regions_list", responses=RegionSerializer(many=True))
     def get(self, request):
+        """List regions.
+
+        The regions prices and resources can name."""
         return Response(RegionSerializer(Region.objects.order_by("key"), many=True).data)
 
 
@@ -148,6 +166,9 @@ class RegionCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_regions_create", request=RegionSerializer,
                    responses={201: RegionSerializer})
     def post(self, request):
+        """Create a region.
+
+        A region prices and resources can name; fleet admins only, audited."""
         data = valid_data(RegionSerializer, request)
         region = region_create(key=data["key"], name=data["name"])
         return Response(RegionSerializer(region).data, status=status.HTTP_201_CREATED)
@@ -157,6 +178,9 @@ class RegionDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_regions_update", request=RegionSerializer,
                    responses=RegionSerializer)
     def patch(self, request, key: str):
+        """Update a region.
+
+        Its display name; the key never changes."""
         get_or_404(Region.objects, "region", key=key)
         data = valid_data(RegionSerializer, request, partial=True)
         region, _ = region_update(key=key, name=data.get("name"))
@@ -174,6 +198,9 @@ class ServiceClassListApi(CatalogApi):
                    "(a resource without one is `standard`).",
                    responses=ServiceClassSerializer(many=True))
     def get(self, request):
+        """List service classes.
+
+        The fixed classes a resource runs in (standard, spot, ...)."""
         return Response([{"key": c.value, "name": c.label} for c in ServiceClass])
 
 
@@ -193,6 +220,9 @@ class DependencyListApi(CatalogApi):
     @extend_schema(operation_id="catalog_dependencies_list",
                    responses=DependencySerializer(many=True))
     def get(self, request):
+        """List dependencies.
+
+        Which resource types depend on which, and whether an SLA credit cascades to them."""
         rows = ResourceTypeDependency.objects.select_related("resource_type", "depends_on")
         return Response([dependency_data(r) for r in rows])
 
@@ -201,6 +231,9 @@ class DependencySetApi(CatalogApi):
     @extend_schema(operation_id="catalog_dependencies_set", request=DependencySerializer,
                    responses={200: DependencySerializer})
     def post(self, request):
+        """Set a dependency.
+
+        A resource type depends on another; credit_cascades decides whether credits reach it."""
         data = valid_data(DependencySerializer, request)
         row, _ = dependency_set(**data)
         return Response(dependency_data(row))
@@ -209,6 +242,9 @@ class DependencySetApi(CatalogApi):
 class DependencyRemoveApi(CatalogApi):
     @extend_schema(operation_id="catalog_dependencies_remove", responses={204: None})
     def delete(self, request, key: str, depends_on: str):
+        """Remove a dependency.
+
+        Credits on the parent no longer cascade through it."""
         if not dependency_remove(resource_type=key, depends_on=depends_on):
             raise exceptions.NotFound(f"{key!r} does not depend on {depends_on!r}")
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -226,6 +262,9 @@ class ServiceSerializer(serializers.Serializer):
 class ServiceListApi(CatalogApi):
     @extend_schema(operation_id="catalog_services_list", responses=ServiceSerializer(many=True))
     def get(self, request):
+        """List services.
+
+        The services an offer can include."""
         return Response(ServiceSerializer(Service.objects.order_by("key"), many=True).data)
 
 
@@ -233,6 +272,9 @@ class ServiceCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_services_create", request=ServiceSerializer,
                    responses={201: ServiceSerializer})
     def post(self, request):
+        """Create a service.
+
+        A service offers can include; fleet admins only, audited."""
         data = valid_data(ServiceSerializer, request)
         return Response(ServiceSerializer(service_create(**data)).data,
                         status=status.HTTP_201_CREATED)
@@ -241,11 +283,17 @@ class ServiceCreateApi(CatalogApi):
 class ServiceDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_services_retrieve", responses=ServiceSerializer)
     def get(self, request, key: str):
+        """Get a service.
+
+        One service with its description."""
         return Response(ServiceSerializer(get_or_404(Service.objects, "service", key=key)).data)
 
     @extend_schema(operation_id="catalog_services_update", request=ServiceSerializer,
                    responses=ServiceSerializer)
     def patch(self, request, key: str):
+        """Update a service.
+
+        Its name or description; the key never changes."""
         get_or_404(Service.objects, "service", key=key)
         data = valid_data(ServiceSerializer, request, partial=True)
         service, _ = service_update(key=key, name=data.get("name"),
@@ -275,6 +323,9 @@ def feature_data(feature: Feature) -> dict:
 class FeatureListApi(CatalogApi):
     @extend_schema(operation_id="catalog_features_list", responses=FeatureSerializer(many=True))
     def get(self, request):
+        """List features.
+
+        The features offers grant (flags and quotas)."""
         return Response([feature_data(f) for f in Feature.objects.select_related("service")])
 
 
@@ -282,6 +333,9 @@ class FeatureCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_features_create", request=FeatureSerializer,
                    responses={201: FeatureSerializer})
     def post(self, request):
+        """Create a feature.
+
+        A flag or quota offers can grant; fleet admins only, audited."""
         data = valid_data(FeatureSerializer, request)
         feature = feature_create(service_key=data.pop("service"), **data)
         return Response(feature_data(feature), status=status.HTTP_201_CREATED)
@@ -290,12 +344,18 @@ class FeatureCreateApi(CatalogApi):
 class FeatureDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_features_retrieve", responses=FeatureSerializer)
     def get(self, request, key: str):
+        """Get a feature.
+
+        One feature with its kind and scope."""
         return Response(feature_data(get_or_404(Feature.objects.select_related("service"),
                                                  "feature", key=key)))
 
     @extend_schema(operation_id="catalog_features_update", request=FeatureSerializer,
                    responses=FeatureSerializer)
     def patch(self, request, key: str):
+        """Update a feature.
+
+        Its name or description; the key never changes."""
         get_or_404(Feature.objects, "feature", key=key)
         data = valid_data(FeatureSerializer, request, partial=True)
         feature, _ = feature_update(key=key, name=data.get("name"), kind=data.get("kind"),
@@ -336,6 +396,9 @@ def _metrics():
 class MetricListApi(CatalogApi):
     @extend_schema(operation_id="catalog_metrics_list", responses=MetricSerializer(many=True))
     def get(self, request):
+        """List usage metrics.
+
+        The metered quantities with their aggregation (sum, max, unique_count, ...)."""
         return Response([metric_data(m) for m in _metrics()])
 
 
@@ -343,6 +406,9 @@ class MetricCreateApi(CatalogApi):
     @extend_schema(operation_id="catalog_metrics_create", request=MetricSerializer,
                    responses={201: MetricSerializer})
     def post(self, request):
+        """Create a usage metric.
+
+        A metered quantity and how its events aggregate; fleet admins only, audited."""
         data = valid_data(MetricSerializer, request)
         metric = metric_create(service_key=data.pop("service"), **data)
         return Response(metric_data(_metrics().get(pk=metric.pk)),
@@ -352,11 +418,17 @@ class MetricCreateApi(CatalogApi):
 class MetricDetailApi(CatalogApi):
     @extend_schema(operation_id="catalog_metrics_retrieve", responses=MetricSerializer)
     def get(self, request, key: str):
+        """Get a usage metric.
+
+        One metric with its aggregation and unique-count attribute."""
         return Response(metric_data(get_or_404(_metrics(), "metric", key=key)))
 
     @extend_schema(operation_id="catalog_metrics_update", request=MetricSerializer,
                    responses=MetricSerializer)
     def patch(self, request, key: str):
+        """Update a usage metric.
+
+        Its name, unit or policy; the key never changes."""
         get_or_404(_metrics(), "metric", key=key)
         data = valid_data(MetricSerializer, request, partial=True)
         metric_update(key=key, name=data.get("name"), unit=data.get("unit"),

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import IsFleetAdmin, request_access
-from core.api import PlainDecimalField, StandardPagination
+from core.api import PlainDecimalField, StandardPagination, file_renderer
 from cycles.clock import clock_now
 from invoicing.credit_note_delivery import credit_note_pdf_store
 from invoicing.credit_notes import LineCredit, credit_note_issue
@@ -106,8 +106,14 @@ def _visible(request):
 
 
 class CreditNoteListApi(APIView):
+    # Described as a page, as it answers (drf-spectacular reads the pagination class).
+    pagination_class = StandardPagination
+
     @extend_schema(responses=CreditNoteSerializer(many=True))
     def get(self, request):
+        """List credit notes.
+
+        Credit notes against finalized invoices, newest first, within your scope."""
         paginator = StandardPagination()
         page = paginator.paginate_queryset(_visible(request), request, view=self)
         return paginator.get_paginated_response(CreditNoteSerializer(page, many=True).data)
@@ -116,12 +122,17 @@ class CreditNoteListApi(APIView):
 class CreditNoteDetailApi(APIView):
     @extend_schema(responses=CreditNoteSerializer)
     def get(self, request, credit_note_id: int):
+        """Get a credit note.
+
+        Its number, reason, lines and where its value went."""
         return Response(CreditNoteSerializer(
             get_object_or_404(_visible(request), pk=credit_note_id)).data)
 
 
 class CreditNotePdfApi(APIView):
     """The credit note's PDF (rendered once, then stored)."""
+
+    renderer_classes = [file_renderer("application/pdf", "pdf")]
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, credit_note_id: int):

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import file_renderer
 from invoicing.invoice_apis import _invoice_or_404
 from invoicing.presenter import invoice_document
 from invoicing.spend_apis import csv_safe
@@ -36,6 +37,8 @@ class InvoiceDocumentApi(APIView):
 
 class InvoiceDocumentCsvApi(APIView):
     """The invoice's document as CSV: the PDF's columns, rows and totals."""
+
+    renderer_classes = [file_renderer("text/csv", "csv")]
 
     @extend_schema(responses={(200, "text/csv"): str})
     def get(self, request, invoice_id: int):

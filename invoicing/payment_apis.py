@@ -218,11 +218,12 @@ class InvoiceRefundApi(APIView):
 
     @extend_schema(request=InputSerializer, responses=PaymentStateSerializer)
     def post(self, request, invoice_id: int):
-        invoice = _finalized_invoice(request, invoice_id)
         if not request_access(request).fleet_admin:
             raise PermissionDenied(NOT_FLEET_ADMIN)
+        # The body first: a bad reason is named whatever state the invoice is in.
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        invoice = _finalized_invoice(request, invoice_id)
         invoice_payment_refund(invoice_id=invoice.pk, reason=data.validated_data["reason"],
                                now=clock_now())
         return Response(_state_body(invoice.pk))
@@ -238,8 +239,8 @@ class StripeWebhookApi(APIView):
 
     @extend_schema(
         request=OpenApiTypes.OBJECT,
-        responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT,
-                   503: OpenApiTypes.OBJECT},
+        # 400 and 404 are the error envelope (core.api_schema documents them).
+        responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
         description="400 (error envelope): a bad Stripe-Signature, a timestamp more than 300 s "
         "from now either way, or a body that is not one event object with an id. 503: "
         "Stripe could not be reached to sync the event's object (Stripe sends it again).",

@@ -76,6 +76,8 @@ def test_every_error_status_is_documented_with_the_envelope():
         missing += [f"{method.upper()} {path}: {status}" for status in expected
                     if status not in responses]
         for status, response in responses.items():
+            if "/otlp/" in path:
+                continue  # OTLP answers its errors as google.rpc.Status, as its spec says
             if status.startswith("4") and status not in ("401",) and "content" in response:
                 schema = response["content"].get("application/json", {}).get("schema", {})
                 if schema.get("$ref") != envelope and "$ref" not in schema:
