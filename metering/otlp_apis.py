@@ -8,6 +8,7 @@ default).
 """
 
 import gzip
+import json
 import zlib
 
 from django.http import HttpResponse
@@ -28,6 +29,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKeyScope
 from accounts.permissions import IsFleetAdmin
 from core.api import file_renderer
+from core.api_gate import value_refusals
 from cycles.clock import clock_now
 from metering.otlp import otlp_metrics_ingest
 
@@ -73,11 +75,28 @@ def _decompressed(body: bytes, encoding: str) -> bytes:
     return data
 
 
+def _json_gated(text: str) -> None:
+    """The input gate's rules for the JSON flavour (depth, control characters, numbers):
+    a refusal answers as OTLP answers, a google.rpc.Status."""
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise _OtlpError(f"the body is not JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise _OtlpError("the body must be one JSON object (an ExportMetricsServiceRequest)")
+    refusals = value_refusals(value)
+    if refusals:
+        field, reasons = next(iter(refusals.items()))
+        raise _OtlpError(f"{field or 'body'}: {reasons[0]}")
+
+
 def _decoded(body: bytes, media: str) -> ExportMetricsServiceRequest:
     message = ExportMetricsServiceRequest()
     try:
         if media == JSON:
-            json_format.Parse(body.decode("utf-8"), message, ignore_unknown_fields=True)
+            text = body.decode("utf-8")
+            _json_gated(text)
+            json_format.Parse(text, message, ignore_unknown_fields=True)
         else:
             message.ParseFromString(body)
     except (DecodeError, json_format.ParseError, UnicodeDecodeError, ValueError) as error:
