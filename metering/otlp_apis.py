@@ -80,6 +80,8 @@ def _json_gated(text: str) -> None:
     a refusal answers as OTLP answers, a google.rpc.Status."""
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise _OtlpError("the body nests deeper than JSON is accepted (32 levels)") from None
     except ValueError as error:
         raise _OtlpError(f"the body is not JSON: {error}") from None
     if not isinstance(value, dict):

@@ -43,7 +43,18 @@ def _lines(api, *, period: str, account) -> tuple[dict, dict]:
     listed = api.get("/api/v1/invoices", period=period, billing_account=account.pk).json()
     (invoice,) = listed["results"]
     detail = api.get(f"/api/v1/invoices/{invoice['id']}").json()
-    return detail, {(line["kind"], line["description"]): line for line in detail["lines"]}
+    # A usage charge prints as several lines (its free units at rate 0, then what is
+    # billed): read each charge as their sum, under the charge's own description.
+    charges: dict[tuple[str, str], dict] = {}
+    for line in detail["lines"]:
+        key = (line["kind"], line["description"].split(", ")[0])
+        if key in charges and line["kind"] == "usage":
+            total = charges[key]
+            for field in ("amount", "quantity"):
+                total[field] = str(Decimal(total[field]) + Decimal(line[field]))
+        else:
+            charges[key] = dict(line)
+    return detail, charges
 
 
 def test_a_month_end_on_the_sandbox_clock_prorates_charges_once_and_resets_free_units(
