@@ -215,12 +215,12 @@ def test_preview_confirm_and_switch_an_offer_then_read_the_next_invoice(page: Pa
           watch, key=("#lines",))
     lines = page.locator("#lines")
     assert lines.get_by_text("Onboarding (Pro v1)").count() == 1
-    # No $0.00 line from the switch: the only lines at $0.00 are free units, printed at
-    # rate 0 so that every line reads quantity × rate = amount (issue 18).
+    # No $0.00 line from the switch: the only lines at $0.00 are free units and free
+    # tiers, printed at rate 0 so that every line reads quantity × rate = amount (issue 18).
     for row in lines.locator("tbody tr").all():
         cells = row.locator("td").all_inner_texts()
         if cells and cells[-1].strip() == "$0.00":
-            assert any(" free" in cell for cell in cells), cells
+            assert any(" free" in cell or cell.startswith("$0.00 per") for cell in cells), cells
 
 
 def _whoami(page: Page, site, secret: str) -> tuple[int, dict]:
