@@ -10,7 +10,6 @@ Keys are read and revoked by their owner or a fleet admin; anyone else gets 404.
 """
 
 from django.contrib.auth import get_user_model
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
@@ -21,6 +20,7 @@ from accounts.apis import paginated
 from accounts.models import ApiKey, ApiKeyScope
 from accounts.permissions import request_access
 from core.api import StandardPagination
+from cycles.clock import real_now
 
 ISSUE_FOR_OTHERS = "Only a fleet admin may issue a key for another user."
 
@@ -38,7 +38,7 @@ class ApiKeyOutputSerializer(serializers.Serializer):
     active = serializers.SerializerMethodField()
 
     def get_active(self, key) -> bool:
-        now = timezone.now()
+        now = real_now()
         return key.revoked_at is None and (key.expires_at is None or key.expires_at > now)
 
 
@@ -72,7 +72,7 @@ class ApiKeyListApi(APIView):
         if username := request.query_params.get("user"):
             keys = keys.filter(user__username=username)
         if request.query_params.get("active") in ("true", "1"):
-            keys = keys.filter(revoked_at__isnull=True).exclude(expires_at__lte=timezone.now())
+            keys = keys.filter(revoked_at__isnull=True).exclude(expires_at__lte=real_now())
         return paginated(request, self, keys, ApiKeyOutputSerializer, lambda k: k)
 
 
@@ -106,7 +106,7 @@ class ApiKeyIssueApi(APIView):
                 raise exceptions.ValidationError(
                     {"username": [USER_NOT_FOUND.format(username=username)]})
         issued = api_key_issue(username=username, name=fields["name"], scope=fields["scope"],
-                               expires_at=fields["expires_at"], now=timezone.now(),
+                               expires_at=fields["expires_at"], now=real_now(),
                                actor=request.user)
         body = dict(ApiKeyOutputSerializer(issued.api_key).data, secret=issued.secret)
         return Response(body, status=status.HTTP_201_CREATED)
@@ -129,6 +129,6 @@ class ApiKeyRevokeApi(APIView):
 
         It is refused (401) from the next request on; revoked keys stay for the audit trail."""
         key = _key_or_404(request, key_id)
-        api_key_revoke(api_key=key, now=timezone.now(), actor=request.user)
+        api_key_revoke(api_key=key, now=real_now(), actor=request.user)
         key.refresh_from_db()
         return Response(ApiKeyOutputSerializer(key).data)

@@ -6,7 +6,6 @@ from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.utils import timezone
 from rest_framework import authentication, exceptions
 
 from accounts.access import access_from_grants
@@ -15,6 +14,7 @@ from accounts.backends import remember_access
 from accounts.models import ApiKey, RoleGrant
 from accounts.scopes import scope_check
 from audit.context import api_key_used
+from cycles.clock import real_now
 
 INVALID_KEY = "Invalid API key."
 REVOKED_KEY = "This API key was revoked."
@@ -45,8 +45,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(INVALID_KEY)
         if api_key.revoked_at is not None:
             raise exceptions.AuthenticationFailed(REVOKED_KEY)
-        # Real time, in a sandbox too: keys expire and are used on Earth's clock.
-        now = timezone.now()
+        now = real_now()
         if api_key.expires_at is not None and api_key.expires_at <= now:
             raise exceptions.AuthenticationFailed(EXPIRED_KEY)
         scope_check(api_key, request)

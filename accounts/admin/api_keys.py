@@ -7,11 +7,11 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
 from accounts.admin.service_forms import copy_saved
 from accounts.api_keys import EXPIRES_IN_PAST, api_key_issue, api_key_revoke
 from accounts.models import ApiKey, ApiKeyScope
+from cycles.clock import real_now
 
 SECRET_SHOWN_ONCE = ("API key {name!r} issued. Copy it now, it is never shown again: {secret}")
 
@@ -30,7 +30,7 @@ class ApiKeyIssueForm(forms.ModelForm):
     def clean_expires_at(self):
         # The service checks it again when it writes (save_model).
         expires_at = self.cleaned_data.get("expires_at")
-        if expires_at is not None and expires_at <= timezone.now():
+        if expires_at is not None and expires_at <= real_now():
             raise ValidationError(EXPIRES_IN_PAST)
         return expires_at
 
@@ -66,7 +66,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         try:
             issued = api_key_issue(username=data["user"].username, name=data["name"],
                                    scope=data["scope"], expires_at=data.get("expires_at"),
-                                   now=timezone.now(), actor=request.user)
+                                   now=real_now(), actor=request.user)
         except ValidationError as error:  # a race with the form's checks: say why
             messages.error(request, "; ".join(m for ms in error.message_dict.values()
                                               for m in ms))
@@ -87,7 +87,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 "keys": live, "opts": self.model._meta,
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             })
-        now = timezone.now()
+        now = real_now()
         revoked = sum(api_key_revoke(api_key=key, now=now, actor=request.user) for key in live)
         messages.success(request, f"Revoked {revoked} API key(s): they are refused from now on.")
         return None

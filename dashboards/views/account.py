@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -19,6 +18,7 @@ from accounts.models import ApiKeyScope, Organization, Project
 from accounts.permissions import request_access
 from accounts.selectors import api_key_list_for_user
 from core.timefmt import zone_of
+from cycles.clock import real_now
 from dashboards.views.page import page_now, render_page
 from notifications.selectors import notification_preference_list
 from notifications.services import notification_preference_set
@@ -95,7 +95,7 @@ def api_key_create(request):
             scope=request.POST.get("scope") or ApiKeyScope.ADMIN,
             expires_at=_expiry_from_form(request.POST.get("expires_on", "")),
             # Keys expire on Earth's clock, in a sandbox too (accounts.authentication).
-            now=timezone.now(), actor=request.user)
+            now=real_now(), actor=request.user)
     except ValidationError as error:
         for field, reasons in error.message_dict.items():
             for reason in reasons:

@@ -2,13 +2,13 @@
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
-from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from accounts.api_keys import api_key_issue
 from accounts.models import ApiKeyScope
 from audit.context import AuditedCommand
 from core.timefmt import instant_from_iso
+from cycles.clock import real_now
 from tenancy.selectors import provider_get_by_slug
 
 PROVIDER_NOT_FOUND = "no provider with slug {slug!r}: list them in the platform admin"
@@ -41,7 +41,7 @@ class Command(AuditedCommand):
             try:
                 issued = api_key_issue(username=options["user"], name=options["name"],
                                        scope=options["scope"], expires_at=expires_at,
-                                       now=timezone.now())
+                                       now=real_now())
             except ValidationError as exc:
                 lines = [f"{f}: {m}" for f, ms in exc.message_dict.items() for m in ms]
                 raise CommandError("cannot issue API key: " + "; ".join(lines)) from exc
