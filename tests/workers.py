@@ -59,10 +59,15 @@ class Process:
                 self.popen.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(django_db_setup):
-    """A worker consuming this test run's queue; yields once it answers pings."""
+    """A worker consuming this test run's queue; yields once it answers pings. It lives
+    for one module only: a worker left running would pick up the tasks that other tests
+    queue on purpose and leave unconsumed (PDF renders of a provider they are dropping),
+    and race them. Tasks already waiting are purged first for the same reason."""
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(queue)
     hostname = f"{queue}@localhost"
     worker = Process(
         [sys.executable, "-m", "celery", "-A", "billing", "worker", "--loglevel", "INFO",

@@ -46,7 +46,9 @@ def provider_with_history(slug: str, name: str) -> Provider:
     provider_drop(slug)
     provider = provider_onboard(slug=slug, name=name, admin_username="oscar",
                                 admin_password=PASSWORD).provider
-    with tenant_context(provider), mock.patch("invoicing.delivery._queue_pipeline"):
+    # The fixture renders the PDFs itself: no delivery task may reach a worker.
+    with tenant_context(provider), mock.patch("invoicing.delivery._queue_pipeline"), \
+            mock.patch("invoicing.delivery.queue_after_commit"):
         billing_start_set(month="2020-09")
         instance, disk = seed_catalog()
         seed_prices(instance, disk, valid_from=SEP_START)
