@@ -242,31 +242,84 @@ def manage(*args: str, env: dict[str, str]) -> None:
         raise SystemExit(f"`manage.py {' '.join(args)}` failed (exit {result.returncode})")
 
 
-def cmd_up(args: argparse.Namespace) -> int:
-    env = dict(os.environ)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings.local")
-    postgres, redis_server = EmbeddedPostgres(), EmbeddedRedis()
-    children: list[tuple[str, subprocess.Popen]] = []
-    stopping = False
+class Stack:
+    """The processes `dev.py up` runs, stopped together: children first (each stops
+    itself on SIGTERM), then the embedded databases last."""
 
-    def stop_all(*_):
-        nonlocal stopping
-        if stopping:
+    def __init__(self) -> None:
+        self.postgres, self.redis = EmbeddedPostgres(), EmbeddedRedis()
+        self.children: list[tuple[str, subprocess.Popen]] = []
+        self.stopping = False
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        self.children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env)))
+
+    def stop(self, *_) -> None:
+        if self.stopping:
             return
-        stopping = True
+        self.stopping = True
         say("stopping web, worker and beat")
-        for _, child in children:
+        for _, child in self.children:
             if child.poll() is None:
                 child.terminate()
         deadline = time.monotonic() + 8
-        for _, child in children:
+        for _, child in self.children:
             try:
                 child.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.kill()
-        redis_server.stop()
-        postgres.stop()
+        self.redis.stop()
+        self.postgres.stop()
 
+    def supervise(self) -> int:
+        """Until Ctrl-C; a child that dies stops the rest (a half-running stack lies)."""
+        while not self.stopping:
+            for name, child in self.children:
+                if child.poll() is not None and not self.stopping:
+                    print(f"error: {name} exited with {child.returncode}; stopping", flush=True)
+                    self.stop()
+                    return 1
+            time.sleep(0.5)
+        return 0
+
+
+def _servers_start(stack: Stack, env: dict[str, str]) -> None:
+    if "DATABASE_URL" not in env:
+        env["DATABASE_URL"] = stack.postgres.start()
+    else:
+        say("using DATABASE_URL")
+    ensure_database(env["DATABASE_URL"])
+    if "REDIS_URL" not in env:
+        env["REDIS_URL"] = stack.redis.start()
+    else:
+        say("using REDIS_URL")
+    if "EMAIL_HOST" not in env:
+        env["EMAIL_HOST"], env["EMAIL_PORT"] = "127.0.0.1", str(_free_port(8025))
+        mailbox = DATA / "mailbox"
+        for part in ("tmp", "new", "cur"):  # a Maildir: one file per message in new/
+            (mailbox / part).mkdir(parents=True, exist_ok=True)
+        say(f"starting a local mailbox (SMTP on 127.0.0.1:{env['EMAIL_PORT']}) in {mailbox}")
+        stack.spawn("mailbox", [str(VENV_PY), "-m", "aiosmtpd", "-n", "-l",
+                                f"127.0.0.1:{env['EMAIL_PORT']}", "-c",
+                                "aiosmtpd.handlers.Mailbox", str(mailbox)], env)
+
+
+def _processes() -> dict[str, list[str]]:
+    celery = [str(VENV_PY), "-m", "celery", "-A", "billing"]
+    return {
+        "web": [str(VENV_PY), "-m", "gunicorn", "billing.wsgi",
+                "-c", "billing/gunicorn_conf.py", "--bind", f"0.0.0.0:{WEB_PORT}",
+                "--access-logfile", "-", "--graceful-timeout", "5"],
+        "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
+        "beat": [*celery, "beat", "--loglevel", "INFO",
+                 "--schedule", str(DATA / "celerybeat-schedule")],
+    }
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "billing.settings.local")
+    stack = Stack()
     # Ctrl-C reaches every process of the group; the children stop themselves
     # and we wait for them, then stop the databases last.
     signal.signal(signal.SIGINT, lambda *_: None)
@@ -274,61 +327,24 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         if _port_open("127.0.0.1", WEB_PORT):
             fail(f"port {WEB_PORT} is already in use: stop what runs there, or set TALLY_PORT.")
-        if "DATABASE_URL" not in env:
-            env["DATABASE_URL"] = postgres.start()
-        else:
-            say("using DATABASE_URL")
-        ensure_database(env["DATABASE_URL"])
-        if "REDIS_URL" not in env:
-            env["REDIS_URL"] = redis_server.start()
-        else:
-            say("using REDIS_URL")
-
-        if "EMAIL_HOST" not in env:
-            env["EMAIL_HOST"], env["EMAIL_PORT"] = "127.0.0.1", str(_free_port(8025))
-            mailbox = DATA / "mailbox"
-            for part in ("tmp", "new", "cur"):  # a Maildir: one file per message in new/
-                (mailbox / part).mkdir(parents=True, exist_ok=True)
-            say(f"starting a local mailbox (SMTP on 127.0.0.1:{env['EMAIL_PORT']}) in {mailbox}")
-            children.append(("mailbox", subprocess.Popen(
-                [str(VENV_PY), "-m", "aiosmtpd", "-n", "-l",
-                 f"127.0.0.1:{env['EMAIL_PORT']}", "-c", "aiosmtpd.handlers.Mailbox",
-                 str(mailbox)], cwd=ROOT, env=env)))
-
+        _servers_start(stack, env)
         say("migrating every schema")
         manage("tally_migrate", env=env)
         say("loading the demo provider")
         manage("tally_demo", env=env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)
-
-        celery = [str(VENV_PY), "-m", "celery", "-A", "billing"]
-        processes = {
-            "web": [str(VENV_PY), "-m", "gunicorn", "billing.wsgi",
-                    "-c", "billing/gunicorn_conf.py", "--bind", f"0.0.0.0:{WEB_PORT}",
-                    "--access-logfile", "-", "--graceful-timeout", "5"],
-            "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"],
-            "beat": [*celery, "beat", "--loglevel", "INFO",
-                     "--schedule", str(DATA / "celerybeat-schedule")],
-        }
-        for name, argv in processes.items():
-            children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env)))
+        for name, argv in _processes().items():
+            stack.spawn(name, argv, env)
         for _ in range(100):
             if _port_open("127.0.0.1", WEB_PORT):
                 break
             time.sleep(0.2)
         banner(env)
-        signal.signal(signal.SIGINT, stop_all)
-        signal.signal(signal.SIGTERM, stop_all)
-        while not stopping:
-            for name, child in children:
-                if child.poll() is not None and not stopping:
-                    print(f"error: {name} exited with {child.returncode}; stopping", flush=True)
-                    stop_all()
-                    return 1
-            time.sleep(0.5)
-        return 0
+        signal.signal(signal.SIGINT, stack.stop)
+        signal.signal(signal.SIGTERM, stack.stop)
+        return stack.supervise()
     finally:
-        stop_all()
+        stack.stop()
         say("stopped")
 
 

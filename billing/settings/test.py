@@ -14,3 +14,8 @@ STORAGES = {
 # A queue of the test run's own, so a dev stack's worker on the same Redis never
 # takes the tests' tasks (the test worker is started with the same name).
 CELERY_TASK_DEFAULT_QUEUE = env_str("TALLY_CELERY_QUEUE", f"tally-test-{os.getpid()}")
+
+# Static files come straight from the apps' static/ folders (no collectstatic before a
+# test run): whitenoise looks them up per request instead of scanning STATIC_ROOT once.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True
