@@ -25,7 +25,9 @@ from catalog.services.offers import (
     offer_revise,
     offer_version_content,
 )
+from core.timefmt import datetime_text
 from cycles.clock import clock_now
+from tenancy.selectors import provider_current
 
 OFFER_REVISED_IN_PLACE = "{offer} v{number} was not accepted yet: it was edited in place."
 OFFER_NEW_VERSION = "{offer} v{number} is a new version: accepted versions never change."
@@ -147,8 +149,10 @@ class OfferAdmin(AuditHistoryMixin, FleetAdminOnly, admin.ModelAdmin):
     @admin.display(description="versions")
     def versions_shown(self, obj):
         # Read-only history, shown as text: a formset here would have to be posted back.
-        rows = [(v.number, v.created_at, "accepted" if v.accepted_at else "not accepted yet",
-                 v.notes) for v in obj.versions.order_by("-number")]
+        zone = provider_current().billing_timezone
+        rows = [(v.number, datetime_text(v.created_at, zone),
+                 "accepted" if v.accepted_at else "not accepted yet", v.notes)
+                for v in obj.versions.order_by("-number")]
         return format_html_join(mark_safe("<br>"), "v{} · created {} · {} {}", rows)
 
     def get_form(self, request, obj=None, change=False, **kwargs):

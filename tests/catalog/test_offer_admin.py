@@ -9,6 +9,7 @@ from catalog.admin.offer_forms import TIER_NAMES_UNKNOWN
 from catalog.admin.offers import REVIEW_IMPACT
 from catalog.models import Offer
 from catalog.services.offers import offer_version_content
+from core.timefmt import datetime_text
 from cycles.clock import clock_now
 from cycles.services import cycles_ensure
 from tests.conftest import host_client, inside, sign_in
@@ -64,11 +65,15 @@ def _admin(provider):
 def test_the_offer_page_shows_its_content_as_rows_not_json(datum):
     with inside(datum):
         pro = Offer.objects.get(key="pro")
+        first_created = pro.versions.get(number=1).created_at
     page = _admin(datum).get(f"/admin/catalog/offer/{pro.pk}/change/").content.decode()
     for table in ("charges-table", "tiers-table", "features-table", "duration_prices-table"):
         assert f'id="{table}"' in page
     assert 'value="1000000"' in page and 'value="0.0000004"' in page  # the tiers, as rows
     assert '"up_to"' not in page and "<textarea name=\"content\"" not in page
+    # Its versions say when, in the provider's zone, named (not a raw ISO timestamp).
+    created = datetime_text(first_created, datum.billing_timezone)
+    assert f"v1 · created {created}" in page and datum.billing_timezone in created
 
 
 def test_graduated_tiers_edited_row_by_row_make_a_new_version_after_the_preview(datum):
