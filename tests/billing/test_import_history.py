@@ -186,9 +186,12 @@ def test_imported_events_may_name_their_creator_and_an_unknown_one_is_refused(fr
         {"event_id": "vm-made-created", "resource_id": "vm-made", "created_by": "maker"},
         {"event_id": "vm-ghost-created", "resource_id": "vm-ghost", "created_by": "ghost"},
     )) + "\n")
-    out, _ = run("import_history", str(history), "--provider", "beta")
-    assert counts(out, "event") == (1, 0, 1)
-    assert "unknown user 'ghost'" in out
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 record"):
+        call_command("import_history", str(history), "--provider", "beta", stdout=out,
+                     stderr=StringIO())
+    assert counts(out.getvalue(), "event") == (1, 0, 1)
+    assert "created_by: unknown user 'ghost'" in out.getvalue()
     with inside(fresh):
         assert Resource.objects.get(resource_id="vm-made").created_by.username == "maker"
         assert not Resource.objects.filter(resource_id="vm-ghost").exists()
