@@ -19,6 +19,7 @@ from accounts.grants import role_grant
 from accounts.models import Organization, PaymentKind, Project, Role
 from accounts.organizations import billing_account_create, billing_contact_add, organization_create
 from accounts.projects import project_create
+from billing.demo_people import chargeback_people_create, datum_creator
 from catalog.models import PriceChangeSource
 from catalog.services.features import feature_create, service_create
 from catalog.services.list_prices import price_set
@@ -51,13 +52,14 @@ class _Events:
         self.items: list[dict] = []
 
     def resource(self, rid, rtype, variant, project, region, *, at, service_class="standard",
-                 parent=None, later=()):
+                 parent=None, later=(), creator=None):
         def item(kind, when, variant_now):
             self.items.append({
                 "event_id": f"demo-{rid}-{len(self.items)}", "resource_id": rid, "kind": kind,
                 "resource_type": rtype, "variant": variant_now, "project": project,
                 "region": region, "service_class": service_class,
                 "parent_resource_id": parent, "occurred_at": when.isoformat(),
+                **({"created_by": creator} if creator else {}),
             })
 
         item("created", at, variant)
@@ -143,7 +145,10 @@ def demo_chargeback_load(*, now: datetime) -> DemoLoaded | None:
     operator = _fleet_admin()
     _chargeback_catalog_create(operator=operator, history=history)
     projects = _chargeback_organizations_create(operator=operator, history=history)
-    events = _chargeback_events(start=history + timedelta(hours=1), now=now)
+    chargeback_people_create(projects=projects, operator=operator)
+    consumer = _consumer_user()
+    events = _chargeback_events(start=history + timedelta(hours=1), now=now,
+                                consumer=consumer.username if consumer else None)
     _chargeback_quotas_set(projects=projects, operator=operator, history=history)
     past = _happened(events.items, now=now)
     finalized = _ingest_and_bill(lifecycle=past, usage=[], history=history, now=now)
@@ -194,15 +199,19 @@ def _chargeback_organizations_create(*, operator, history: datetime) -> dict[str
     return projects
 
 
-def _chargeback_events(*, start: datetime, now: datetime) -> _Events:
-    """The teams' resources from `start` on (some of their events still to come)."""
+def _chargeback_events(*, start: datetime, now: datetime, consumer: str | None) -> _Events:
+    """The teams' resources from `start` on (some of their events still to come), each
+    named with the person who created it (billing/demo_people.py; the consumer login,
+    an admin of Mars Corp, when it exists); the VPC names nobody."""
     events = _Events()
     # The seed's sample: 15 instances with their 500 GB disks in region mars.
     for i in range(15):
-        events.resource(f"adv-vm-{i:02d}", "instance", "4cpu-16gb", "adventure", "mars", at=start)
+        events.resource(f"adv-vm-{i:02d}", "instance", "4cpu-16gb", "adventure", "mars",
+                        at=start, creator="ada")
         events.resource(f"adv-disk-{i:02d}", "disk", "500gb", "adventure", "mars", at=start,
-                        parent=f"adv-vm-{i:02d}")
-    events.resource("adv-ip-1", "ip", "public-v4", "adventure", "mars", at=start)
+                        parent=f"adv-vm-{i:02d}", creator="ada")
+    events.resource("adv-ip-1", "ip", "public-v4", "adventure", "mars", at=start,
+                    creator=consumer)
     events.resource("adv-vpc", "vpc", "default", "adventure", "mars", at=start)
     # Telescope: big machines in venus, stopped at night for a week, one resized.
     for i in range(4):
@@ -210,19 +219,19 @@ def _chargeback_events(*, start: datetime, now: datetime) -> _Events:
         if i == 0:
             later.append(("resized", start + 20 * DAY, "4cpu-16gb"))
         events.resource(f"tel-vm-{i}", "instance", "8cpu-32gb", "telescope", "venus",
-                        at=start + DAY, later=later)
+                        at=start + DAY, later=later, creator="grace")
         events.resource(f"tel-disk-{i}", "disk", "100gb", "telescope", "venus",
-                        at=start + DAY, parent=f"tel-vm-{i}")
+                        at=start + DAY, parent=f"tel-vm-{i}", creator="grace")
     # Discovery: spot batch jobs that come and go.
     for i in range(6):
         begin = start + (3 + i * 4) * DAY
         events.resource(f"dis-spot-{i}", "instance", "2cpu-8gb", "discovery", "mars",
-                        at=begin, service_class="spot",
+                        at=begin, service_class="spot", creator="katherine",
                         later=[("deleted", min(begin + 9 * DAY, now - timedelta(hours=1)))])
     # Greenhouse (Venus Labs): a small steady service.
     for i in range(3):
         events.resource(f"gh-vm-{i}", "instance", "4cpu-16gb", "greenhouse", "venus",
-                        at=start + 2 * DAY)
+                        at=start + 2 * DAY, creator="hedy")
     events.resource("gh-ip", "ip", "public-v4", "greenhouse", "venus", at=start + 2 * DAY)
     return events
 
@@ -315,7 +324,9 @@ def demo_consumer_load(*, now: datetime) -> DemoLoaded | None:
         for i in range(instances):
             lifecycle.resource(f"{name}-vm-{i}", "instance",
                                "4cpu-16gb" if i % 2 else "2cpu-8gb", project.name, "us-east",
-                               at=accepted + timedelta(hours=i))
+                               at=accepted + timedelta(hours=i),
+                               creator=datum_creator(name=name, project=project, index=i,
+                                                      operator=operator, consumer=consumer))
     past = _happened(lifecycle.items, now=now)
     finalized = _ingest_and_bill(lifecycle=past, usage=usage, history=history, now=now)
     return DemoLoaded(

@@ -13,6 +13,7 @@ from dashboards.views import (
     offers,
     operator,
     payments,
+    spend_users,
 )
 
 urlpatterns = [
@@ -35,6 +36,7 @@ urlpatterns = [
     path("operator/late/", late.operator_late, name="operator-late"),
     path("operator/rate/", operator.operator_rate, name="operator-rate"),
     path("spend/", consumer.spend, name="spend"),
+    path("spend/users/", spend_users.spend_users, name="spend-users"),
     path("orgs/<slug:name>/", consumer.organization, name="organization"),
     path("orgs/<slug:name>/invoices/", consumer.organization_invoices,
          name="organization-invoices"),

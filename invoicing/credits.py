@@ -2,7 +2,8 @@
 
 The amounts are not stored here: every rating run computes them from the
 credit's window and scope (invoicing/domain/credit_lines.py), so a credit
-created mid-cycle shows on the draft at the next run.
+created mid-cycle shows on the draft at the next run. Adding one emails the people of
+its scope who want to hear (invoicing/credit_email.py).
 """
 
 from datetime import datetime
@@ -14,6 +15,7 @@ from audit.context import records_actor
 from catalog.models import Metric, Region
 from cycles.guard import cycle_guard
 from cycles.services import cycles_ensure_for
+from invoicing.credit_email import credit_added_email_queue
 from invoicing.models import Credit, CreditScope
 
 NAME_REQUIRED = "a credit needs a name: it is printed on the invoice"
@@ -70,11 +72,14 @@ def credit_create(
         cycle_guard(window_start, field="window_start")
         if now is not None:
             cycles_ensure_for(instants=[window_start], now=now)
-        return Credit.objects.create(
+        credit = Credit.objects.create(
             name=name, description=description, window_start=window_start,
             window_end=window_end, scope=scope, organization=organization, project=project,
             resource=resource, region=region, metric_key=metric_key, created_by=actor,
         )
+        # In the credit's transaction: the outbox sends after it commits, or never.
+        credit_added_email_queue(credit=credit)
+        return credit
 
 
 def credit_withdraw(*, credit: Credit) -> None:

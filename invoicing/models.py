@@ -109,6 +109,13 @@ class InvoiceLine(models.Model):
     description = models.CharField(max_length=300)
     resource_label = models.CharField(max_length=300, blank=True)
     resource_count = models.PositiveIntegerField(default=0)
+    # Who created the line's resources (a line groups one creator's resources only):
+    # spend per user. Empty for lines of no resource (fees, metered usage, credits).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_by_name = models.CharField(max_length=150, blank=True)
     quantity = quantity_field()
     unit = models.CharField(max_length=20, blank=True)
     rate = rate_field()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -246,7 +247,9 @@ def _write_drafts(cycle: BillingCycle, drafts: _Drafts, currency: str, until: da
     """Replace the lines of the cycle's drafts (of `accounts` only, when given)."""
     lines_by_account, credits_by_account = drafts.lines, drafts.credits
     charges_by_account = drafts.charges
-    names = _Names.load()
+    names = _Names.load(creator_ids={
+        line.key.creator_id for lines in lines_by_account.values() for line in lines
+    } - {None})
     # Consumer lines (usage, one-time, recurring): invoicing/usage_rating.py.
     charge_names = ChargeLineNames() if charges_by_account else None
     drafts_query = Invoice.objects.select_for_update().filter(
@@ -315,11 +318,14 @@ class _Names:
     projects: dict[int, tuple[str, str]]
     metrics: dict[str, str]
     variants: dict[tuple[str, str], str]
+    creators: dict[int, str]  # user id -> username, of the lines' resources' creators
 
     @classmethod
-    def load(cls) -> "_Names":
+    def load(cls, *, creator_ids: set[int]) -> "_Names":
+        creators = dict(get_user_model().objects.filter(pk__in=creator_ids)
+                        .values_list("pk", "username")) if creator_ids else {}
         return cls(projects=project_labels(), metrics=metric_names(),
-                   variants=variant_descriptions())
+                   variants=variant_descriptions(), creators=creators)
 
     def _resource_fields(self, key) -> dict:
         """The columns a duration line and a credit on it share: where, what, for whom."""
@@ -348,6 +354,8 @@ class _Names:
                 f"for project {project_name}"
             ),
             resource_count=len(line.resource_pks),
+            created_by_id=key.creator_id,
+            created_by_name=self.creators.get(key.creator_id, ""),
             quantity=line.quantity,
             amount=round_money(line.amount, currency),
             details={

@@ -11,6 +11,7 @@ from invoicing import (
     invoice_apis,
     payment_apis,
     spend_apis,
+    spend_user_apis,
     upcoming_apis,
 )
 
@@ -20,6 +21,10 @@ urlpatterns = [
     path("projects/<slug:project_name>/billing", spend_apis.ProjectBillingApi.as_view(),
          name="project-billing"),
     path("billing/items", spend_apis.BillingItemsApi.as_view(), name="billing-items"),
+    path("billing/spend-by-user", spend_user_apis.SpendByUserApi.as_view(),
+         name="billing-spend-by-user"),
+    path("billing/spend-by-user/lines", spend_user_apis.SpendByUserLinesApi.as_view(),
+         name="billing-spend-by-user-lines"),
     path("billing/items.csv", spend_apis.BillingItemsCsvApi.as_view(),
          name="billing-items-csv"),
     path("exports/focus", focus_apis.FocusExportApi.as_view(), name="exports-focus"),

@@ -44,6 +44,12 @@ change; the variant changes only through `resized`), or it contradicts the
 resource's timeline (e.g. started twice, an event after `deleted`, created twice).
 Events may arrive out of order: each is checked against its neighbours in time.
 
+`created_by` (optional) names the user who created the resource: a username holding a
+role in the project's organization or one of its projects; an unknown or foreign user is
+refused with a field reason (`fields.created_by`). It is set when the resource is
+created and never changes (a later event may omit it); spend per user
+(`GET /api/v1/billing/spend-by-user`) groups the resource's invoice lines by it.
+
 A malformed body (not JSON, not a list, more than {MAX_BATCH} events) answers 400 with
 the error envelope and stores nothing. Ingestion is a fleet admin's role (API key or
 session).
@@ -70,6 +76,10 @@ class EventInputSerializer(serializers.Serializer):
     )
     occurred_at = serializers.DateTimeField(help_text="ISO-8601 with a UTC offset.")
     attributes = serializers.DictField(required=False)
+    created_by = serializers.CharField(
+        required=False, allow_null=True,
+        help_text="Username of the user of the project's organization who created it.",
+    )
 
 
 @extend_schema_serializer(component_name="LifecycleEventOutcome")
@@ -167,6 +177,7 @@ class ResourceDetailApi(APIView):
         service_class = serializers.CharField()
         parent_resource_id = serializers.CharField(allow_null=True)
         attributes = serializers.DictField()
+        created_by = serializers.CharField(allow_null=True, help_text="Its creator's username.")
         state = serializers.ChoiceField(
             choices=["running", "stopped", "deleted", "unknown"],
             help_text="After its known events; unknown when they leave it open.",
@@ -196,6 +207,7 @@ class ResourceDetailApi(APIView):
             "service_class": resource.service_class,
             "parent_resource_id": resource.parent.resource_id if resource.parent else None,
             "attributes": resource.attributes,
+            "created_by": resource.created_by.username if resource.created_by else None,
             "state": detail.state.phase.value,
             "complete": detail.state.complete,
             "consistent": detail.consistent,

@@ -9,6 +9,8 @@ already received differs from the one first received.
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth import get_user_model
+
 from accounts.models import Project
 from catalog.models import Aggregation, Metric, Region, ServiceClass, Variant
 from metering.domain.lifecycle import iso
@@ -38,6 +40,8 @@ ERR_UNKNOWN_VARIANT = "unknown variant {variant!r} of resource type {type!r}"
 ERR_UNKNOWN_REGION = "unknown region {key!r}"
 ERR_SERVICE_CLASS = "must be one of: standard, spot"
 ERR_PARENT_SELF = "a resource cannot depend on itself"
+ERR_UNKNOWN_USER = "unknown user {name!r}"
+ERR_FOREIGN_USER = "user {name!r} holds no role in organization {organization!r} or its projects"
 
 _KINDS = frozenset(LifecycleKind.values)
 _CLASSES = frozenset(ServiceClass.values)
@@ -61,6 +65,9 @@ class LifecycleItem:
     parent_resource_id: str | None
     at: datetime
     attributes: dict
+    # Who created the resource (a username), when the sender says; its user's pk.
+    created_by: str | None = None
+    created_by_id: int | None = None
 
 
 @dataclass(slots=True)
@@ -68,7 +75,10 @@ class _Catalog:
     metrics: dict[str, tuple[int, str]]  # key -> (id, aggregation)
     variants: set[tuple[int, str]]
     regions: set[str]
-    projects: dict[str, int]
+    projects: dict[str, tuple[int, int]]  # name -> (id, organization id)
+    organizations: dict[int, str]  # id -> name, of the projects named
+    # username -> (user id, organizations it holds a role in, itself or by a project)
+    users: dict[str, tuple[int, set[int]]]
 
 
 def _load_catalog(items: list) -> _Catalog:
@@ -90,10 +100,30 @@ def _load_catalog(items: list) -> _Catalog:
         Region.objects.filter(key__in=region_keys).values_list("key", flat=True)
     ) if region_keys else set()
     names = strings_named(items, "project")
-    projects = dict(
-        Project.objects.filter(name__in=names).values_list("name", "id")
-    ) if names else {}
-    return _Catalog(metrics=metrics, variants=variants, regions=regions, projects=projects)
+    projects, organizations = {}, {}
+    for name, pk, org_id, org_name in Project.objects.filter(name__in=names).values_list(
+        "name", "id", "organization_id", "organization__name"
+    ) if names else ():
+        projects[name] = (pk, org_id)
+        organizations[org_id] = org_name
+    return _Catalog(metrics=metrics, variants=variants, regions=regions, projects=projects,
+                    organizations=organizations, users=_load_users(items))
+
+
+def _load_users(items: list) -> dict[str, tuple[int, set[int]]]:
+    """The users the batch names as creators, with the organizations they belong to
+    (a role on it or on one of its projects): one query, none if no item names one."""
+    usernames = strings_named(items, "created_by")
+    if not usernames:
+        return {}
+    users: dict[str, tuple[int, set[int]]] = {}
+    rows = get_user_model().objects.filter(username__in=usernames).values_list(
+        "username", "id", "role_grants__organization_id",
+        "role_grants__project__organization_id")
+    for username, pk, org_id, project_org_id in rows:
+        _, orgs = users.setdefault(username, (pk, set()))
+        orgs.update(i for i in (org_id, project_org_id) if i is not None)
+    return users
 
 
 def items_parse(items: list, outcomes: Outcomes) -> list[LifecycleItem]:
@@ -126,7 +156,7 @@ def _parse_one(index: int, event_id, raw: dict, catalog: _Catalog,
     type_key, metric_id = _resource_type(raw, catalog, errors)
     variant = _variant(raw, catalog, errors, type_key=type_key, metric_id=metric_id)
     project = text_field(raw, "project", errors)
-    project_id = catalog.projects.get(project) if project is not None else None
+    project_id, organization_id = catalog.projects.get(project, (None, None))
     if project is not None and project_id is None:
         errors["project"] = [ERR_UNKNOWN_PROJECT.format(name=project)]
     region = text_field(raw, "region", errors)
@@ -138,6 +168,7 @@ def _parse_one(index: int, event_id, raw: dict, catalog: _Catalog,
         errors["parent_resource_id"] = [ERR_PARENT_SELF]
     at = timestamp_field(raw, errors)
     attributes = attributes_field(raw, errors)
+    creator, creator_id = _creator(raw, catalog, errors, organization_id=organization_id)
     if errors:
         return None
     return LifecycleItem(
@@ -145,7 +176,25 @@ def _parse_one(index: int, event_id, raw: dict, catalog: _Catalog,
         metric_id=metric_id, metric_key=type_key, variant=variant, project_id=project_id,
         project=project, region=region, service_class=str(service_class),
         parent_resource_id=parent, at=at, attributes=attributes,
+        created_by=creator, created_by_id=creator_id,
     )
+
+
+def _creator(raw: dict, catalog: _Catalog, errors: dict, *,
+             organization_id: int | None) -> tuple[str | None, int | None]:
+    """(username, user id) of the optional creator: a user of the project's
+    organization. An unknown or foreign user is refused, never dropped."""
+    name = text_field(raw, "created_by", errors, required=False)
+    if name is None:
+        return None, None
+    user = catalog.users.get(name)
+    if user is None:
+        errors["created_by"] = [ERR_UNKNOWN_USER.format(name=name)]
+        return name, None
+    if organization_id is not None and organization_id not in user[1]:
+        errors["created_by"] = [ERR_FOREIGN_USER.format(
+            name=name, organization=catalog.organizations[organization_id])]
+    return name, user[0]
 
 
 def _kind(raw: dict, errors: dict):

@@ -57,6 +57,7 @@ class _Stored:
     parent_resource_id: str | None
     variant: str
     attributes: dict
+    created_by: str | None = None
     events: list[TimelineEvent] = field(default_factory=list)
 
 
@@ -69,6 +70,7 @@ class _Decision:
     duplicates: dict[int, str]  # stored by a concurrent batch since the duplicate check
     variant: str | None  # variant after all its events, None if no event accepted
     attributes: dict
+    created_by_id: int | None = None  # the creator a new resource is stored with
 
 
 def items_store(items: list[LifecycleItem], outcomes: Outcomes, now: datetime) -> None:
@@ -128,7 +130,8 @@ def _create_resources(by_resource: dict[str, list[LifecycleItem]],
 
     to_create = sorted(rid for rid, reason in verdicts.items() if reason is None)
     new = [decisions[rid] for rid in to_create]
-    created = resources_insert([(d.accepted[0], d.variant, d.attributes) for d in new], now)
+    created = resources_insert(
+        [(d.accepted[0], d.variant, d.attributes, d.created_by_id) for d in new], now)
     raced = [rid for rid in to_create if rid not in created]
     if raced:
         again = _lock_and_load(raced)
@@ -198,7 +201,8 @@ def _lock_and_load(resource_ids: list[str]) -> dict[str, _Stored]:
         .filter(resource_id__in=resource_ids)
         .order_by("resource_id")
         .values_list("id", "resource_id", "metric__key", "project__name", "region",
-                     "service_class", "parent__resource_id", "variant", "attributes")
+                     "service_class", "parent__resource_id", "variant", "attributes",
+                     "created_by__username")
     )
     stored = {row[1]: _Stored(*row) for row in rows}
     if stored:
@@ -252,6 +256,7 @@ def _decide(resource_id: str, items: list[LifecycleItem], stored: _Stored | None
                 break
         else:
             candidates.append(item)
+    candidates = _same_creator(resource_id, candidates, stored, refused)
 
     timeline = Timeline(resource_id, stored.events if stored is not None else ())
     accepted = []
@@ -267,8 +272,34 @@ def _decide(resource_id: str, items: list[LifecycleItem], stored: _Stored | None
         else:
             refused[item.index] = reason
     variant = timeline.events[-1].variant if accepted else None
+    creator_id = next((i.created_by_id for i in accepted if i.created_by_id is not None), None)
     return _Decision(accepted=accepted, refused=refused, duplicates=duplicates,
-                     variant=variant, attributes=attributes)
+                     variant=variant, attributes=attributes, created_by_id=creator_id)
+
+
+def _same_creator(resource_id: str, items: list[LifecycleItem], stored: _Stored | None,
+                  refused: dict[int, str]) -> list[LifecycleItem]:
+    """The items that name no creator or the resource's: a resource's creator is set
+    when it is created and never changes. The others are refused into `refused`."""
+    named = [item for item in items if item.created_by is not None]
+    if not named:
+        return items
+    if stored is not None:
+        reference, first = stored.created_by, None
+    else:
+        reference, first = named[0].created_by, named[0].index
+    kept = []
+    for item in items:
+        if item.created_by is None or item.created_by == reference:
+            kept.append(item)
+        elif first is None:
+            refused[item.index] = RESOURCE_DISAGREES.format(
+                resource=resource_id, field="creator", stored=reference, given=item.created_by)
+        else:
+            refused[item.index] = RESOURCE_DISAGREES_IN_BATCH.format(
+                resource=resource_id, field="creator", first=reference, index=first,
+                given=item.created_by)
+    return kept
 
 
 def _creatable(decisions: dict[str, _Decision], stored: dict[str, _Stored],

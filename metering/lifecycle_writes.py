@@ -14,26 +14,28 @@ from metering.lifecycle_items import LifecycleItem
 from metering.models import LifecycleEvent, Resource
 
 
-def resources_insert(rows: list[tuple[LifecycleItem, str, dict]], now: datetime) -> dict[str, int]:
+def resources_insert(rows: list[tuple[LifecycleItem, str, dict, int | None]],
+                     now: datetime) -> dict[str, int]:
     """Insert new resources, each as (its first accepted item, its variant after the
-    batch, its merged attributes); parents are linked afterwards. Their pks by
-    resource_id; those a concurrent batch created first are left out of the answer."""
+    batch, its merged attributes, its creator's user id); parents are linked afterwards.
+    Their pks by resource_id; those a concurrent batch created first are left out of the
+    answer."""
     if not rows:
         return {}
-    firsts = [first for first, _, _ in rows]
+    firsts = [first for first, _, _, _ in rows]
     table = Resource._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {table}
                 (resource_id, metric_id, project_id, variant, region, service_class,
-                 attributes, created_at)
+                 attributes, created_by_id, created_at)
             SELECT v.resource_id, v.metric_id, v.project_id, v.variant, v.region,
-                   v.service_class, v.attributes::jsonb, %s
+                   v.service_class, v.attributes::jsonb, v.created_by_id, %s
             FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
-                        %s::text[], %s::text[])
+                        %s::text[], %s::text[], %s::bigint[])
                 AS v(resource_id, metric_id, project_id, variant, region, service_class,
-                     attributes)
+                     attributes, created_by_id)
             ORDER BY v.resource_id
             ON CONFLICT (resource_id) DO NOTHING
             RETURNING resource_id, id
@@ -43,10 +45,11 @@ def resources_insert(rows: list[tuple[LifecycleItem, str, dict]], now: datetime)
                 [f.resource_id for f in firsts],
                 [f.metric_id for f in firsts],
                 [f.project_id for f in firsts],
-                [variant for _, variant, _ in rows],
+                [variant for _, variant, _, _ in rows],
                 [f.region for f in firsts],
                 [f.service_class for f in firsts],
-                [attributes_json(attributes) for _, _, attributes in rows],
+                [attributes_json(attributes) for _, _, attributes, _ in rows],
+                [creator for _, _, _, creator in rows],
             ],
         )
         return dict(cursor.fetchall())

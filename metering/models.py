@@ -3,6 +3,7 @@
 Knows the catalog's metrics and the accounts' projects, nothing of invoices.
 """
 
+from django.conf import settings
 from django.db import models
 
 from accounts.models import Project
@@ -38,6 +39,12 @@ class Resource(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="dependents"
     )
     attributes = models.JSONField(default=dict, blank=True)
+    # The user of the project's organization who created it, when the sender says:
+    # spend per user groups the resource's lines by it (seed 002). Set once, at creation.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -51,6 +51,7 @@ class ResourceLifecycle:
     service_class: str
     parent_pk: int | None
     events: tuple[RatedEvent, ...]
+    creator_id: int | None = None  # who created it: its lines are grouped by it
 
     @property
     def complete(self) -> bool:
@@ -87,7 +88,7 @@ def lifecycle_for_period(*, period: Period, project_ids=None) -> list[ResourceLi
     rows = list(
         resources.values_list(
             "id", "resource_id", "metric__key", "project_id", "region", "service_class",
-            "parent_id",
+            "parent_id", "created_by_id",
         )
     )
     events_by_pk: dict[int, list[tuple]] = defaultdict(list)
@@ -99,12 +100,13 @@ def lifecycle_for_period(*, period: Period, project_ids=None) -> list[ResourceLi
         ResourceLifecycle(
             pk=pk, resource_id=resource_id, metric_key=metric_key, project_id=project_id,
             region=region, service_class=service_class, parent_pk=parent_pk,
-            events=tuple(
+            creator_id=creator_id, events=tuple(
                 RatedEvent(kind=_RATED_KIND[kind], at=at, variant=variant or None)
                 for at, _, _, kind, variant in sorted(events_by_pk[pk])
             ),
         )
-        for pk, resource_id, metric_key, project_id, region, service_class, parent_pk in rows
+        for (pk, resource_id, metric_key, project_id, region, service_class, parent_pk,
+             creator_id) in rows
     ]
 
 
@@ -189,7 +191,7 @@ def resource_visible_detail(*, access: Access, resource_id: str) -> ResourceDeta
     """A resource with its events and current state, if `access` may see its project
     (fleet roles, or viewers of its project or organization); else None. Two queries."""
     queryset: QuerySet[Resource] = Resource.objects.select_related(
-        "metric", "project", "parent"
+        "metric", "project", "parent", "created_by"
     ).prefetch_related(
         Prefetch("events", queryset=LifecycleEvent.objects.order_by("occurred_at", "id"))
     )

@@ -32,6 +32,8 @@ class PreferenceOutputSerializer(serializers.Serializer):
     budget_email = serializers.BooleanField(help_text="Budget alert emails.")
     payment_email = serializers.BooleanField(
         help_text="A card payment failed or needs the customer (organizations' admins).")
+    credit_email = serializers.BooleanField(
+        help_text="A credit was added to the organization or project.")
     budget_min_threshold = serializers.IntegerField(
         help_text="Budget emails only for thresholds at or above this percent (0: all).")
     is_default = serializers.BooleanField(help_text="True until the user chooses.")
@@ -41,6 +43,7 @@ class PreferenceInputSerializer(serializers.Serializer):
     invoice_email = serializers.BooleanField(required=False)
     budget_email = serializers.BooleanField(required=False)
     payment_email = serializers.BooleanField(required=False)
+    credit_email = serializers.BooleanField(required=False)
     budget_min_threshold = serializers.IntegerField(required=False, min_value=0,
                                                     max_value=1000)
 
@@ -49,7 +52,7 @@ def _preference_data(view) -> dict:
     return {"scope": view.scope, "organization": view.organization, "project": view.project,
             "invoice_email": view.invoice_email, "budget_email": view.budget_email,
             "budget_min_threshold": view.budget_min_threshold, "is_default": view.is_default,
-            "payment_email": view.payment_email}
+            "payment_email": view.payment_email, "credit_email": view.credit_email}
 
 
 class NotificationPreferenceListApi(APIView):

@@ -119,7 +119,9 @@ class NotificationPreference(models.Model):
     emails. `invoice_email` is read on organization rows (invoices are per billing
     account of an organization); `budget_email` on both, a project's row winning
     over its organization's. `payment_email` (a card payment failed or needs the
-    customer) is read on organization rows, for its org admins.
+    customer) is read on organization rows, for its org admins. `credit_email` (a credit
+    was added) is read on the row of the credit's scope: organization rows for the
+    organization's billing users, project rows for a project's billing viewers.
     """
 
     user = models.ForeignKey(
@@ -136,6 +138,7 @@ class NotificationPreference(models.Model):
     invoice_email = models.BooleanField(default=True)
     budget_email = models.BooleanField(default=True)
     payment_email = models.BooleanField(default=True)
+    credit_email = models.BooleanField(default=True)
     # Budget emails only for thresholds at or above this percent (0: every threshold).
     budget_min_threshold = models.PositiveSmallIntegerField(default=0)
     updated_at = models.DateTimeField()

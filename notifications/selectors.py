@@ -41,6 +41,7 @@ class PreferenceView:
     budget_min_threshold: int
     is_default: bool
     payment_email: bool = True
+    credit_email: bool = True
     organization_id: int | None = None
     project_id: int | None = None
 
@@ -57,6 +58,7 @@ def _view(*, organization: Organization | None, project: Project | None,
         budget_min_threshold=row.budget_min_threshold if row else 0,
         is_default=row is None,
         payment_email=row.payment_email if row else True,
+        credit_email=row.credit_email if row else True,
         organization_id=organization.pk if organization is not None else None,
         project_id=project.pk if project is not None else None,
     )
@@ -191,3 +193,30 @@ def payment_email_recipients(billing_account: BillingAccount) -> list[str]:
         if email and email not in out:
             out.append(email)
     return out
+
+
+
+def credit_email_recipients(*, organization_id: int | None = None,
+                            project_id: int | None = None) -> list[str]:
+    """Who hears that a credit was added, for one scope (exactly one of the two): an
+    organization's admins and billing viewers, or a project's billing viewers, who did
+    not turn `credit_email` off for that scope. Active users with an email address;
+    lowercased, each once, sorted. One query."""
+    if (organization_id is None) == (project_id is None):
+        raise ValueError("give exactly one of organization_id and project_id")
+    if organization_id is not None:
+        grants = RoleGrant.objects.filter(
+            organization_id=organization_id, role__in=(Role.ORG_ADMIN, Role.ORG_BILLING_VIEWER))
+        opted_out = NotificationPreference.objects.filter(
+            organization_id=organization_id, credit_email=False)
+    else:
+        grants = RoleGrant.objects.filter(project_id=project_id,
+                                          role=Role.PROJECT_BILLING_VIEWER)
+        opted_out = NotificationPreference.objects.filter(project_id=project_id,
+                                                          credit_email=False)
+    emails = (
+        get_user_model().objects.filter(is_active=True, pk__in=grants.values("user_id"))
+        .exclude(email="").exclude(pk__in=opted_out.values("user_id"))
+        .values_list("email", flat=True)
+    )
+    return sorted({e.strip().lower() for e in emails if e.strip()})

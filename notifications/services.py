@@ -17,6 +17,7 @@ def notification_preference_set(*, user, organization: Organization | None = Non
                                 budget_email: bool | None = None,
                                 budget_min_threshold: int | None = None,
                                 payment_email: bool | None = None,
+                                credit_email: bool | None = None,
                                 now: datetime) -> NotificationPreference:
     """Save how `user` wants to hear about one organization or project. A value left
     None keeps what was saved (or the default, True). Setting the same values twice
@@ -37,6 +38,7 @@ def notification_preference_set(*, user, organization: Organization | None = Non
                         budget_email=True if budget_email is None else budget_email,
                         budget_min_threshold=budget_min_threshold or 0,
                         payment_email=True if payment_email is None else payment_email,
+                        credit_email=True if credit_email is None else credit_email,
                         updated_at=now,
                     )
                 return row
@@ -51,7 +53,9 @@ def notification_preference_set(*, user, organization: Organization | None = Non
             row.budget_min_threshold = budget_min_threshold
         if payment_email is not None:
             row.payment_email = payment_email
+        if credit_email is not None:
+            row.credit_email = credit_email
         row.updated_at = now
         row.save(update_fields=["invoice_email", "budget_email", "budget_min_threshold",
-                                "payment_email", "updated_at"])
+                                "payment_email", "credit_email", "updated_at"])
     return row

@@ -27,9 +27,10 @@ from tenancy.models import Domain
 from tenancy.selectors import provider_current
 
 KIND_INVOICE, KIND_BUDGET, KIND_PAYMENT = "invoice", "budget", "payment"
+KIND_CREDIT = "credit"
 # The preference each kind's one-click unsubscribe turns off.
 _KIND_FLAG = {KIND_INVOICE: "invoice_email", KIND_BUDGET: "budget_email",
-              KIND_PAYMENT: "payment_email"}
+              KIND_PAYMENT: "payment_email", KIND_CREDIT: "credit_email"}
 _SALT = "tally.notifications.unsubscribe"
 UNSUBSCRIBE_PATH = "/unsubscribe/{token}/"
 

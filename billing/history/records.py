@@ -15,7 +15,8 @@ fields are those of the API call it stands for (README, "Import your history"):
     price          resource_type, rate, unit, [variant, region, service_class,
                    effective_from]
     event          event_id, resource_id, kind, resource_type, variant, project, region,
-                   occurred_at, [service_class, parent_resource_id]
+                   occurred_at, [service_class, parent_resource_id, created_by (the
+                   username of a user of the project's organization: spend per user)]
     usage          event_id, metric, project, occurred_at, value
     credit         name, description, window_start, window_end, one of organization,
                    project or resource, [region, resource_type]

@@ -144,6 +144,7 @@ def notification_preferences(request):
                 user=request.user, organization=organization, project=project,
                 invoice_email=("invoice_email" in request.POST) if project is None else None,
                 payment_email=("payment_email" in request.POST) if project is None else None,
+                credit_email="credit_email" in request.POST,
                 budget_email="budget_email" in request.POST,
                 budget_min_threshold=minimum, now=page_now())
         except (ValueError, ValidationError):

@@ -47,10 +47,14 @@ def _nav(request, access) -> list[dict]:
              "current": path.startswith(reverse("operator-credits"))},
             {"label": "Late usage", "url": reverse("operator-late"),
              "current": path.startswith(reverse("operator-late"))},
+            {"label": "Per user", "url": reverse("spend-users"),
+             "current": path.startswith(reverse("spend-users"))},
         ]
     else:
         items.append({"label": "Spend", "url": reverse("spend"),
                       "current": path == reverse("spend")})
+        items.append({"label": "Per user", "url": reverse("spend-users"),
+                      "current": path.startswith(reverse("spend-users"))})
         items.append({"label": "Notifications", "url": reverse("notification-preferences"),
                       "current": path == reverse("notification-preferences")})
     if access.fleet_admin:

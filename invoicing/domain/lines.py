@@ -11,7 +11,8 @@ How a line forms:
    `rate_resource`: clipped to the cycle, split where the price in force
    changes, `ceil(duration / unit)` units per piece.
 3. Rated quantities group into one line per billing account, project, resource
-   type, variant, region, service class and price (so per rate and unit); the
+   type, variant, region, service class, price (so per rate and unit) and the
+   resources' creator (spend per user adds up whole lines); the
    line counts its resources and sums their units. Its amount is rounded once,
    by the caller, at the line.
 """
@@ -47,6 +48,7 @@ class ResourceTimeline:
     region: str
     service_class: str
     events: tuple[LifecycleEvent, ...]
+    creator_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +72,9 @@ class LineKey:
     price_id: str
     rate: Decimal
     unit: TimeUnit
+    # Who created the line's resources: one creator's resources per line, so spend per
+    # user is a sum of whole lines, each rounded once (None: no creator was given).
+    creator_id: int | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -226,6 +231,7 @@ def _line_add(lines: dict[LineKey, DraftLine], account_id: int, resource: Resour
         price_id=segment.price_id,
         rate=segment.rate,
         unit=segment.unit,
+        creator_id=resource.creator_id,
     )
     line = lines.get(key)
     if line is None:
@@ -255,4 +261,4 @@ def _report_unassigned(resource, intervals, project_windows, window, unbilled) -
 def _line_order(line: DraftLine) -> tuple:
     k = line.key
     return (k.billing_account_id, k.project_id, k.metric_key, k.variant, k.region,
-            k.service_class, line.start, k.price_id)
+            k.service_class, line.start, k.price_id, k.creator_id or 0)

@@ -1,6 +1,7 @@
 """The demo the README's first command loads: real data on every endpoint."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from django.core.management import call_command
 
@@ -38,3 +39,10 @@ def test_the_demo_loads_once_with_last_months_invoices_and_this_months_drafts(db
     assert summary.status_code == 200
     assert summary.json()["total"] != "0.00"
     assert client.get("/api/v1/system/billing").status_code == 200
+    # Spend per user shows the people who created the demo's resources (seed 002), and
+    # their rows with the unattributed one add up to the total.
+    spend = client.get("/api/v1/billing/spend-by-user").json()
+    users = {row["user"]: Decimal(row["amount"]) for row in spend["users"]}
+    assert {"ada", "grace", "katherine", "hedy", "consumer"} <= set(users)
+    assert sum(users.values()) + Decimal(spend["not_attributed"]["amount"]) == Decimal(
+        spend["total"])

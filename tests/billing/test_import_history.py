@@ -163,3 +163,35 @@ def test_usage_and_its_metric_import_once(fresh, tmp_path):
         assert sorted(account.contacts.values_list("email", flat=True)) == [
             "cfo@venus.example", "ops@venus.example"]
         assert BillingCycle.objects.filter(label="2020-10").exists()
+
+
+def test_imported_events_may_name_their_creator_and_an_unknown_one_is_refused(fresh, tmp_path):
+    import json
+
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Role, RoleGrant
+    from metering.models import Resource
+
+    run("import_history", str(EXAMPLE), "--provider", "beta")
+    with inside(fresh):
+        maker = get_user_model().objects.create_user(username="maker")
+        RoleGrant.objects.create(user=maker, role=Role.PROJECT_BILLING_VIEWER,
+                                 project=Project.objects.get(name="adventure"))
+    base = {"record": "event", "kind": "created", "resource_type": "instance",
+            "variant": "4cpu-16gb", "project": "adventure", "region": "mars",
+            "occurred_at": "2020-10-20T00:00:00Z"}
+    history = tmp_path / "creators.jsonl"
+    history.write_text("\n".join(json.dumps({**base, **extra}) for extra in (
+        {"event_id": "vm-made-created", "resource_id": "vm-made", "created_by": "maker"},
+        {"event_id": "vm-ghost-created", "resource_id": "vm-ghost", "created_by": "ghost"},
+    )) + "\n")
+    out = StringIO()
+    with pytest.raises(CommandError, match="1 record"):
+        call_command("import_history", str(history), "--provider", "beta", stdout=out,
+                     stderr=StringIO())
+    assert counts(out.getvalue(), "event") == (1, 0, 1)
+    assert "created_by: unknown user 'ghost'" in out.getvalue()
+    with inside(fresh):
+        assert Resource.objects.get(resource_id="vm-made").created_by.username == "maker"
+        assert not Resource.objects.filter(resource_id="vm-ghost").exists()

@@ -44,3 +44,6 @@ def test_the_datum_demo_has_consumers_on_each_offer_and_their_invoices(db, capsy
         startup = Entitlement.objects.get(offer_version__offer__key="pro").billing_account_id
     upcoming = consumer.get(f"/api/v1/billing-accounts/{startup}/upcoming-invoice")
     assert upcoming.status_code == 200 and upcoming.json()["status"] == "draft"
+    # The consumer created startup's instances: their lines are the consumer's spend.
+    mine = consumer.get("/api/v1/billing/spend-by-user?organization=startup").json()
+    assert [row["user"] for row in mine["users"]] == ["consumer"]

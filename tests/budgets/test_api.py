@@ -273,16 +273,16 @@ def test_preferences_default_to_every_email_and_can_be_changed(beta, world):
     assert listed.status_code == 200
     assert listed.json() == [{"scope": "organization", "organization": "mars-corp",
                               "project": None, "invoice_email": True, "budget_email": True,
-                              "payment_email": True, "budget_min_threshold": 0,
-                              "is_default": True}]
+                              "payment_email": True, "credit_email": True,
+                              "budget_min_threshold": 0, "is_default": True}]
     path = "/api/v1/notification-preferences/organizations/mars-corp"
 
     changed = api.put(path, {"invoice_email": False})
     assert changed.status_code == 200, changed.content
     assert changed.json() == {"scope": "organization", "organization": "mars-corp",
                               "project": None, "invoice_email": False, "budget_email": True,
-                              "payment_email": True, "budget_min_threshold": 0,
-                              "is_default": False}
+                              "payment_email": True, "credit_email": True,
+                              "budget_min_threshold": 0, "is_default": False}
     assert api.put(path, {"invoice_email": False}).json() == changed.json()  # twice: same
     assert api.get(path).json()["invoice_email"] is False
 
@@ -290,7 +290,7 @@ def test_preferences_default_to_every_email_and_can_be_changed(beta, world):
     assert api.put(project_path, {"budget_email": False}).json() == {
         "scope": "project", "organization": "mars-corp", "project": "adventure",
         "invoice_email": True, "budget_email": False, "payment_email": True,
-        "budget_min_threshold": 0, "is_default": False}
+        "credit_email": True, "budget_min_threshold": 0, "is_default": False}
     # Budget emails only from a threshold on; out of range is refused with its field.
     assert api.put(project_path, {"budget_min_threshold": 80}).json()[
         "budget_min_threshold"] == 80

@@ -156,6 +156,7 @@ def test_resource_detail_shows_events_and_state(fleet, admin_key, django_assert_
         "service_class": "standard",
         "parent_resource_id": None,
         "attributes": {"name": "web-1"},
+        "created_by": None,
         "state": "stopped",
         "complete": True,
         "consistent": True,
