@@ -239,6 +239,9 @@ def quota_reserve(*, project: Project, feature_key: str, quantity, now: datetime
                 return _answer(project, feature_key, (*row[:6], used), quantity,
                                reason=QUOTA_EXCEEDED)
             updated = _counter_add(project, row, quantity, now)
+            if updated is not None and gate[0] != quota_cache.ADMITTED:
+                quota_cache.counter_forget_after_commit(quota_cache.counter_key(
+                    connection.schema_name, row[2], project.pk, row[3], row[0]))
             if updated is None:
                 if gate[0] == quota_cache.ADMITTED:
                     quota_cache.give_back(gate[1], gate[2], reseed=True)

@@ -59,6 +59,11 @@ if limit >= 0 and tonumber(used) + n > limit then return {0, used} end
 return {1, redis.call('INCRBY', KEYS[1], ARGV[1])}
 """
 
+_GIVE_BACK_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
+return false
+"""
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -101,11 +106,13 @@ def counter_key(schema: str, scope: str, project_id: int, account_id: int,
     return f"tally:{schema}:quota:used:{owner}:f{feature_id}"
 
 
-def _version_key(schema: str) -> str:
-    return f"tally:{schema}:quota:version"
+def _version_key(schema: str, kind: str = "quota") -> str:
+    return f"tally:{schema}:{kind}:version"
 
 
 _entries: dict[tuple[str, str, str], tuple[str, float, Entry]] = {}
+# Every process-local cache versioned here (this one, accounts/api_key_cache.py's).
+LOCAL_CACHES: list[dict] = [_entries]
 _state = {"down_until": 0.0, "client": None, "url": None}
 _lock = threading.Lock()
 
@@ -128,12 +135,14 @@ def failed(error: Exception) -> None:
     (a version bump may have been lost meanwhile)."""
     log.warning("quota cache: Redis failed (%s); checks read PostgreSQL", error)
     _state["down_until"] = time.monotonic() + BACKOFF_SECONDS
-    _entries.clear()
+    for entries in LOCAL_CACHES:
+        entries.clear()
 
 
 def cache_clear() -> None:
     """Forget this process's entries and any backoff (tests; a settings change)."""
-    _entries.clear()
+    for entries in LOCAL_CACHES:
+        entries.clear()
     _state.update(down_until=0.0, client=None, url=None)
 
 
@@ -148,30 +157,31 @@ def usable() -> redis.Redis | None:
 
 # --- invalidation ---------------------------------------------------------------
 
-def quota_cache_invalidate() -> None:
+def quota_cache_invalidate(kind: str = "quota") -> None:
     """Every write changing what a check reads calls this (signal receivers in
     accounts/quota_signals.py for saves and deletes, the services for bulk updates):
     after commit, the provider's version becomes a new token."""
     schema = connection.schema_name
-    transaction.on_commit(lambda: _bump(schema))
+    transaction.on_commit(lambda: _bump(schema, kind))
 
 
-def _bump(schema: str) -> None:
+def _bump(schema: str, kind: str = "quota") -> None:
     client = _client()
     try:
         if client is None:
             raise redis.ConnectionError("backing off")
-        client.set(_version_key(schema), secrets.token_hex(8))
+        client.set(_version_key(schema, kind), secrets.token_hex(8))
     except redis.RedisError as error:
         # Other processes keep their entries until ENTRY_SECONDS; this one forgets now.
         failed(error)
 
 
-def version_get(client: redis.Redis, schema: str) -> str:
-    version = client.get(_version_key(schema))
+def version_get(client: redis.Redis, schema: str, kind: str = "quota") -> str:
+    key = _version_key(schema, kind)
+    version = client.get(key)
     if version is None:  # never bumped, or Redis was flushed: a new version
-        client.set(_version_key(schema), secrets.token_hex(8), nx=True)
-        version = client.get(_version_key(schema))
+        client.set(key, secrets.token_hex(8), nx=True)
+        version = client.get(key)
     return version.decode()
 
 
@@ -296,13 +306,14 @@ def give_back(key: str, units: int, *, reseed: bool) -> None:
     try:
         if reseed:
             client.delete(key)
-        else:
-            client.decrby(key, units)
+        else:  # never recreate an expired counter (with no expiry) below zero
+            client.eval(_GIVE_BACK_LUA, 1, key, units)
     except redis.RedisError as error:
         failed(error)
 
 
 def counter_forget_after_commit(key: str) -> None:
-    """A release lowered PostgreSQL's counter: drop Redis's after commit (reseeded on
-    next use) rather than decrement it, so a reseed meanwhile cannot count it twice."""
+    """PostgreSQL's counter changed without Redis's (a release; a reservation Redis did
+    not gate): drop Redis's after commit, to be reseeded on next use (rather than
+    adjusted, so a reseed meanwhile cannot count the change twice)."""
     transaction.on_commit(lambda: give_back(key, 0, reseed=True))

@@ -1,6 +1,7 @@
 """API read benchmark: billing summaries and the entitlement check under load.
 
     .venv/bin/python bench/api.py --scale small|full
+    .venv/bin/python bench/api.py --only check --rates 500,1000 --runs 5 --compare-db
 
 The real path: gunicorn (billing.wsgi with billing/gunicorn_conf.py, as deployed)
 on loopback, an API key on every request. An open-loop load generator (threads on
@@ -12,6 +13,9 @@ same stack: GET /api/v1/whoami (a trivial view behind the same middleware and
 API-key auth) and GET /healthz (no auth, no database). Small: 10 s per rate; full:
 30 s per rate, more rates. The provider holds 20 organizations x 5 projects,
 2,000 resources rated into this cycle's drafts, and an offer with a quota.
+Every run prints p50/p95/p99 and the load average when it started; --compare-db
+then runs the check again on a server with its cache off (TALLY_QUOTA_CACHE=0: every
+check reads PostgreSQL, as before accounts/quota_cache.py), in the same sitting.
 """
 
 import http.client
