@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 import redis
 from django.core.exceptions import ValidationError
@@ -192,21 +193,31 @@ def _counter_target(project: Project, scope: str, account_id: int):
             else ("billing_account_id", account_id, "project_id"))
 
 
-def _gate(client, project: Project, row, quantity: Decimal):
-    """Take `quantity` from the Redis counter (accounts/quota_cache.py): (state, key,
-    units, used in units). UNGATED when Redis cannot gate this one."""
+class _Gate(NamedTuple):
+    state: str
+    key: str
+    units: int = 0
+    used: int = 0  # units
+    generation: bytes = b""
+
+
+def _gate(client, project: Project, row, quantity: Decimal) -> _Gate:
+    """Take `quantity` from the Redis counter (accounts/quota_cache.py); UNGATED when
+    Redis cannot gate this one."""
     feature_id, _, scope, account_id, _, limit = row[:6]
     key = quota_cache.counter_key(connection.schema_name, scope, project.pk, account_id,
                                   feature_id)
     units = int(quantity * quota_cache.SCALE)
+    if client is None:
+        return _Gate(quota_cache.UNGATED, key)
     seed = {"scope": scope, "project_id": project.pk, "account_id": account_id,
             "feature_id": feature_id}
     try:
-        state, used = quota_cache.admit(client, key, units, limit, seed)
+        state, used, generation = quota_cache.admit(client, key, units, limit, seed)
     except redis.RedisError as error:
         quota_cache.failed(error)
-        return quota_cache.UNGATED, key, units, 0
-    return state, key, units, used
+        return _Gate(quota_cache.UNGATED, key)
+    return _Gate(state, key, units, used, generation)
 
 
 def quota_reserve(*, project: Project, feature_key: str, quantity, now: datetime
@@ -215,14 +226,16 @@ def quota_reserve(*, project: Project, feature_key: str, quantity, now: datetime
     (`used + n <= limit`) on the counter row, so concurrent reservations serialize on
     the row and never exceed the limit. Not allowed: nothing is reserved.
 
-    Outside a caller's transaction, Redis's counter (which the checks read) is taken
-    from first, by a Lua script that refuses past the limit; PostgreSQL's UPDATE stays
-    the record and the last word: when it refuses what Redis admitted, the two
-    disagreed (a reseed raced an uncommitted reservation) and Redis's counter is dropped
-    to be reseeded; when the transaction fails, the units are given back."""
+    Outside a caller's transaction, Redis's counter (which checks read) is taken from
+    first, by a Lua script that refuses past the limit. PostgreSQL's UPDATE stays the
+    record and the last word: when it refuses what Redis admitted, Redis's counter was
+    short (a reseed missed an uncommitted reservation) and is dropped, to be reseeded;
+    when the transaction fails, the units are given back; after commit, a counter
+    reseeded meanwhile is dropped (accounts/quota_cache.py `settle`). A reservation
+    Redis did not gate drops Redis's counter after commit."""
     quantity = _quantity(quantity, required=True)
     client = quota_cache.usable()
-    gate = (quota_cache.UNGATED, None, 0, 0)
+    gate = None
     try:
         with transaction.atomic():
             row = _read(project, feature_key, now)
@@ -232,27 +245,27 @@ def quota_reserve(*, project: Project, feature_key: str, quantity, now: datetime
                     feature=feature_key)]})
             if not answer.allowed:
                 return answer
-            if client is not None:
-                gate = _gate(client, project, row, quantity)
-            if gate[0] == quota_cache.REFUSED:
-                used = Decimal(gate[3]) / quota_cache.SCALE
+            gate = _gate(client, project, row, quantity)
+            if gate.state == quota_cache.REFUSED:
+                used = Decimal(gate.used) / quota_cache.SCALE
                 return _answer(project, feature_key, (*row[:6], used), quantity,
                                reason=QUOTA_EXCEEDED)
             updated = _counter_add(project, row, quantity, now)
-            if updated is not None and gate[0] != quota_cache.ADMITTED:
-                quota_cache.counter_forget_after_commit(quota_cache.counter_key(
-                    connection.schema_name, row[2], project.pk, row[3], row[0]))
             if updated is None:
-                if gate[0] == quota_cache.ADMITTED:
-                    quota_cache.give_back(gate[1], gate[2], reseed=True)
-                    gate = (quota_cache.UNGATED, None, 0, 0)
+                if gate.state == quota_cache.ADMITTED:
+                    quota_cache.forget(gate.key)
+                    gate = None
                 # Another reservation took what was left (or the grant changed) meanwhile.
                 return _answer(project, feature_key, _read(project, feature_key, now),
                                quantity, reason=QUOTA_EXCEEDED)
+            if gate.state != quota_cache.ADMITTED:
+                quota_cache.counter_forget_after_commit(gate.key)
     except BaseException:
-        if gate[0] == quota_cache.ADMITTED:
-            quota_cache.give_back(gate[1], gate[2], reseed=False)
+        if gate is not None and gate.state == quota_cache.ADMITTED:
+            quota_cache.give_back(gate.key, gate.units, gate.generation)
         raise
+    if gate.state == quota_cache.ADMITTED:
+        quota_cache.settle(gate.key, gate.generation)
     after = _answer(project, feature_key, (*row[:6], updated), None, reserved=quantity)
     return QuotaAnswer(**{**after.__dict__, "allowed": True, "reason": ALLOWED,
                           "message": REASON_TEXT[ALLOWED]})

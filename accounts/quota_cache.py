@@ -48,19 +48,42 @@ ENTRY_SECONDS = 60
 BACKOFF_SECONDS = 1.0
 _MAX_ENTRIES = 20_000
 
+# A counter is a hash: `u` the units reserved, `g` its generation (a random token set
+# when it is seeded). A reservation admitted on one generation and committed after the
+# counter was reseeded (flushed, expired) may be missing from the new seed: it sees the
+# generation changed and drops the counter, to be reseeded from PostgreSQL again.
+
 # Reserve ARGV[1] units unless the counter would pass ARGV[2] (negative: no limit).
-# Returns {1, used after} admitted, {0, used} refused, {-1, 0} not seeded.
+# Returns {1, used after, generation} admitted, {0, used, generation} refused,
+# {-1, 0, ''} not seeded.
 _ADMIT_LUA = """
-local used = redis.call('GET', KEYS[1])
-if not used then return {-1, 0} end
+local used = redis.call('HGET', KEYS[1], 'u')
+if not used then return {-1, 0, ''} end
+local generation = redis.call('HGET', KEYS[1], 'g')
 local n = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-if limit >= 0 and tonumber(used) + n > limit then return {0, used} end
-return {1, redis.call('INCRBY', KEYS[1], ARGV[1])}
+if limit >= 0 and tonumber(used) + n > limit then return {0, used, generation} end
+return {1, redis.call('HINCRBY', KEYS[1], 'u', ARGV[1]), generation}
 """
-
+# Seed with ARGV[1] units, generation ARGV[2], expiring in ARGV[3] s, unless present.
+_SEED_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'u', ARGV[1], 'g', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+return redis.call('HGET', KEYS[1], 'u')
+"""
+# Give back ARGV[1] units taken on generation ARGV[2] (a later seed never counted them).
 _GIVE_BACK_LUA = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECRBY', KEYS[1], ARGV[1]) end
+if redis.call('HGET', KEYS[1], 'g') == ARGV[2] then
+  return redis.call('HINCRBY', KEYS[1], 'u', -tonumber(ARGV[1]))
+end
+return false
+"""
+# After commit: drop the counter unless it is still generation ARGV[1].
+_SETTLE_LUA = """
+local generation = redis.call('HGET', KEYS[1], 'g')
+if generation and generation ~= ARGV[1] then redis.call('DEL', KEYS[1]) end
 return false
 """
 
@@ -213,7 +236,7 @@ def entry_get(client: redis.Redis, schema: str, project_name: str, feature_key: 
     pipe = client.pipeline(transaction=False)
     pipe.get(_version_key(schema))
     if counter:
-        pipe.get(counter)
+        pipe.hget(counter, "u")
     results = pipe.execute()
     version = results[0].decode() if results[0] is not None else None
     if hit is not None and version == hit[0] and hit[1] > time.monotonic():
@@ -224,7 +247,7 @@ def entry_get(client: redis.Redis, schema: str, project_name: str, feature_key: 
         _entries.clear()
     _entries[key] = (version, time.monotonic() + ENTRY_SECONDS, entry)
     counter = entry.counter_key(schema, now)
-    return entry, client.get(counter) if counter else None
+    return entry, client.hget(counter, "u") if counter else None
 
 
 def counter_seed(client: redis.Redis, key: str, *, scope: str, project_id: int,
@@ -237,9 +260,9 @@ def counter_seed(client: redis.Redis, key: str, *, scope: str, project_id: int,
     used = QuotaCounter.objects.filter(
         **{column: owner, f"{other}__isnull": True, "feature_id": feature_id},
     ).values_list("used", flat=True).first() or Decimal(0)
-    client.set(key, int(used * SCALE), nx=True, ex=COUNTER_SECONDS)
-    value = client.get(key)
-    return int(value) if value is not None else int(used * SCALE)
+    value = client.eval(_SEED_LUA, 1, key, int(used * SCALE), secrets.token_hex(8),
+                        COUNTER_SECONDS)
+    return int(value)
 
 
 def cached_row(project_name: str, feature_key: str, now: datetime):
@@ -280,40 +303,51 @@ ADMITTED, REFUSED, UNGATED = "admitted", "refused", "ungated"
 
 
 def admit(client: redis.Redis, key: str, units: int, limit: Decimal | None,
-          seed: dict) -> tuple[str, int]:
+          seed: dict) -> tuple[str, int, bytes]:
     """Take `units` from the counter atomically (the Lua script), seeding it first when
-    absent. UNGATED: the figures are too large for the script's exact arithmetic."""
+    absent: (state, used in units, generation). UNGATED: the figures are too large for
+    the script's exact arithmetic."""
     limit_units = -1 if limit is None else int(limit * SCALE)
     if units >= EXACT_BELOW or limit_units >= EXACT_BELOW:
-        return UNGATED, 0
+        return UNGATED, 0, b""
     for _ in range(2):
-        state, value = client.eval(_ADMIT_LUA, 1, key, units, limit_units)
+        state, value, generation = client.eval(_ADMIT_LUA, 1, key, units, limit_units)
         if state == -1:
             counter_seed(client, key, **seed)
             continue
         if int(value) >= EXACT_BELOW:
-            return UNGATED, 0
-        return (ADMITTED if state == 1 else REFUSED), int(value)
-    return UNGATED, 0  # expired between seeding and the script: let PostgreSQL decide
+            return UNGATED, 0, b""
+        return (ADMITTED if state == 1 else REFUSED), int(value), generation
+    return UNGATED, 0, b""  # expired between seeding and the script: let PostgreSQL decide
 
 
-def give_back(key: str, units: int, *, reseed: bool) -> None:
-    """Undo an admission PostgreSQL did not commit; `reseed`: Redis and PostgreSQL
-    disagreed, drop the counter so the next use reads PostgreSQL's."""
+def _redis_call(script: str, key: str, *args) -> None:
     client = _client()
     if client is None:
         return
     try:
-        if reseed:
-            client.delete(key)
-        else:  # never recreate an expired counter (with no expiry) below zero
-            client.eval(_GIVE_BACK_LUA, 1, key, units)
+        client.eval(script, 1, key, *args)
     except redis.RedisError as error:
         failed(error)
+
+
+def give_back(key: str, units: int, generation: bytes) -> None:
+    """Undo an admission PostgreSQL did not commit."""
+    _redis_call(_GIVE_BACK_LUA, key, units, generation)
+
+
+def settle(key: str, generation: bytes) -> None:
+    """After a gated reservation committed: if the counter was reseeded meanwhile, the
+    seed may have missed it; drop the counter to be reseeded."""
+    _redis_call(_SETTLE_LUA, key, generation)
+
+
+def forget(key: str) -> None:
+    _redis_call(_SETTLE_LUA, key, "")
 
 
 def counter_forget_after_commit(key: str) -> None:
     """PostgreSQL's counter changed without Redis's (a release; a reservation Redis did
     not gate): drop Redis's after commit, to be reseeded on next use (rather than
     adjusted, so a reseed meanwhile cannot count the change twice)."""
-    transaction.on_commit(lambda: give_back(key, 0, reseed=True))
+    transaction.on_commit(lambda: forget(key))

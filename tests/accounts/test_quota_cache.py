@@ -230,7 +230,7 @@ def test_fifty_concurrent_reservations_of_ten_grant_ten_through_a_redis_flush(
             key = quota_cache.counter_key(schema, "billing_account", project.pk,
                                           project.organization.billing_accounts.get().pk,
                                           Feature.objects.get(key="cache.zones").pk)
-            assert int(_redis().get(key)) == 4 * quota_cache.SCALE
+            assert int(_redis().hget(key, "u")) == 4 * quota_cache.SCALE
         answers = _reserve_concurrently(alpha_committed, project, THREADS, flush_at=25)
         assert sum(a.allowed for a in answers) == LIMIT - 4
         assert {a.reason for a in answers if not a.allowed} == {"quota_exceeded"}
@@ -242,7 +242,7 @@ def test_fifty_concurrent_reservations_of_ten_grant_ten_through_a_redis_flush(
             quota_release(project=project, feature_key="cache.zones", quantity=Decimal(3),
                           now=LATER)
             assert _check("cache-web", LATER).used == LIMIT - 3
-            assert int(_redis().get(key)) == (LIMIT - 3) * quota_cache.SCALE
+            assert int(_redis().hget(key, "u")) == (LIMIT - 3) * quota_cache.SCALE
 
 
 def test_fifty_concurrent_reservations_of_ten_grant_exactly_ten(
