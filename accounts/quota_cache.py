@@ -140,9 +140,10 @@ _state = {"down_until": 0.0, "client": None, "url": None}
 _lock = threading.Lock()
 
 
-def _client() -> redis.Redis | None:
-    """This process's client (None while backing off after a failure)."""
-    if time.monotonic() < _state["down_until"]:
+def _client(*, always: bool = False) -> redis.Redis | None:
+    """This process's client (None while backing off after a failure, unless `always`:
+    a version bump is tried even then, as one lost would leave others stale)."""
+    if not always and time.monotonic() < _state["down_until"]:
         return None
     url = settings.TALLY_QUOTA_REDIS_URL or settings.REDIS_URL
     if _state["url"] != url:
@@ -189,11 +190,8 @@ def quota_cache_invalidate(kind: str = "quota") -> None:
 
 
 def _bump(schema: str, kind: str = "quota") -> None:
-    client = _client()
     try:
-        if client is None:
-            raise redis.ConnectionError("backing off")
-        client.set(_version_key(schema, kind), secrets.token_hex(8))
+        _client(always=True).set(_version_key(schema, kind), secrets.token_hex(8))
     except redis.RedisError as error:
         # Other processes keep their entries until ENTRY_SECONDS; this one forgets now.
         failed(error)
@@ -253,7 +251,8 @@ def entry_get(client: redis.Redis, schema: str, project_name: str, feature_key: 
 def counter_seed(client: redis.Redis, key: str, *, scope: str, project_id: int,
                  account_id: int, feature_id: int) -> int:
     """Put PostgreSQL's reserved quantity in Redis when the counter is absent (another
-    process may seed first: SET NX keeps theirs). Returns the counter's value."""
+    process may seed first: theirs is kept), as a new generation. Returns the counter's
+    value."""
     column, owner, other = (("project_id", project_id, "billing_account_id")
                             if scope == FeatureScope.PROJECT
                             else ("billing_account_id", account_id, "project_id"))
