@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.api_key_cache import auth_cache_invalidate
 from accounts.models import ApiKey, ApiKeyScope
 from audit.context import records_actor
 
@@ -101,5 +102,6 @@ def api_key_revoke(*, api_key: ApiKey, now: datetime, actor=None) -> bool:
     """Revoke the key from `now` on (401 from then on). True when this call revoked it;
     revoking a revoked key changes nothing."""
     with transaction.atomic():
+        auth_cache_invalidate()  # a bulk update: no signal
         return bool(ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True)
                     .update(revoked_at=now))

@@ -9,6 +9,7 @@ from django.db import connection
 from rest_framework import authentication, exceptions
 
 from accounts.access import access_from_grants
+from accounts.api_key_cache import key_lookup, key_used
 from accounts.api_keys import hash_api_key, split_api_key
 from accounts.backends import remember_access
 from accounts.models import ApiKey, RoleGrant
@@ -36,7 +37,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         parts = split_api_key(secret.strip())
         if parts is None:
             raise exceptions.AuthenticationFailed(INVALID_KEY)
-        api_key, grants = _key_user_and_grants(parts[0])
+        api_key, grants = key_lookup(parts[0], _key_user_and_grants)
         # Compare even when no row matched, so timing does not reveal prefixes.
         expected = api_key.key_hash if api_key else "0" * 64
         if not hmac.compare_digest(expected, hash_api_key(secret.strip())) or api_key is None:
@@ -51,6 +52,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scope_check(api_key, request)
         if api_key.last_used_at is None or now - api_key.last_used_at > LAST_USED_RESOLUTION:
             ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+            key_used(connection.schema_name, api_key.prefix, now)
         # The role checks read this instead of querying the grants again.
         remember_access(api_key.user, access_from_grants(api_key.user, grants))
         # The audit context opened before DRF authenticated: name the key and its user.

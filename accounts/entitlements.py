@@ -9,6 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from accounts.models import BillingAccount, Entitlement, FeatureGrant, PrivateOfferConsumer
+from accounts.quota_cache import quota_cache_invalidate
 from audit.context import audit_note, records_actor
 from catalog.models import FeatureKind, OfferVersion
 from catalog.services.offers import offer_version_mark_accepted
@@ -123,6 +124,8 @@ def entitlement_end(*, entitlement: Entitlement, now: datetime, actor=None,
 
 def _grants_sync(billing_account_id: int, *, now: datetime) -> None:
     """Make the account's feature grants say what its active entitlements enable."""
+    # The entitlement's end and the stale grants change by bulk update (no signals).
+    quota_cache_invalidate()
     wanted: dict[int, tuple[int, Decimal | None]] = {}
     active = Entitlement.objects.filter(
         Q(end__isnull=True) | Q(end__gt=now), billing_account_id=billing_account_id,

@@ -16,6 +16,7 @@ from accounts.models import (
     RoleGrant,
 )
 from accounts.organizations import check_name
+from accounts.quota_cache import quota_cache_invalidate
 from audit.context import records_actor
 from core.periods import instant_utc
 from cycles.guard import cycle_guard
@@ -192,6 +193,8 @@ def project_move(*, project: Project, billing_account: BillingAccount,
                           effective_from=effective_from, now=now)
         cycles_ensure_for(instants=[plan.effective_from], now=now)
         assignments = ProjectAccountAssignment.objects
+        # Windows close and reopen by bulk update (no signals).
+        quota_cache_invalidate()
         if plan.delete_ids:
             assignments.filter(pk__in=plan.delete_ids).delete()
         if plan.close is not None:

@@ -6,6 +6,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from accounts.api_key_cache import auth_cache_invalidate
 from accounts.grants import role_grant
 from accounts.models import FLEET_ROLES
 from audit.context import records_actor
@@ -63,4 +64,5 @@ def user_set_active(*, user, active: bool, actor) -> None:
     """Deactivate (or reactivate) a user: a deactivated user's sessions and keys stop
     working at once (authentication checks `is_active`)."""
     with transaction.atomic():
+        auth_cache_invalidate()  # a bulk update: no signal
         get_user_model().objects.filter(pk=user.pk).update(is_active=active)

@@ -171,11 +171,13 @@ def free_port() -> int:
 class Gunicorn:
     """The real web server, as deployed (billing.wsgi), on a free loopback port."""
 
-    def __init__(self, workers: int | None = None, threads: int | None = None):
-        """The deployed configuration (billing/gunicorn_conf.py) unless told otherwise."""
+    def __init__(self, workers: int | None = None, threads: int | None = None,
+                 env: dict[str, str] | None = None):
+        """The deployed configuration (billing/gunicorn_conf.py) unless told otherwise;
+        `env`: settings' environment variables to add (e.g. TALLY_QUOTA_CACHE=0)."""
         # TALLY_BENCH_PORT: a port of the caller's range on a machine shared with others.
         self.port = int(os.environ.get("TALLY_BENCH_PORT") or 0) or free_port()
-        env = os.environ.copy()
+        env = {**os.environ, **(env or {})}
         self.log = open(f"/tmp/tally-bench-gunicorn-{self.port}.log", "w")  # noqa: SIM115
         overrides = [*(["--workers", str(workers)] if workers else []),
                      *(["--threads", str(threads)] if threads else [])]

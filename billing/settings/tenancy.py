@@ -1,6 +1,6 @@
 """Tenancy: one PostgreSQL schema per service provider (django-tenants)."""
 
-from core.env import env_int
+from core.env import env_bool, env_int, env_str
 
 # The public schema holds only the provider registry and the platform's own admin.
 SHARED_APPS = [
@@ -68,3 +68,10 @@ TENANT_BASE_MIGRATE_COMMAND = "tenancy.migrate_command.Command"
 # How long each web process trusts the host -> provider lookup it made (see
 # tenancy/middleware.py); 0 looks the provider up on every request.
 TALLY_PROVIDER_CACHE_SECONDS = env_int("TALLY_PROVIDER_CACHE_SECONDS", 10)
+
+# The entitlement check's cache (accounts/quota_cache.py): what a check reads, kept in
+# each process and versioned in Redis, and quota counters in Redis. Off: every check
+# reads PostgreSQL (bench/api.py --compare-db measures both). TALLY_QUOTA_REDIS_URL:
+# another Redis than REDIS_URL's for it (empty: REDIS_URL).
+TALLY_QUOTA_CACHE = env_bool("TALLY_QUOTA_CACHE", True)
+TALLY_QUOTA_REDIS_URL = env_str("TALLY_QUOTA_REDIS_URL", "")

@@ -39,6 +39,7 @@ from catalog.services.keys import key_and_name_errors, raise_field_errors
 from catalog.services.list_prices import TIME_UNIT_INVALID, TIME_UNITS, charge_create, rate_errors
 from catalog.services.metrics import METRIC_IS_DURATION
 from catalog.services.resource_types import RESOURCE_TYPE_NOT_FOUND
+from catalog.signals import offer_content_changed
 
 # Field-level reasons; tests and the API import them.
 METRIC_UNKNOWN = "no metric {key!r}"
@@ -245,6 +246,8 @@ def _fill_version(version: OfferVersion, checked, actor) -> None:
     OfferFeature.objects.bulk_create(
         OfferFeature(version=version, feature=feature, limit=limit) for feature, limit in granted
     )
+    # bulk_create sends no post_save: say so to whoever caches offer content.
+    offer_content_changed.send(sender=OfferVersion, version=version)
     Price.objects.bulk_create(
         Price(price_list=version.price_list, valid_from=OFFER_PRICES_FROM, created_by=actor, **p)
         for p in prices
