@@ -56,53 +56,68 @@ _RESOURCES = """
       {projects}
 """
 
-# The running state after an event is that of the last event other than `resized`, and
-# the variant that of the last `created` or `resized`: "last such row" is the max of
-# (row number, value) packed into one sortable value, so one ordered pass finds both.
+# One ordered pass over each resource's events (from its first `created`) finds:
+# - the running state after an event: that of the last event other than `resized`,
+#   and the variant: that of the last `created` or `resized`. "Last such row" is the
+#   max of (row number, value) packed into one sortable value;
+# - the run an event belongs to: the count of events other than `started` so far (a
+#   `started` while running changes nothing; every other event ends a run or, while
+#   stopped, leaves the next `started` to begin one);
+# - a contradiction: a second `created`, or any event after `deleted`.
 _INTERVALS = """
     CREATE TEMPORARY TABLE pg_temp.rating_intervals ON COMMIT DROP AS
     WITH ordered AS (
-        SELECT e.resource_id AS pk, e.occurred_at AS at, e.kind, e.variant,
-               row_number() OVER (PARTITION BY e.resource_id
-                                  ORDER BY e.occurred_at, {rank},
-                                           e.event_id COLLATE "C") AS n,
-               min(e.occurred_at) FILTER (WHERE e.kind = 'created')
-                   OVER (PARTITION BY e.resource_id) AS created_at
+        SELECT e.resource_id AS pk, e.occurred_at AS at, {rank} AS rnk,
+               e.event_id COLLATE "C" AS eid, e.kind, e.variant,
+               row_number() OVER w AS n,
+               min(e.occurred_at) FILTER (WHERE e.kind = 'created') OVER w AS created_at
         FROM {event} e JOIN pg_temp.rating_resources r ON r.id = e.resource_id
         WHERE e.occurred_at < %(until)s
+        WINDOW w AS (PARTITION BY e.resource_id ORDER BY e.occurred_at, {rank},
+                     e.event_id COLLATE "C" ROWS UNBOUNDED PRECEDING)
     ), states AS (
-        SELECT pk, at, kind, n,
+        SELECT pk, at,
                max(CASE WHEN kind <> 'resized'
                         THEN n * 2 + (kind IN ('created', 'started'))::int END)
-                   OVER upto %% 2 = 1 AS running,
-               coalesce(max(CASE WHEN kind <> 'resized'
-                                 THEN n * 2 + (kind IN ('created', 'started'))::int END)
-                            OVER before %% 2 = 1, false) AS was_running,
+                   OVER w %% 2 = 1 AS running,
                substr(max(CASE WHEN kind IN ('created', 'resized')
                                THEN lpad(n::text, 12, '0') || variant END COLLATE "C")
-                      OVER upto, 13) AS variant,
-               count(*) FILTER (WHERE kind = 'deleted') OVER before > 0
-                   OR count(*) FILTER (WHERE kind = 'created') OVER whole > 1 AS bad,
-               least(coalesce(lead(at) OVER upto, %(until)s), %(until)s) AS next_at
+                      OVER w, 13) AS variant,
+               count(*) FILTER (WHERE kind <> 'started') OVER w AS run,
+               count(*) FILTER (WHERE kind = 'created') OVER w > 1
+                   OR count(*) FILTER (WHERE kind = 'deleted') OVER w
+                      > (kind = 'deleted')::int AS bad,
+               least(coalesce(lead(at) OVER w, %(until)s), %(until)s) AS next_at
         FROM ordered
         WHERE at >= created_at
-        WINDOW upto AS (PARTITION BY pk ORDER BY n ROWS UNBOUNDED PRECEDING),
-               before AS (PARTITION BY pk ORDER BY n
-                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-               whole AS (PARTITION BY pk)
-    ), runs AS (
-        SELECT pk, at, next_at, running, variant,
-               bool_or(bad) OVER (PARTITION BY pk) AS bad,
-               count(*) FILTER (WHERE running AND (NOT was_running OR kind = 'resized'))
-                   OVER (PARTITION BY pk ORDER BY n ROWS UNBOUNDED PRECEDING) AS run
-        FROM states
+        WINDOW w AS (PARTITION BY pk ORDER BY at, rnk, eid ROWS UNBOUNDED PRECEDING)
     )
-    SELECT pk, bool_or(bad) AS bad, min(variant) AS variant, min(at) AS s, max(next_at) AS e
-    FROM runs
+    SELECT pk, bool_or(bad) AS bad, min(variant) AS variant, min(at) AS s, max(next_at) AS e,
+           ((extract(epoch FROM max(next_at)) - extract(epoch FROM greatest(min(at), %(start)s)))
+            * 1000000)::bigint AS us
+    FROM states
     WHERE running OR bad
     GROUP BY pk, run
     HAVING bool_or(bad) OR (max(next_at) > min(at) AND max(next_at) > %(start)s)
 """
+
+# The account windows and priced spans, computed in Python, as tables the planner can
+# count (an unnested array is guessed at a row or a hundred).
+_WINDOWS = """
+    CREATE TEMPORARY TABLE pg_temp.rating_windows ON COMMIT DROP AS
+    SELECT * FROM unnest(%(w_project)s::bigint[], %(w_account)s::bigint[],
+                         %(w_start)s::timestamptz[], %(w_end)s::timestamptz[])
+        AS w(project_id, account_id, s, e)
+"""
+_SPANS = """
+    CREATE TEMPORARY TABLE pg_temp.rating_spans ON COMMIT DROP AS
+    SELECT * FROM unnest(%(p_metric)s::text[], %(p_variant)s::text[], %(p_region)s::text[],
+                         %(p_class)s::text[], %(p_start)s::timestamptz[],
+                         %(p_end)s::timestamptz[], %(p_index)s::int[], %(p_unit)s::bigint[])
+        AS p(metric_key, variant, region, service_class, s, e, idx, unit_us)
+"""
+_TEMPORARY = ("pg_temp.rating_resources", "pg_temp.rating_intervals", "pg_temp.rating_windows",
+              "pg_temp.rating_spans")
 
 _COMBINATIONS = """
     SELECT DISTINCT r.metric_key, i.variant, r.region, r.service_class
@@ -110,47 +125,40 @@ _COMBINATIONS = """
     WHERE NOT i.bad
 """
 
+# Pieces are summed per resource and line first: what a resource's lines cover is then
+# compared with its running time in the window (`us`) over ten thousand rows, not a
+# million. A resource whose time is not all covered is left to `build_duration_lines`.
 _LINES = """
-    WITH windows AS (
-        SELECT * FROM unnest(%(w_project)s::bigint[], %(w_account)s::bigint[],
-                             %(w_start)s::timestamptz[], %(w_end)s::timestamptz[])
-            AS w(project_id, account_id, s, e)
-    ), spans AS (
-        SELECT * FROM unnest(%(p_metric)s::text[], %(p_variant)s::text[], %(p_region)s::text[],
-                             %(p_class)s::text[], %(p_start)s::timestamptz[],
-                             %(p_end)s::timestamptz[], %(p_index)s::int[], %(p_unit)s::bigint[])
-            AS p(metric_key, variant, region, service_class, s, e, idx, unit_us)
-    ), pieces AS MATERIALIZED (
-        SELECT i.pk, r.project_id, w.account_id, r.metric_key, i.variant, r.region,
-               r.service_class, p.idx, p.unit_us,
+    WITH pieces AS (
+        SELECT i.pk, w.account_id, i.variant, p.idx, p.unit_us,
                greatest(i.s, w.s, p.s) AS s, least(i.e, w.e, p.e) AS e,
                ((extract(epoch FROM least(i.e, w.e, p.e))
                  - extract(epoch FROM greatest(i.s, w.s, p.s))) * 1000000)::bigint AS us
         FROM pg_temp.rating_intervals i
         JOIN pg_temp.rating_resources r ON r.id = i.pk
-        JOIN windows w ON w.project_id = r.project_id AND w.s < i.e AND i.s < w.e
-        JOIN spans p ON p.metric_key = r.metric_key AND p.variant = i.variant
+        JOIN pg_temp.rating_windows w ON w.project_id = r.project_id AND w.s < i.e AND i.s < w.e
+        JOIN pg_temp.rating_spans p ON p.metric_key = r.metric_key AND p.variant = i.variant
              AND p.region = r.region AND p.service_class = r.service_class
              AND p.s < i.e AND i.s < p.e AND p.s < w.e AND w.s < p.e
         WHERE NOT i.bad
-    ), expected AS (
-        SELECT pk, bool_or(bad) AS bad,
-               sum(((extract(epoch FROM e) - extract(epoch FROM greatest(s, %(start)s)))
-                    * 1000000)::bigint) AS us
-        FROM pg_temp.rating_intervals GROUP BY pk
-    ), covered AS (
-        SELECT pk, sum(us) AS us FROM pieces GROUP BY pk
+    ), per_resource AS MATERIALIZED (
+        SELECT pk, account_id, variant, idx, sum((us + unit_us - 1) / unit_us) AS units,
+               sum(us) AS us, min(s) AS s, max(e) AS e, bool_or(e = %(until)s) AS running
+        FROM pieces GROUP BY pk, account_id, variant, idx
     ), unclean AS (
-        SELECT x.pk FROM expected x LEFT JOIN covered c ON c.pk = x.pk
+        SELECT x.pk FROM (SELECT pk, bool_or(bad) AS bad, sum(us) AS us
+                          FROM pg_temp.rating_intervals GROUP BY pk) x
+        LEFT JOIN (SELECT pk, sum(us) AS us FROM per_resource GROUP BY pk) c ON c.pk = x.pk
         WHERE x.bad OR x.us <> coalesce(c.us, 0)
     )
-    SELECT account_id, project_id, metric_key, variant, region, service_class, idx,
-           sum((us + unit_us - 1) / unit_us), array_agg(DISTINCT pk),
-           array_remove(array_agg(DISTINCT CASE WHEN e = %(until)s THEN pk END), NULL),
-           min(s), max(e), NULL::bigint
-    FROM pieces p
-    WHERE NOT EXISTS (SELECT 1 FROM unclean u WHERE u.pk = p.pk)
-    GROUP BY account_id, project_id, metric_key, variant, region, service_class, idx
+    SELECT l.account_id, r.project_id, r.metric_key, l.variant, r.region, r.service_class,
+           l.idx, sum(l.units), array_agg(l.pk),
+           array_remove(array_agg(CASE WHEN l.running THEN l.pk END), NULL),
+           min(l.s), max(l.e), NULL::bigint
+    FROM per_resource l JOIN pg_temp.rating_resources r ON r.id = l.pk
+    WHERE NOT EXISTS (SELECT 1 FROM unclean u WHERE u.pk = l.pk)
+    GROUP BY l.account_id, r.project_id, r.metric_key, l.variant, r.region, r.service_class,
+             l.idx
     UNION ALL
     SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, pk
     FROM unclean
@@ -169,7 +177,7 @@ def duration_rating_sql(*, rated: Period, cycle: Period, prices: list[DurationPr
                                      for kind, order in KIND_ORDER.items()) + " END"
     params = {"start": rated.start, "until": until, "projects": list(project_ids or [])}
     with connection.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS pg_temp.rating_intervals, pg_temp.rating_resources")
+        cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMPORARY)}")
         # The sorts of a million events fit in memory; on disk they cost twice as much.
         cursor.execute("SET LOCAL work_mem = '256MB'")
         projects = "AND r.project_id = ANY(%(projects)s)" if project_ids is not None else ""
@@ -179,8 +187,12 @@ def duration_rating_sql(*, rated: Period, cycle: Period, prices: list[DurationPr
         cursor.execute(_COMBINATIONS)
         spans = priced_spans(combinations=cursor.fetchall(), prices=prices,
                              window=Period(start=cycle.start, end=until))
-        cursor.execute(_LINES, {**params, **_windows_params(assignments, cycle, until),
-                                **_spans_params(spans)})
+        cursor.execute(_WINDOWS, _windows_params(assignments, cycle, until))
+        cursor.execute(_SPANS, _spans_params(spans))
+        # Temporary tables have no statistics until analyzed: without them the planner
+        # guesses a handful of rows and sorts what it should hash.
+        cursor.execute(f"ANALYZE {', '.join(_TEMPORARY)}")
+        cursor.execute(_LINES, params)
         rows = cursor.fetchall()
     aggregates, unclean = [], []
     for *line, unclean_pk in rows:
