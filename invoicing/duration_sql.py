@@ -26,7 +26,7 @@ resources when SLA credits need the rated segments. The result is the same
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 
 from catalog.domain.matching import DurationPrice
 from catalog.models import Metric
@@ -168,15 +168,15 @@ _LINES = """
 def duration_rating_sql(*, rated: Period, cycle: Period, prices: list[DurationPrice],
                         assignments, project_ids=None) -> tuple[DurationRating, int]:
     """What `build_duration_lines` makes of the resources `lifecycle_for_period(rated,
-    project_ids)` loads, and how many resources that is. Run inside the rating's
-    transaction (the temporary tables drop at its commit)."""
+    project_ids)` loads, and how many resources that is."""
     until = rated.end
     tables = {"resource": Resource._meta.db_table, "metric": Metric._meta.db_table,
               "event": LifecycleEvent._meta.db_table}
     rank = "CASE e.kind " + " ".join(f"WHEN '{kind}' THEN {order}"
                                      for kind, order in KIND_ORDER.items()) + " END"
     params = {"start": rated.start, "until": until, "projects": list(project_ids or [])}
-    with connection.cursor() as cursor:
+    # The temporary tables live until the transaction ends (a savepoint in a rating run).
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {', '.join(_TEMPORARY)}")
         # The sorts of a million events fit in memory; on disk they cost twice as much.
         cursor.execute("SET LOCAL work_mem = '256MB'")
