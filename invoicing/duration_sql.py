@@ -2,7 +2,7 @@
 
 `build_duration_lines` rates resource by resource from their events, which costs
 Python objects and loops per event (a million events: most of a rating run). This
-module reaches the same lines in three statements:
+module reaches the same lines in a few statements over temporary tables:
 
 1. `_RESOURCES`: the resources `lifecycle_for_period` would load, into a temporary
    table.
@@ -11,16 +11,16 @@ module reaches the same lines in three statements:
    run starts at `created`, at `started` while stopped and at `resized` while running;
    it ends at the next event that stops, resizes or deletes, or at `until`). A resource
    whose events contradict each other is only flagged.
-3. `_LINES`: the intervals clipped to the account windows and to the spans in which
-   one price is in force (both computed in Python, `windows_by_project` and
-   `priced_spans`: the matching rules stay in `catalog.domain.matching`), each piece
-   billing ceil(microseconds / unit) whole units (`duration_units`, in integers), summed
-   per line key.
+3. `_LINES` (after `_WINDOWS` and `_SPANS`): the intervals clipped to the account
+   windows and to the spans in which one price is in force (both computed in Python,
+   `windows_by_project` and `priced_spans`: the matching rules stay in
+   `catalog.domain.matching`), each piece billing ceil(microseconds / unit) whole units
+   (`duration_units`, in integers), summed per line key.
 
 Every resource with time no line holds (a flagged timeline, a gap without an account
-or a price) is rated by `build_duration_lines` instead, which reports why; so are all
-resources when SLA credits need the rated segments. The result is the same
-`DurationRating`, to the unit.
+or a price) is rated by `build_duration_lines` instead, which reports why. The result
+is the same `DurationRating` (less the per-segment detail SLA credits need: the rating
+run takes the one-by-one path when the cycle has credits), to the unit.
 """
 
 from datetime import datetime
