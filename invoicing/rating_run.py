@@ -1,7 +1,8 @@
 """The rating run: recompute a cycle's draft invoices from usage, prices and accounts.
 
 Safe to repeat and cheap enough to run every few minutes: it reads its inputs
-in a handful of queries, prices them with the pure functions of
+in a handful of queries (a chargeback provider's running time summed in SQL,
+`invoicing/duration_sql.py`), prices them with the pure functions of
 `invoicing/domain/`, and replaces the draft lines of the cycle's draft invoices
 in one transaction. Finalized and void invoices are never touched. Runs of one
 cycle serialize on the cycle's row.
@@ -31,6 +32,7 @@ from cycles.models import BillingCycle, CycleStatus
 from invoicing.domain.credit_lines import CoveredResource, CreditLine, build_credit_lines
 from invoicing.domain.lines import DraftLine, DurationRating, build_duration_lines
 from invoicing.domain.usage import ChargeLine
+from invoicing.duration_sql import duration_rating_sql
 from invoicing.models import Invoice, InvoiceLine, InvoiceStatus, LineKind, RatingRun
 from invoicing.selectors import credits_for_period
 from invoicing.signals import cycle_rated
@@ -83,7 +85,7 @@ def rating_run(*, cycle: BillingCycle, now: datetime,
         drafts = _drafts_by_account(rated, frozen=_frozen_accounts(cycle, rated, inputs.accounts))
         invoices = _write_drafts(cycle, drafts, provider.currency, until, inputs.accounts)
         result = _run_record(cycle, rated, drafts, now=now, until=until, recorded_at=recorded_at,
-                             resources=len(inputs.resources), invoices=invoices)
+                             resources=rated.resources, invoices=invoices)
     logger.info("rated %s", result)
     cycle_rated.send(sender=RatingRun, cycle_id=cycle.pk, now=now)
     return result
@@ -91,13 +93,18 @@ def rating_run(*, cycle: BillingCycle, now: datetime,
 
 @dataclass(frozen=True)
 class _Inputs:
-    """What a run reads: the cycle's project assignments and resources, narrowed for an
-    incremental run to the billing accounts (`accounts`) it rewrites and their projects."""
+    """What a run reads: the cycle's project assignments, narrowed for an incremental run
+    to the billing accounts (`accounts`) it rewrites and their `projects`."""
 
     period: Period
+    rated: Period
     assignments: list
-    resources: list
     accounts: set[int] | None  # None: every account
+    projects: set[int] | None  # None: every project
+
+    def resources(self) -> list:
+        """The resources' lifecycles, for the paths that rate resource by resource."""
+        return lifecycle_for_period(period=self.rated, project_ids=self.projects)
 
 
 def _inputs_load(cycle: BillingCycle, until: datetime, *, usage_since: datetime | None,
@@ -106,13 +113,13 @@ def _inputs_load(cycle: BillingCycle, until: datetime, *, usage_since: datetime 
     rated = Period(start=cycle.start, end=until)
     assignments = assignments_for_period(period=period)
     if usage_since is None or offers:
-        return _Inputs(period=period, assignments=assignments,
-                       resources=lifecycle_for_period(period=rated), accounts=None)
+        return _Inputs(period=period, rated=rated, assignments=assignments, accounts=None,
+                       projects=None)
     touched = projects_with_usage_received(since=usage_since, period=rated)
     accounts, projects = _accounts_and_projects(touched, assignments)
     return _Inputs(
-        period=period, assignments=[a for a in assignments if a.project_id in projects],
-        resources=lifecycle_for_period(period=rated, project_ids=projects), accounts=accounts,
+        period=period, rated=rated, accounts=accounts, projects=projects,
+        assignments=[a for a in assignments if a.project_id in projects],
     )
 
 
@@ -123,20 +130,31 @@ class _Rated:
     duration: DurationRating  # chargeback running time (list prices)
     consumer: ConsumerRating  # usage, fees and, for offers, running time by entitlement
     credits: list[CreditLine]
+    resources: int
 
 
 def _rate(inputs: _Inputs, until: datetime, *, offers: bool) -> _Rated:
-    duration = build_duration_lines(
-        resources=inputs.resources if not offers else [],
-        prices=prices_for_rating(period=inputs.period),
-        assignments=inputs.assignments,
-        cycle=inputs.period,
-        until=until,
-    )
+    prices = prices_for_rating(period=inputs.period)
+    credits = credits_for_period(period=inputs.period)
+    if offers or credits:
+        # Entitlements and credits need each resource and segment: rate one by one.
+        resources = inputs.resources()
+        duration = build_duration_lines(
+            resources=resources if not offers else [], prices=prices,
+            assignments=inputs.assignments, cycle=inputs.period, until=until,
+        )
+        count = len(resources)
+    else:
+        # Chargeback without credits: running time summed in SQL (invoicing/duration_sql.py).
+        resources = []
+        duration, count = duration_rating_sql(
+            rated=inputs.rated, cycle=inputs.period, prices=prices,
+            assignments=inputs.assignments, project_ids=inputs.projects,
+        )
     consumer = consumer_rating(offers=offers, cycle=inputs.period, until=until,
-                               resources=inputs.resources, assignments=inputs.assignments)
-    return _Rated(duration=duration, consumer=consumer,
-                  credits=_credit_lines(inputs.period, inputs.resources, duration))
+                               resources=resources, assignments=inputs.assignments)
+    return _Rated(duration=duration, consumer=consumer, resources=count,
+                  credits=_credit_lines(credits, resources, duration))
 
 
 def _frozen_accounts(cycle: BillingCycle, rated: _Rated, accounts: set[int] | None) -> set[int]:
@@ -209,8 +227,7 @@ def _run_record(cycle: BillingCycle, rated: _Rated, drafts: _Drafts, *, now: dat
     )
 
 
-def _credit_lines(period: Period, resources, rating) -> list[CreditLine]:
-    credits = credits_for_period(period=period)
+def _credit_lines(credits, resources, rating) -> list[CreditLine]:
     if not credits:
         return []
     organization_of = project_organization_ids()

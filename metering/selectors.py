@@ -64,13 +64,15 @@ _KIND_RANK = {str(kind): rank for kind, rank in KIND_ORDER.items()}
 _RATED_KIND = {str(kind): RatedKind(str(kind)) for kind in KIND_ORDER}
 
 
-def lifecycle_for_period(*, period: Period, project_ids=None) -> list[ResourceLifecycle]:
+def lifecycle_for_period(*, period: Period, project_ids=None,
+                         resource_pks=None) -> list[ResourceLifecycle]:
     """Every resource that could have run in `period`, with its events before `period.end`.
 
     A resource is left out when it has no event before the end, or was deleted
     before the start. Earlier events are included: the state at `period.start`
     derives from them. `project_ids`: only the resources of these projects (an
-    incremental rating). Two queries, ordered by resource_id.
+    incremental rating); `resource_pks`: only these resources. Two queries, ordered by
+    resource_id.
     """
     deleted_before = LifecycleEvent.objects.filter(
         resource_id=OuterRef("pk"), kind=LifecycleKind.DELETED, occurred_at__lt=period.start
@@ -85,6 +87,8 @@ def lifecycle_for_period(*, period: Period, project_ids=None) -> list[ResourceLi
     )
     if project_ids is not None:
         resources = resources.filter(project_id__in=list(project_ids))
+    if resource_pks is not None:
+        resources = resources.filter(pk__in=list(resource_pks))
     rows = list(
         resources.values_list(
             "id", "resource_id", "metric__key", "project_id", "region", "service_class",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from catalog.domain.matching import DurationPrice
+from catalog.domain.matching import DurationPrice, price_segments
 from catalog.domain.time_units import TimeUnit
 from core.periods import Period, subtract_periods
 from invoicing.domain.rating import RatedResource, RatedSegment, rate_resource
@@ -143,9 +143,10 @@ def _from_first_created(events: Sequence[LifecycleEvent]) -> list[LifecycleEvent
     return []
 
 
-def _windows_by_project(
+def windows_by_project(
     assignments: Iterable[AccountWindow], cycle: Period
 ) -> dict[int, list[tuple[int, Period]]]:
+    """Each project's (billing account, part of `cycle` it bills there), by start."""
     windows: dict[int, list[tuple[int, Period]]] = defaultdict(list)
     for a in assignments:
         end = a.valid_to if a.valid_to is not None else cycle.end
@@ -175,7 +176,7 @@ def build_duration_lines(
     if until <= cycle.start:
         return DurationRating(lines=(), unbilled=())
     window = Period(start=cycle.start, end=until)
-    windows = _windows_by_project(assignments, window)
+    windows = windows_by_project(assignments, window)
     prices_by_metric: dict[str, list[DurationPrice]] = defaultdict(list)
     for price in prices:
         prices_by_metric[price.metric].append(price)
@@ -215,6 +216,82 @@ def build_duration_lines(
         _report_unassigned(resource, intervals, project_windows, window, unbilled)
     ordered = sorted(lines.values(), key=_line_order)
     return DurationRating(lines=tuple(ordered), unbilled=tuple(unbilled), segments=tuple(billed))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PricedSpan:
+    """The price in force for one (resource type, variant, region, class) over `period`."""
+
+    metric_key: str
+    variant: str
+    region: str
+    service_class: str
+    period: Period
+    price: DurationPrice
+
+
+def priced_spans(*, combinations: Iterable[tuple[str, str, str, str]],
+                 prices: Sequence[DurationPrice], window: Period) -> list[PricedSpan]:
+    """`price_segments` over the whole `window` for each (metric, variant, region, class).
+
+    A running interval's price pieces are exactly its overlaps with these spans (the
+    winner only changes at a price's bounds; adjacent time with one winner is one
+    span), so SQL can clip running time to them without knowing the matching rules."""
+    by_metric: dict[str, list[DurationPrice]] = defaultdict(list)
+    for price in prices:
+        by_metric[price.metric].append(price)
+    spans = []
+    for metric_key, variant, region, service_class in combinations:
+        for piece, price in price_segments(
+            by_metric.get(metric_key, []), metric=metric_key, variant=variant, region=region,
+            service_class=service_class, period=window,
+        ):
+            spans.append(PricedSpan(metric_key=metric_key, variant=variant, region=region,
+                                    service_class=service_class, period=piece, price=price))
+    return spans
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineAggregate:
+    """Running time summed in SQL for one line's key: `units` sums ceil(seconds / unit)
+    over each piece (a running interval clipped to an account window and a priced span)."""
+
+    billing_account_id: int
+    project_id: int
+    metric_key: str
+    variant: str
+    region: str
+    service_class: str
+    price: DurationPrice
+    units: Decimal
+    resource_pks: frozenset[int]
+    running_pks: frozenset[int]
+    start: datetime
+    end: datetime
+
+
+def lines_with_aggregates(aggregates: Iterable[LineAggregate],
+                          rest: DurationRating) -> DurationRating:
+    """`rest` (resources rated one by one) with the SQL-summed `aggregates` added to
+    its lines (the same key adds up), in line order."""
+    lines = {line.key: line for line in rest.lines}
+    for a in aggregates:
+        key = LineKey(
+            billing_account_id=a.billing_account_id, project_id=a.project_id,
+            metric_key=a.metric_key, variant=a.variant, region=a.region,
+            service_class=a.service_class, price_id=a.price.price_id, rate=a.price.rate,
+            unit=a.price.unit,
+        )
+        line = lines.get(key)
+        if line is None:
+            line = lines[key] = DraftLine(key=key)
+        line.quantity += a.units
+        line.resource_pks |= a.resource_pks
+        line.running_pks |= a.running_pks
+        line.start = min(line.start or a.start, a.start)
+        line.end = max(line.end or a.end, a.end)
+    ordered = sorted(lines.values(), key=_line_order)
+    return DurationRating(lines=tuple(ordered), unbilled=rest.unbilled, segments=rest.segments)
 
 
 def _line_add(lines: dict[LineKey, DraftLine], account_id: int, resource: ResourceTimeline,

@@ -1,17 +1,23 @@
 """Draft lines from resources, prices and project assignments (DB-free)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from catalog.domain.matching import DurationPrice
+from hypothesis import given
+from hypothesis import strategies as st
+
+from catalog.domain.matching import DurationPrice, price_segments
 from core.money import round_money
 from core.periods import Period
 from invoicing.domain.lines import (
     NO_ACCOUNT,
     UNPRICED,
     AccountWindow,
+    LineAggregate,
     ResourceTimeline,
     build_duration_lines,
+    lines_with_aggregates,
+    priced_spans,
 )
 from metering.domain.timeline import LifecycleEvent, LifecycleKind
 
@@ -162,3 +168,49 @@ def test_events_waiting_for_their_created_event_bill_nothing_yet():
     rating = build_duration_lines(resources=[waiting], prices=SEED_PRICES, assignments=ALWAYS,
                                   cycle=OCT, until=OCT.end)
     assert rating.lines == () and rating.unbilled == ()
+
+
+# Priced spans: what the SQL rating clips running time to (invoicing/duration_sql.py).
+_SPAN_PRICES = [
+    price("a", "vm", "1", "hour", variant="small", valid_to=at(2020, 10, 9, 12)),
+    price("b", "vm", "2", "hour", variant="small", valid_from=at(2020, 10, 9, 12),
+          valid_to=at(2020, 10, 20)),
+    price("c", "vm", "3", "minute", region="venus", variant="small",
+          valid_from=at(2020, 10, 15), valid_to=at(2020, 10, 18)),
+    price("d", "vm", "5", "day", valid_from=at(2020, 10, 25)),
+]
+
+
+@given(start=st.integers(0, 31 * 86400 - 1), length=st.integers(1, 31 * 86400),
+       region=st.sampled_from(["mars", "venus"]))
+def test_an_interval_priced_alone_gets_its_overlaps_with_the_windows_priced_spans(
+        start, length, region):
+    interval = Period(start=OCT.start + timedelta(seconds=start),
+                      end=min(OCT.end, OCT.start + timedelta(seconds=start + length)))
+    alone = price_segments(_SPAN_PRICES, metric="vm", variant="small", region=region,
+                           service_class="standard", period=interval)
+    spans = priced_spans(combinations=[("vm", "small", region, "standard")],
+                         prices=_SPAN_PRICES, window=OCT)
+    clipped = [(s.period.overlap(interval), s.price) for s in spans
+               if s.period.overlap(interval) is not None]
+    assert clipped == alone
+
+
+def test_sql_sums_add_to_the_lines_of_resources_rated_one_by_one():
+    p = price("p", "vm", "0.10", "minute", variant="small")
+    alone = build_duration_lines(
+        resources=[resource(1, "vm", "small", at(2020, 10, 2))], prices=[p],
+        assignments=[AccountWindow(project_id=PROJECT, billing_account_id=ACCOUNT,
+                                   valid_from=EPOCH, valid_to=None)],
+        cycle=OCT, until=OCT.end)
+    summed = LineAggregate(
+        billing_account_id=ACCOUNT, project_id=PROJECT, metric_key="vm", variant="small",
+        region="mars", service_class="standard", price=p, units=Decimal(60),
+        resource_pks=frozenset({2}), running_pks=frozenset(), start=at(2020, 10, 1),
+        end=at(2020, 10, 1, 1))
+
+    [line] = lines_with_aggregates([summed], alone).lines
+
+    assert line.quantity == Decimal(30 * 1440 + 60)
+    assert (line.resource_pks, line.running_pks) == ({1, 2}, {1})
+    assert (line.start, line.end) == (at(2020, 10, 1), OCT.end)
