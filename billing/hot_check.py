@@ -117,11 +117,14 @@ def _answer(request: WSGIRequest, body: bytes) -> HttpResponse | None:
         project_name=values["project"], feature_key=values["feature"],
         quantity=values.get("quantity"), now=clock_now(),
         visible=request_access(call).can_view_project)
-    # DRF counts a request in the throttle before the view; here, last, so that a check
-    # handed to Django is never counted twice.
-    if answer is None or not ApiKeyRateThrottle().allow_request(call, view):
+    if answer is None:
         return None
-    return _response(request, JSONRenderer().render(quota_payload(answer)))
+    response = _response(request, JSONRenderer().render(quota_payload(answer)))
+    # DRF counts a request in the throttle before the view; here, last, so that a check
+    # handed to Django (an HTTPS redirect included) is never counted twice.
+    if response is None or not ApiKeyRateThrottle().allow_request(call, view):
+        return None
+    return response
 
 
 def _response(request: WSGIRequest, content: bytes) -> HttpResponse | None:
