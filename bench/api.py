@@ -15,7 +15,9 @@ API-key auth) and GET /healthz (no auth, no database). Small: 10 s per rate; ful
 2,000 resources rated into this cycle's drafts, and an offer with a quota.
 Every run prints p50/p95/p99 and the load average when it started; --compare-db
 then runs the check again on a server with its cache off (TALLY_QUOTA_CACHE=0: every
-check reads PostgreSQL, as before accounts/quota_cache.py), in the same sitting.
+check reads PostgreSQL, as before accounts/quota_cache.py), in the same sitting;
+--compare-hot runs it again without the check's hot path (TALLY_HOT_CHECK=0: through
+Django's middleware and DRF, as before billing/hot_check.py).
 """
 
 import http.client
@@ -55,6 +57,9 @@ def main() -> None:
     p.add_argument("--compare-db", action="store_true",
                    help="then run the check again with its cache off (TALLY_QUOTA_CACHE=0): "
                    "every check reads PostgreSQL, the path before the cache")
+    p.add_argument("--compare-hot", action="store_true",
+                   help="then run the check again without its hot path (TALLY_HOT_CHECK=0): "
+                   "through Django's middleware and DRF")
     args = p.parse_args()
     scale = SCALES[args.scale]
     plan = [(name, rate) for name, rate in scale["plan"] if not args.only or name == args.only]
@@ -76,6 +81,10 @@ def main() -> None:
             db_plan = [(name, rate) for name, rate in plan if name == "check"]
             rows += _serve(args, host, key, requests, db_plan, seconds, " [cache off: DB]",
                            {"TALLY_QUOTA_CACHE": "0"})
+        if args.compare_hot:
+            full_plan = [(name, rate) for name, rate in plan if name == "check"]
+            rows += _serve(args, host, key, requests, full_plan, seconds, " [no hot path]",
+                           {"TALLY_HOT_CHECK": "0"})
         _report(rows, info)
     finally:
         if not args.keep:

@@ -29,6 +29,15 @@ _clock = time.monotonic
 _lock = threading.Lock()
 
 
+def provider_cached(hostname: str) -> Provider | None:
+    """A copy of the provider this process found for `hostname` and still trusts, else
+    None (never a lookup): for billing/hot_check.py, which answers only what it is sure of."""
+    hit = _found.get(hostname)
+    if hit is None or hit[0] <= _clock():
+        return None
+    return copy.copy(hit[1])
+
+
 def provider_cache_clear() -> None:
     with _lock:
         _found.clear()

@@ -75,3 +75,6 @@ TALLY_PROVIDER_CACHE_SECONDS = env_int("TALLY_PROVIDER_CACHE_SECONDS", 10)
 # another Redis than REDIS_URL's for it (empty: REDIS_URL).
 TALLY_QUOTA_CACHE = env_bool("TALLY_QUOTA_CACHE", True)
 TALLY_QUOTA_REDIS_URL = env_str("TALLY_QUOTA_REDIS_URL", "")
+# The check's hot path in front of Django (billing/hot_check.py); off: every check goes
+# through the middleware and DRF (bench/api.py --compare-hot measures both).
+TALLY_HOT_CHECK = env_bool("TALLY_HOT_CHECK", True)
