@@ -17,6 +17,7 @@ from accounts.api_keys import api_key_issue
 from accounts.models import ApiKeyScope
 from accounts.onboarding import provider_onboard
 from billing import demo
+from billing.demo_people import CHARGEBACK_PEOPLE
 from cycles.selectors import month_label
 from cycles.services import billing_start_set
 from invoicing.jobs import close_due_cycles, rate_open_cycles
@@ -120,7 +121,18 @@ def _chargeback_through_api(api: AdminKey) -> None:
         api.call("POST", "projects", {"name": name, "organization": org,
                                       "billing_account": account,
                                       "billing_from": HISTORY.isoformat()}, status=201)
-    events = demo._chargeback_events(start=HISTORY + timedelta(hours=1), now=NOW)
+    # The people who created the resources, as the loader makes them (billing/demo_people).
+    for org, people in CHARGEBACK_PEOPLE.items():
+        for username, full_name, role, project in people:
+            first, _, last = full_name.partition(" ")
+            api.call("POST", "users", {"username": username, "first_name": first,
+                                       "last_name": last,
+                                       "email": f"{username}@{org}.example"}, status=201)
+            scope = {"project": project} if project else {"organization": org}
+            api.call("POST", f"users/{username}/roles", {"role": role, **scope},
+                     status=(200, 201))
+    events = demo._chargeback_events(start=HISTORY + timedelta(hours=1), now=NOW,
+                                     consumer=None)
     _ingest(api, "resources/events", demo._happened(events.items, now=NOW))
 
 
