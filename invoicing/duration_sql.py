@@ -47,7 +47,8 @@ MICROSECONDS = 1_000_000
 
 _RESOURCES = """
     CREATE TEMPORARY TABLE pg_temp.rating_resources ON COMMIT DROP AS
-    SELECT r.id, r.project_id, m.key AS metric_key, r.region, r.service_class
+    SELECT r.id, r.project_id, m.key AS metric_key, r.region, r.service_class,
+           r.created_by_id
     FROM {resource} r JOIN {metric} m ON m.id = r.metric_id
     WHERE EXISTS (SELECT 1 FROM {event} e
                   WHERE e.resource_id = r.id AND e.occurred_at < %(until)s)
@@ -152,15 +153,15 @@ _LINES = """
         WHERE x.bad OR x.us <> coalesce(c.us, 0)
     )
     SELECT l.account_id, r.project_id, r.metric_key, l.variant, r.region, r.service_class,
-           l.idx, sum(l.units), array_agg(l.pk),
+           l.idx, r.created_by_id, sum(l.units), array_agg(l.pk),
            array_remove(array_agg(CASE WHEN l.running THEN l.pk END), NULL),
            min(l.s), max(l.e), NULL::bigint
     FROM per_resource l JOIN pg_temp.rating_resources r ON r.id = l.pk
     WHERE NOT EXISTS (SELECT 1 FROM unclean u WHERE u.pk = l.pk)
     GROUP BY l.account_id, r.project_id, r.metric_key, l.variant, r.region, r.service_class,
-             l.idx
+             l.idx, r.created_by_id
     UNION ALL
-    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, pk
+    SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, pk
     FROM unclean
 """
 
@@ -199,13 +200,13 @@ def duration_rating_sql(*, rated: Period, cycle: Period, prices: list[DurationPr
         if unclean_pk is not None:
             unclean.append(unclean_pk)
             continue
-        account, project, metric, variant, region, service_class, idx = line[:7]
-        units, pks, running, start, end = line[7:]
+        account, project, metric, variant, region, service_class, idx, creator = line[:8]
+        units, pks, running, start, end = line[8:]
         aggregates.append(LineAggregate(
             billing_account_id=account, project_id=project, metric_key=metric,
             variant=variant, region=region, service_class=service_class,
             price=spans[idx].price, units=Decimal(units), resource_pks=frozenset(pks),
-            running_pks=frozenset(running), start=start, end=end,
+            running_pks=frozenset(running), start=start, end=end, creator_id=creator,
         ))
     rest = build_duration_lines(
         resources=lifecycle_for_period(period=rated, resource_pks=unclean) if unclean else [],

@@ -268,6 +268,7 @@ class LineAggregate:
     running_pks: frozenset[int]
     start: datetime
     end: datetime
+    creator_id: int | None = None  # one creator's resources per line, as `_line_add` keys
 
 
 def lines_with_aggregates(aggregates: Iterable[LineAggregate],
@@ -280,7 +281,7 @@ def lines_with_aggregates(aggregates: Iterable[LineAggregate],
             billing_account_id=a.billing_account_id, project_id=a.project_id,
             metric_key=a.metric_key, variant=a.variant, region=a.region,
             service_class=a.service_class, price_id=a.price.price_id, rate=a.price.rate,
-            unit=a.price.unit,
+            unit=a.price.unit, creator_id=a.creator_id,
         )
         line = lines.get(key)
         if line is None:

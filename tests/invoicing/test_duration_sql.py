@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from accounts.models import ProjectAccountAssignment
@@ -64,6 +65,8 @@ def _accounts():
 def _world(seed: int, resources: int = 60) -> None:
     rng = random.Random(seed)
     metrics, projects = _catalog(), _accounts()
+    # Lines group one creator's resources (spend per user): some name nobody.
+    creators = [None, *(get_user_model().objects.create(username=name) for name in ("ada", "bo"))]
     events = []
     for n in range(resources):
         metric_key = rng.choice(["instance", "instance", "disk"])
@@ -71,7 +74,7 @@ def _world(seed: int, resources: int = 60) -> None:
         resource = Resource.objects.create(
             resource_id=f"r-{n}", metric=metrics[metric_key], project=rng.choice(projects),
             variant=variant, region=rng.choice(["mars", "venus"]),
-            service_class=rng.choice(["standard", "premium"]),
+            service_class=rng.choice(["standard", "premium"]), created_by=rng.choice(creators),
         )
         when = at(2020, 9, 25) + timedelta(seconds=rng.randrange(0, 35 * 86400))
         timeline = [("created", when, variant)]
