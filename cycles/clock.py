@@ -68,5 +68,7 @@ def clock_now() -> datetime:
 def real_now() -> datetime:
     """Earth's clock, in a sandbox too: for what is not billing time. API keys expire and
     are used in real time, so a sandbox's frozen clock never keeps a revoked or expired
-    key alive."""
+    key alive; mail and webhook transport (leases, backoff, the signature's timestamp
+    a receiver checks against its own clock) and a rating run's `recorded_at`
+    (compared with the audit log's times) are real time too."""
     return timezone.now()

@@ -16,7 +16,6 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.utils import timezone
 
 from accounts.selectors import assignments_for_period, project_labels, project_organization_ids
 from catalog.selectors import (
@@ -28,6 +27,7 @@ from catalog.selectors import (
 from core.fields import QUANTITY_PLACES
 from core.money import round_money
 from core.periods import Period
+from cycles.clock import real_now
 from cycles.models import BillingCycle, CycleStatus
 from invoicing.domain.credit_lines import CoveredResource, CreditLine, build_credit_lines
 from invoicing.domain.lines import DraftLine, DurationRating, build_duration_lines
@@ -70,7 +70,8 @@ def rating_run(*, cycle: BillingCycle, now: datetime,
     in full. A provider that sells offers is always rated in full.
     """
     provider = provider_current()
-    recorded_at = timezone.now()  # before the inputs are read
+    # Earth's clock, as the audit log's: what changed since is read against it.
+    recorded_at = real_now()  # before the inputs are read
     with transaction.atomic():
         cycle = BillingCycle.objects.select_for_update().get(pk=cycle.pk)
         until = min(now, cycle.end)

@@ -130,27 +130,25 @@ def budget_email_min_thresholds(*, user_ids) -> tuple[dict[tuple[int, int], int]
     return by_org, by_project
 
 
-def invoice_email_recipients(billing_account: BillingAccount) -> list[str]:
-    """Who receives the account's monthly invoice email: its billing contacts, plus the
-    organization's billing users (org admins and org billing viewers, active, with an
-    email address) who did not turn `invoice_email` off for the organization.
-
-    Lowercased, each address once, contacts first then users, each group sorted.
-    Two queries.
-    """
+def _account_recipients(billing_account: BillingAccount, *, roles, preference: str
+                        ) -> list[str]:
+    """The account's billing contacts, plus the organization's users holding one of
+    `roles` (active, with an email address) who did not turn `preference` off for the
+    organization. Lowercased, each address once, contacts first then users, each group
+    sorted. Two queries."""
     contacts = sorted(
         email.strip().lower()
         for email in billing_account.contacts.values_list("email", flat=True)
         if email and email.strip()
     )
     opted_out = NotificationPreference.objects.filter(
-        organization_id=billing_account.organization_id, invoice_email=False
+        organization_id=billing_account.organization_id, **{preference: False}
     ).values("user_id")
     users = (
         get_user_model().objects.filter(
             is_active=True,
             pk__in=RoleGrant.objects.filter(
-                organization_id=billing_account.organization_id, role__in=ORG_ROLES
+                organization_id=billing_account.organization_id, role__in=roles
             ).values("user_id"),
         )
         .exclude(email="")
@@ -164,36 +162,19 @@ def invoice_email_recipients(billing_account: BillingAccount) -> list[str]:
     return out
 
 
+def invoice_email_recipients(billing_account: BillingAccount) -> list[str]:
+    """Who receives the account's monthly invoice email: its billing contacts, plus the
+    organization's billing users (org admins and org billing viewers) who did not turn
+    `invoice_email` off for the organization."""
+    return _account_recipients(billing_account, roles=ORG_ROLES, preference="invoice_email")
+
+
 def payment_email_recipients(billing_account: BillingAccount) -> list[str]:
     """Who hears that a card payment of the account failed or needs the customer: its
-    billing contacts, plus the organization's admins (active, with an email address) who
-    did not turn `payment_email` off for the organization. Lowercased, each address
-    once, contacts first then admins, each group sorted. Two queries."""
-    contacts = sorted(
-        email.strip().lower()
-        for email in billing_account.contacts.values_list("email", flat=True)
-        if email and email.strip()
-    )
-    opted_out = NotificationPreference.objects.filter(
-        organization_id=billing_account.organization_id, payment_email=False
-    ).values("user_id")
-    admins = (
-        get_user_model().objects.filter(
-            is_active=True,
-            pk__in=RoleGrant.objects.filter(
-                organization_id=billing_account.organization_id, role=Role.ORG_ADMIN
-            ).values("user_id"),
-        )
-        .exclude(email="")
-        .exclude(pk__in=opted_out)
-        .values_list("email", flat=True)
-    )
-    out: list[str] = []
-    for email in [*contacts, *sorted(e.strip().lower() for e in admins)]:
-        if email and email not in out:
-            out.append(email)
-    return out
-
+    billing contacts, plus the organization's admins who did not turn `payment_email`
+    off for the organization."""
+    return _account_recipients(billing_account, roles=(Role.ORG_ADMIN,),
+                               preference="payment_email")
 
 
 def credit_email_recipients(*, organization_id: int | None = None,

@@ -19,7 +19,7 @@ import ipaddress
 import logging
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from django.db.models import F, Q, QuerySet
 
 from core.leases import due_ids
 from core.retries import backoff_seconds
+from cycles.clock import real_now
 from notifications.models import WebhookDelivery, WebhookStatus
 from notifications.signing import webhook_headers
 from tenancy.jobs import queue_after_commit, queue_in_schema
@@ -174,7 +175,7 @@ def _claim(delivery_id: int, now: datetime, policy: WebhookPolicy) -> bool:
 def _headers(delivery: WebhookDelivery) -> dict[str, str]:
     # Signed at the wall clock's now, not the caller's (a sandbox's test clock, a test's
     # fixed instant): receivers check `webhook-timestamp` against their own clock.
-    signed_at = datetime.now(UTC)
+    signed_at = real_now()
     return {
         "Content-Type": "application/json",
         "User-Agent": WEBHOOK_USER_AGENT,
